@@ -1,0 +1,172 @@
+// Package replywait routes reply messages to the calls waiting for them, by
+// _msg_id, and applies oslo.messaging's reply rules: a failure or an ending
+// message completes a call, a non-ending message with a result is the first
+// half of a legacy two-message reply, and one with neither is a call-monitor
+// heartbeat. Every driver uses it, so calls behave the same on all of them.
+package replywait
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
+)
+
+// Waiters is the set of calls waiting for replies on one transport. It is
+// safe for concurrent use.
+type Waiters struct {
+	mu sync.Mutex
+	m  map[string]*Waiter
+}
+
+// New returns an empty set of waiters.
+func New() *Waiters {
+	return &Waiters{m: make(map[string]*Waiter)}
+}
+
+// Waiter is one call waiting for its reply. Wait and Cancel may be called
+// from one goroutine; Deliver and FailAll reach it from any.
+type Waiter struct {
+	ws    *Waiters
+	msgID string
+
+	mu      sync.Mutex
+	partial []byte // result of a legacy reply that has not ended yet
+
+	final chan *transport.Reply // capacity 1: the first completion wins
+	fail  chan error            // capacity 1
+	beat  chan struct{}         // capacity 1: heartbeats coalesce
+}
+
+// Register reserves msgID and returns the waiter its replies go to. The
+// caller must end it with Wait or Cancel.
+func (ws *Waiters) Register(msgID string) *Waiter {
+	w := &Waiter{
+		ws:    ws,
+		msgID: msgID,
+		final: make(chan *transport.Reply, 1),
+		fail:  make(chan error, 1),
+		beat:  make(chan struct{}, 1),
+	}
+	ws.mu.Lock()
+	ws.m[msgID] = w
+	ws.mu.Unlock()
+	return w
+}
+
+// Len returns how many calls are waiting.
+func (ws *Waiters) Len() int {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return len(ws.m)
+}
+
+// Deliver hands m to the call it answers. It returns false when no call
+// waits for m.MsgID (a late reply, or one for another process).
+func (ws *Waiters) Deliver(m *wire.ReplyMessage) bool {
+	ws.mu.Lock()
+	w, ok := ws.m[m.MsgID]
+	if ok && (m.Failure != nil || m.Ending) {
+		delete(ws.m, m.MsgID)
+	}
+	ws.mu.Unlock()
+	if !ok {
+		return false
+	}
+	switch {
+	case m.Failure != nil:
+		w.complete(&transport.Reply{Failure: m.Failure})
+	case m.Ending:
+		w.mu.Lock()
+		result := []byte(m.Result)
+		if result == nil {
+			result = w.partial
+		}
+		w.mu.Unlock()
+		w.complete(&transport.Reply{Result: result})
+	default:
+		if !m.IsHeartbeat() {
+			w.mu.Lock()
+			w.partial = m.Result
+			w.mu.Unlock()
+		}
+		select {
+		case w.beat <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+func (w *Waiter) complete(r *transport.Reply) {
+	select {
+	case w.final <- r:
+	default:
+	}
+}
+
+// FailAll ends every waiting call with err.
+func (ws *Waiters) FailAll(err error) {
+	ws.mu.Lock()
+	pending := ws.m
+	ws.m = make(map[string]*Waiter)
+	ws.mu.Unlock()
+	for _, w := range pending {
+		select {
+		case w.fail <- err:
+		default:
+		}
+	}
+}
+
+// Cancel drops the registration; replies that arrive later are reported as
+// late by Deliver.
+func (w *Waiter) Cancel() {
+	w.ws.mu.Lock()
+	if w.ws.m[w.msgID] == w {
+		delete(w.ws.m, w.msgID)
+	}
+	w.ws.mu.Unlock()
+}
+
+// Wait blocks until the call's final reply arrives, the call fails, or ctx
+// ends. When monitor is positive, the call also ends when no reply or
+// heartbeat arrives within monitor. Running out of time gives a
+// *transport.TimeoutError; a ctx cancelled for another reason gives
+// ctx.Err(). Wait removes the registration before it returns.
+func (w *Waiter) Wait(ctx context.Context, monitor time.Duration) (*transport.Reply, error) {
+	defer w.Cancel()
+	var expired <-chan time.Time
+	var timer *time.Timer
+	if monitor > 0 {
+		timer = time.NewTimer(monitor)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		select {
+		case r := <-w.final:
+			return r, nil
+		case err := <-w.fail:
+			return nil, err
+		case <-w.beat:
+			if timer != nil {
+				timer.Reset(monitor)
+			}
+		case <-expired:
+			return nil, &transport.TimeoutError{MsgID: w.msgID, Heartbeat: true}
+		case <-ctx.Done():
+			select {
+			case r := <-w.final:
+				return r, nil
+			default:
+			}
+			if ctx.Err() == context.DeadlineExceeded {
+				return nil, &transport.TimeoutError{MsgID: w.msgID}
+			}
+			return nil, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,32 @@
+package transport
+
+import (
+	"fmt"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// DefaultControlExchange is the exchange targets use when they name none, as
+// in oslo.messaging.
+const DefaultControlExchange = "openstack"
+
+// Config is what programs read from the environment to reach a transport.
+// Its zero value means the memory driver with the "openstack" control
+// exchange.
+type Config struct {
+	// URL is the transport URL, from WARREN_TRANSPORT_URL. Zero means the
+	// in-process memory driver.
+	URL string `envconfig:"TRANSPORT_URL"`
+	// ControlExchange is the exchange for targets that name none, from
+	// WARREN_CONTROL_EXCHANGE. Zero means "openstack".
+	ControlExchange string `envconfig:"CONTROL_EXCHANGE" default:"openstack"`
+}
+
+// ConfigFromEnv reads a Config from the WARREN_* environment variables.
+func ConfigFromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("warren", &c); err != nil {
+		return Config{}, fmt.Errorf("transport: reading WARREN_* environment: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,9 @@
+// Package transport is the seam between warren's RPC layers and the drivers
+// that move messages: the Transport interface, the plain values it carries
+// (Request, Reply, Failure), transport URLs, configuration from the
+// environment, and the sentinel errors every driver returns.
+//
+// Two drivers implement it: transport/rabbit on RabbitMQ and transport/memory
+// in process. Package transport/transporttest holds the conformance suite
+// both pass.
+package transport

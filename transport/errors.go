@@ -1,0 +1,63 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Conditions every driver reports. Match them with errors.Is.
+var (
+	// ErrClosed means the transport, listener or server was closed.
+	ErrClosed = errors.New("transport: closed")
+	// ErrTimeout means a call got no reply before its deadline. Errors
+	// that match it also match context.DeadlineExceeded.
+	ErrTimeout = errors.New("transport: timed out waiting for a reply")
+	// ErrNoRoute means no queue could take the message: nobody listens on
+	// that topic, server or fanout exchange.
+	ErrNoRoute = errors.New("transport: no route to any queue")
+	// ErrConnectionLost means the connection to the broker dropped while
+	// the operation was under way.
+	ErrConnectionLost = errors.New("transport: connection lost")
+	// ErrNoDeadline means a call was made with a context that has no
+	// deadline.
+	ErrNoDeadline = errors.New("transport: call context has no deadline")
+	// ErrInvalidURL means a transport URL could not be parsed.
+	ErrInvalidURL = errors.New("transport: invalid transport URL")
+)
+
+// TimeoutError reports a call that got no reply in time. It matches
+// ErrTimeout and context.DeadlineExceeded.
+type TimeoutError struct {
+	// MsgID is the call's message id.
+	MsgID string
+	// Heartbeat is true when the call-monitor interval, not the overall
+	// deadline, ran out.
+	Heartbeat bool
+}
+
+func (e *TimeoutError) Error() string {
+	if e.Heartbeat {
+		return fmt.Sprintf("transport: no heartbeat or reply within the call-monitor interval for message %s", e.MsgID)
+	}
+	return fmt.Sprintf("transport: timed out waiting for a reply to message %s", e.MsgID)
+}
+
+// Is makes a TimeoutError match ErrTimeout and context.DeadlineExceeded.
+func (e *TimeoutError) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
+
+// NoRouteError reports a message that no queue could take. It matches
+// ErrNoRoute.
+type NoRouteError struct {
+	// Exchange and RoutingKey are where the message was published.
+	Exchange, RoutingKey string
+}
+
+func (e *NoRouteError) Error() string {
+	return fmt.Sprintf("transport: no queue is bound to exchange %q with routing key %q", e.Exchange, e.RoutingKey)
+}
+
+// Is makes a NoRouteError match ErrNoRoute.
+func (e *NoRouteError) Is(target error) bool { return target == ErrNoRoute }
