@@ -120,3 +120,26 @@ type Failure struct {
 	// Kwargs are the exception's keyword arguments.
 	Kwargs map[string]any `json:"kwargs"`
 }
+
+// Notification is one oslo.messaging notification as plain data.
+type Notification struct {
+	// MessageID identifies the notification: a UUID with dashes. Encoders
+	// make one when it is empty.
+	MessageID string
+	// PublisherID names the sender, such as "compute.host1".
+	PublisherID string
+	// EventType names the event, such as "compute.instance.create.end".
+	EventType string
+	// Priority is the upper-case priority: AUDIT, DEBUG, INFO, WARN,
+	// ERROR, CRITICAL or SAMPLE.
+	Priority string
+	// Payload is the event's data as JSON. Nil sends null.
+	Payload json.RawMessage
+	// Timestamp is when the event happened. Zero means now on encoding.
+	Timestamp time.Time
+	// Context is the request context, sent as _context_<key> entries.
+	Context map[string]any
+	// UniqueID identifies this message for duplicate detection. Encoders
+	// make one when it is empty.
+	UniqueID string
+}

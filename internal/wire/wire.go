@@ -281,6 +281,16 @@ func DecodeRequest(body []byte) (*transport.Request, error) {
 		}
 		req.CallMonitor = time.Duration(secs * float64(time.Second))
 	}
+	if req.Context, err = decodeContext(m); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// decodeContext collects the _context_<key> entries of m, or nil when
+// there are none.
+func decodeContext(m map[string]json.RawMessage) (map[string]any, error) {
+	var ctx map[string]any
 	for k, raw := range m {
 		name, ok := strings.CutPrefix(k, contextPrefix)
 		if !ok {
@@ -290,12 +300,12 @@ func DecodeRequest(body []byte) (*transport.Request, error) {
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, malformed("context value %s: %v", k, err)
 		}
-		if req.Context == nil {
-			req.Context = make(map[string]any)
+		if ctx == nil {
+			ctx = make(map[string]any)
 		}
-		req.Context[name] = v
+		ctx[name] = v
 	}
-	return req, nil
+	return ctx, nil
 }
 
 // ReplyMessage is one reply as it travels: a final reply, a part of a

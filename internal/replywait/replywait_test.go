@@ -1,0 +1,166 @@
+package replywait
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type result struct {
+	r   *transport.Reply
+	err error
+}
+
+func wait(w *Waiter, ctx context.Context, monitor time.Duration) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		r, err := w.Wait(ctx, monitor)
+		ch <- result{r, err}
+	}()
+	return ch
+}
+
+func TestDeliver(t *testing.T) {
+	fail := &transport.Failure{Class: "ValueError", Module: "builtins", Message: "bad"}
+	tests := []struct {
+		name     string
+		msgs     []wire.ReplyMessage
+		want     string
+		wantFail bool
+	}{
+		{"final", []wire.ReplyMessage{{Result: json.RawMessage("5"), Ending: true}}, "5", false},
+		{"null final", []wire.ReplyMessage{{Ending: true}}, "", false},
+		{"heartbeats then final", []wire.ReplyMessage{{}, {}, {Result: json.RawMessage(`"done"`), Ending: true}}, `"done"`, false},
+		{"legacy two messages", []wire.ReplyMessage{{Result: json.RawMessage("7")}, {Ending: true}}, "7", false},
+		{"failure", []wire.ReplyMessage{{Failure: fail, Ending: true}}, "", true},
+		{"failure without ending", []wire.ReplyMessage{{Failure: fail}}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := New()
+			w := ws.Register("m1")
+			for i := range tt.msgs {
+				tt.msgs[i].MsgID = "m1"
+				if !ws.Deliver(&tt.msgs[i]) {
+					t.Fatalf("Deliver(%d) = false, want true", i)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			r, err := w.Wait(ctx, 0)
+			if err != nil {
+				t.Fatalf("Wait = %v", err)
+			}
+			if string(r.Result) != tt.want || (r.Failure != nil) != tt.wantFail {
+				t.Errorf("Wait = result %q failure %v, want %q failure %v", r.Result, r.Failure, tt.want, tt.wantFail)
+			}
+			if ws.Len() != 0 {
+				t.Errorf("Len() = %d after Wait, want 0", ws.Len())
+			}
+			if ws.Deliver(&wire.ReplyMessage{MsgID: "m1", Ending: true}) {
+				t.Error("late Deliver = true, want false")
+			}
+		})
+	}
+}
+
+func TestDeliverUnknown(t *testing.T) {
+	if New().Deliver(&wire.ReplyMessage{MsgID: "nobody", Ending: true}) {
+		t.Error("Deliver to an unknown msg id = true, want false")
+	}
+}
+
+func TestWaitDeadline(t *testing.T) {
+	ws := New()
+	w := ws.Register("m1")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := w.Wait(ctx, 0)
+	var te *transport.TimeoutError
+	if !errors.As(err, &te) || te.Heartbeat || !errors.Is(err, transport.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait past deadline = %v, want a TimeoutError matching ErrTimeout and DeadlineExceeded", err)
+	}
+}
+
+func TestWaitCancel(t *testing.T) {
+	ws := New()
+	w := ws.Register("m1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := w.Wait(ctx, 0); !errors.Is(err, context.Canceled) || errors.Is(err, transport.ErrTimeout) {
+		t.Errorf("Wait with a cancelled ctx = %v, want context.Canceled", err)
+	}
+}
+
+func TestCallMonitor(t *testing.T) {
+	ws := New()
+	w := ws.Register("m1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := w.Wait(ctx, 100*time.Millisecond)
+	var te *transport.TimeoutError
+	if !errors.As(err, &te) || !te.Heartbeat {
+		t.Fatalf("Wait without heartbeats = %v, want a heartbeat TimeoutError", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("call monitor fired after %v, want about 100ms", time.Since(start))
+	}
+}
+
+// TestHeartbeatsExtend checks that heartbeats keep a monitored call alive
+// past several monitor intervals: each heartbeat is sent only after the
+// waiter consumed the previous one, so the test needs no sleeps.
+func TestHeartbeatsExtend(t *testing.T) {
+	ws := New()
+	w := ws.Register("m1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const monitor = time.Second
+	done := wait(w, ctx, monitor)
+	start := time.Now()
+	ticker := time.NewTicker(monitor / 10)
+	defer ticker.Stop()
+	for time.Since(start) < 2*monitor {
+		<-ticker.C
+		ws.Deliver(&wire.ReplyMessage{MsgID: "m1"})
+	}
+	ws.Deliver(&wire.ReplyMessage{MsgID: "m1", Result: json.RawMessage("1"), Ending: true})
+	res := <-done
+	if res.err != nil || string(res.r.Result) != "1" {
+		t.Errorf("monitored call = %v, %v; want result 1", res.r, res.err)
+	}
+}
+
+func TestFailAll(t *testing.T) {
+	ws := New()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, b := wait(ws.Register("a"), ctx, 0), wait(ws.Register("b"), ctx, 0)
+	ws.FailAll(transport.ErrConnectionLost)
+	for _, ch := range []<-chan result{a, b} {
+		if res := <-ch; !errors.Is(res.err, transport.ErrConnectionLost) {
+			t.Errorf("Wait after FailAll = %v, want ErrConnectionLost", res.err)
+		}
+	}
+	if ws.Len() != 0 {
+		t.Errorf("Len() = %d after FailAll, want 0", ws.Len())
+	}
+}
+
+func TestCancel(t *testing.T) {
+	ws := New()
+	w := ws.Register("m1")
+	w.Cancel()
+	if ws.Len() != 0 || ws.Deliver(&wire.ReplyMessage{MsgID: "m1", Ending: true}) {
+		t.Error("a cancelled waiter still receives replies")
+	}
+}
