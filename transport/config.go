@@ -19,7 +19,7 @@ type Config struct {
 	URL string `envconfig:"TRANSPORT_URL"`
 	// ControlExchange is the exchange for targets that name none, from
 	// WARREN_CONTROL_EXCHANGE. Zero means "openstack".
-	ControlExchange string `envconfig:"CONTROL_EXCHANGE" default:"openstack"`
+	ControlExchange string `envconfig:"CONTROL_EXCHANGE"`
 }
 
 // ConfigFromEnv reads a Config from the WARREN_* environment variables.
@@ -27,6 +27,9 @@ func ConfigFromEnv() (Config, error) {
 	var c Config
 	if err := envconfig.Process("warren", &c); err != nil {
 		return Config{}, fmt.Errorf("transport: reading WARREN_* environment: %w", err)
+	}
+	if c.ControlExchange == "" {
+		c.ControlExchange = DefaultControlExchange
 	}
 	return c, nil
 }
