@@ -20,19 +20,24 @@ type Version struct {
 // ParseVersion parses "X.Y" or "X.Y.Z", where each part is a non-negative
 // decimal number.
 func ParseVersion(s string) (Version, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return Version{}, fmt.Errorf("%w: %q", ErrBadVersion, s)
-	}
 	var n [3]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 0 || p == "" || p[0] == '+' {
+	rest := s
+	for i := range n {
+		part, tail, more := strings.Cut(rest, ".")
+		v, err := strconv.Atoi(part)
+		if err != nil || v < 0 || part == "" || part[0] == '+' || part[0] == '-' {
 			return Version{}, fmt.Errorf("%w: %q", ErrBadVersion, s)
 		}
 		n[i] = v
+		if !more {
+			if i == 0 {
+				return Version{}, fmt.Errorf("%w: %q", ErrBadVersion, s)
+			}
+			return Version{Major: n[0], Minor: n[1], Rev: n[2]}, nil
+		}
+		rest = tail
 	}
-	return Version{Major: n[0], Minor: n[1], Rev: n[2]}, nil
+	return Version{}, fmt.Errorf("%w: %q", ErrBadVersion, s)
 }
 
 // String formats v as "X.Y", or "X.Y.Z" when Rev is not zero.
