@@ -37,7 +37,9 @@ type Transport interface {
 // one goroutine at a time; Stop and Close by any.
 type Listener interface {
 	// Next blocks until a request arrives, ctx ends, or the listener is
-	// stopped or closed (then it returns ErrClosed). The driver acks the
+	// stopped or closed (then it returns ErrClosed). Messages that are not
+	// valid requests are rejected by the driver and skipped; an error from
+	// Next means the listener will deliver nothing more. The driver acks the
 	// request as it hands it out (at-most-once, as oslo.messaging does),
 	// so a request that Next never returns is not lost: it goes back to
 	// the broker for another server.

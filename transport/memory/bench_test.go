@@ -1,0 +1,77 @@
+package memory_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/transport/memory"
+)
+
+// echoServer starts a server on its own transport that answers every call
+// with its arguments, and stops it when the benchmark ends.
+func echoServer(b *testing.B, bus *memory.Bus) {
+	tr := memory.New(memory.OnBus(bus))
+	lis, err := tr.Listen(context.Background(), target.Target{Topic: "bench", Server: "s1"})
+	if err != nil {
+		b.Fatalf("Listen = %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx := context.Background()
+		for {
+			in, err := lis.Next(ctx)
+			if err != nil {
+				return
+			}
+			if err := in.Reply(ctx, &transport.Reply{Result: in.Request().Args}); err != nil {
+				b.Errorf("Reply = %v", err)
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		tr.Close()
+		<-done
+	})
+}
+
+var benchArgs = json.RawMessage(`{"a": 1, "b": "two", "c": [3, 4.5, null]}`)
+
+func BenchmarkCall(b *testing.B) {
+	bus := memory.NewBus()
+	echoServer(b, bus)
+	client := memory.New(memory.OnBus(bus))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	to := target.Target{Topic: "bench"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := client.Call(ctx, to, &transport.Request{Method: "echo", Args: benchArgs}); err != nil {
+			b.Fatalf("Call = %v", err)
+		}
+	}
+}
+
+func BenchmarkCallParallel(b *testing.B) {
+	bus := memory.NewBus()
+	echoServer(b, bus)
+	client := memory.New(memory.OnBus(bus))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	to := target.Target{Topic: "bench"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := client.Call(ctx, to, &transport.Request{Method: "echo", Args: benchArgs}); err != nil {
+				b.Errorf("Call = %v", err)
+				return
+			}
+		}
+	})
+}

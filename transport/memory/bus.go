@@ -1,0 +1,272 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
+)
+
+// QueueCapacity is how many messages one queue of a Bus holds, counting
+// those pushed to a listener that its Next has not returned yet. A send
+// that finds a queue full blocks until a Next takes a message from it, the
+// send's ctx ends or its transport closes. A fanout cast waits until every
+// fanout queue of the topic has room, then lands in all of them at once.
+const QueueCapacity = 1024
+
+// Bus is the in-process broker that transports share. Create it with
+// NewBus; the zero value is not usable. A Bus is safe for concurrent use.
+type Bus struct {
+	mu       sync.Mutex
+	queues   map[string]*queue     // topic and server queues, by name
+	bindings map[route]*queue      // topic exchanges: (exchange, routing key) -> queue
+	fanouts  map[string][]*queue   // fanout exchanges: name -> bound queues
+	replies  map[string]*Transport // reply queues: name -> owning transport
+}
+
+// route is a binding of a topic exchange.
+type route struct {
+	exchange, key string
+}
+
+// NewBus returns an empty Bus.
+func NewBus() *Bus {
+	return &Bus{
+		queues:   make(map[string]*queue),
+		bindings: make(map[route]*queue),
+		fanouts:  make(map[string][]*queue),
+		replies:  make(map[string]*Transport),
+	}
+}
+
+// message is one request as it sits on the Bus: the encoded body and the
+// deadline that travels beside it. It is never modified once sent, so a
+// fanout cast shares one message between queues.
+type message struct {
+	body     []byte
+	deadline time.Time
+}
+
+func (m *message) expired(now time.Time) bool {
+	return !m.deadline.IsZero() && !now.Before(m.deadline)
+}
+
+// delivery is a message pushed to a listener, with the queue it came from:
+// it still counts against that queue until Next takes it, and goes back
+// there if the listener stops first.
+type delivery struct {
+	m *message
+	q *queue
+}
+
+// queue is a FIFO of messages and the listeners consuming it, in rotation.
+// Messages wait in items only while nobody consumes the queue; otherwise
+// each goes at once to the inbox of the consumer whose turn it is. Its
+// fields are guarded by Bus.mu.
+type queue struct {
+	name      string
+	items     []*message
+	consumers []*listener
+	turn      int           // index in consumers of the next one served
+	held      int           // messages of q in consumers' inboxes
+	space     chan struct{} // closed when a message leaves; nil when nobody waits for room
+	deleted   bool
+}
+
+// put gives m to the consumer whose turn it is, or keeps it for the next
+// consumer when there is none.
+func (q *queue) put(m *message) {
+	if len(q.consumers) == 0 {
+		q.items = append(q.items, m)
+		return
+	}
+	l := q.consumers[q.turn]
+	q.turn = (q.turn + 1) % len(q.consumers)
+	q.held++
+	l.push(delivery{m: m, q: q})
+}
+
+// subscribe adds l to the rotation and hands it the messages waiting for
+// a consumer.
+func (q *queue) subscribe(l *listener) {
+	q.consumers = append(q.consumers, l)
+	waiting := q.items
+	q.items = nil
+	for _, m := range waiting {
+		q.put(m)
+	}
+}
+
+// unsubscribe takes l out of the rotation.
+func (q *queue) unsubscribe(l *listener) {
+	i := slices.Index(q.consumers, l)
+	if i < 0 {
+		return
+	}
+	q.consumers = slices.Delete(q.consumers, i, i+1)
+	if i < q.turn {
+		q.turn--
+	}
+	if q.turn >= len(q.consumers) {
+		q.turn = 0
+	}
+}
+
+// taken accounts for a message of q leaving a consumer's inbox.
+func (q *queue) taken() {
+	q.held--
+	q.freed()
+}
+
+// full reports whether q has no room. Expired messages that wait for a
+// consumer are dropped first, as RabbitMQ drops expired messages.
+func (q *queue) full(now time.Time) bool {
+	if len(q.items)+q.held < QueueCapacity {
+		return false
+	}
+	q.items = slices.DeleteFunc(q.items, func(m *message) bool { return m.expired(now) })
+	return len(q.items)+q.held >= QueueCapacity
+}
+
+// freed wakes the senders waiting for room.
+func (q *queue) freed() {
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
+}
+
+// roomSignal returns a channel closed when a message leaves q.
+func (q *queue) roomSignal() <-chan struct{} {
+	if q.space == nil {
+		q.space = make(chan struct{})
+	}
+	return q.space
+}
+
+// declare returns the queue called name, bound to exchange with routing
+// key name, creating the queue and the binding as needed. Queues are
+// global to the Bus, as queues are to a broker's virtual host: servers of
+// one topic on two exchanges share the queue.
+func (b *Bus) declare(exchange, name string) *queue {
+	q, ok := b.queues[name]
+	if !ok {
+		q = &queue{name: name}
+		b.queues[name] = q
+	}
+	b.bindings[route{exchange, name}] = q
+	return q
+}
+
+// listen declares what server l of topic consumes, in order: the
+// server's queue, the shared topic queue and a new fanout queue, and
+// subscribes l to them.
+func (b *Bus) listen(l *listener, exchange, topic, server string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fx := fanoutExchange(topic)
+	fq := &queue{name: fx + "_" + wire.NewID()}
+	b.fanouts[fx] = append(b.fanouts[fx], fq)
+	l.queues = []*queue{
+		b.declare(exchange, topic+"."+server),
+		b.declare(exchange, topic),
+		fq,
+	}
+	for _, q := range l.queues {
+		q.subscribe(l)
+	}
+}
+
+// deleteFanout removes fq from the fanout exchange of topic and drops its
+// messages.
+func (b *Bus) deleteFanout(topic string, fq *queue) {
+	fx := fanoutExchange(topic)
+	qs := b.fanouts[fx]
+	if i := slices.Index(qs, fq); i >= 0 {
+		qs = slices.Delete(qs, i, i+1)
+	}
+	if len(qs) == 0 {
+		delete(b.fanouts, fx) // fanout exchanges are auto-delete
+	} else {
+		b.fanouts[fx] = qs
+	}
+	fq.deleted = true
+	fq.items = nil
+	fq.consumers = nil
+	fq.freed()
+}
+
+func fanoutExchange(topic string) string { return topic + "_fanout" }
+
+// send puts m on every queue exchange routes key to, all at once, waiting
+// while one of them is full. With fanout, exchange is a fanout exchange,
+// which ignores key.
+func (b *Bus) send(ctx context.Context, closed <-chan struct{}, exchange, key string, fanout bool, m *message) error {
+	var one [1]*queue
+	for {
+		b.mu.Lock()
+		var qs []*queue
+		if fanout {
+			qs = b.fanouts[exchange]
+		} else if q, ok := b.bindings[route{exchange, key}]; ok {
+			one[0] = q
+			qs = one[:]
+		}
+		if len(qs) == 0 {
+			b.mu.Unlock()
+			return &transport.NoRouteError{Exchange: exchange, RoutingKey: key}
+		}
+		now := time.Now()
+		var full *queue
+		for _, q := range qs {
+			if q.full(now) {
+				full = q
+				break
+			}
+		}
+		if full == nil {
+			for _, q := range qs {
+				q.put(m)
+			}
+			b.mu.Unlock()
+			return nil
+		}
+		room := full.roomSignal()
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-closed:
+			return transport.ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("memory: queue %q is full: %w", full.name, ctx.Err())
+		}
+	}
+}
+
+func (b *Bus) addReplyQueue(name string, t *Transport) {
+	b.mu.Lock()
+	b.replies[name] = t
+	b.mu.Unlock()
+}
+
+func (b *Bus) removeReplyQueue(name string) {
+	b.mu.Lock()
+	delete(b.replies, name)
+	b.mu.Unlock()
+}
+
+// reply hands an encoded reply to the transport that owns reply queue
+// name.
+func (b *Bus) reply(name string, body []byte) error {
+	b.mu.Lock()
+	t, ok := b.replies[name]
+	b.mu.Unlock()
+	if !ok {
+		return &transport.NoRouteError{Exchange: "", RoutingKey: name}
+	}
+	return t.receiveReply(body)
+}

@@ -1,0 +1,44 @@
+// Package memory is an in-process warren transport with the semantics of
+// the RabbitMQ driver, for tests and for programs that run client and
+// servers in one process.
+//
+// Transports that share a Bus (see OnBus) reach each other as processes
+// sharing a broker do. The Bus models the RabbitMQ topology oslo.messaging
+// uses:
+//
+//   - a topic exchange per target exchange (the transport's control exchange
+//     when the target names none), where routing key <topic> reaches the
+//     shared queue <topic> and routing key <topic>.<server> reaches the queue
+//     of one server;
+//   - a fanout exchange <topic>_fanout with one queue per listener;
+//   - one reply queue reply_<hex> per transport.
+//
+// Requests and replies cross the Bus encoded with the oslo.messaging 2.0
+// wire format, exactly as they would cross a broker, so what cannot be sent
+// to a Python peer fails here too. A request's deadline travels beside its
+// body, as the RabbitMQ driver carries it in a message header.
+//
+// Semantics shared with the RabbitMQ driver:
+//
+//   - A message that no queue can take fails at once with a
+//     *transport.NoRouteError (the RabbitMQ driver publishes with mandatory).
+//     Queues <topic> and <topic>.<server> live on after their listeners stop,
+//     as broker queues that are not auto-delete do: messages sent to them
+//     wait for the next listener. A listener's fanout queue is deleted when it stops.
+//   - Servers of a topic compete for its queue. A listener joins the
+//     queue's rotation when it is created, and each message goes at once to
+//     the next listener in turn (round robin), whether or not it is waiting
+//     in Next, as RabbitMQ pushes messages to consumers. A message counts as
+//     delivered only when Next returns it: when a listener stops, the
+//     messages pushed to it that Next has not returned go back to their
+//     queue, for the other listeners.
+//   - A request whose deadline has passed is dropped by its queue instead of
+//     being handed out, as RabbitMQ drops a message whose expiration passed.
+//   - Each queue holds at most QueueCapacity messages, counting those pushed
+//     to listeners that Next has not returned yet. A send to a full queue
+//     blocks until there is room, its ctx ends or its transport closes, as a
+//     broker's flow control blocks publishers.
+//
+// The package starts no goroutines: messages move in the goroutines that
+// send and receive them.
+package memory

@@ -1,0 +1,197 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
+)
+
+// listener consumes a server's queues: its own, the topic's and its fanout
+// queue, in that order in queues. The queues push messages into its inbox;
+// Next takes them out.
+type listener struct {
+	t      *Transport
+	topic  string
+	queues []*queue // set by Bus.listen
+
+	// Guarded by the Bus lock.
+	inbox   []delivery
+	stopped bool
+
+	ready    chan struct{} // capacity 1: the inbox may hold something
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Stop
+}
+
+func newListener(t *Transport, topic string) *listener {
+	return &listener{
+		t:     t,
+		topic: topic,
+		ready: make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+	}
+}
+
+// push appends d to the inbox. The caller holds the Bus lock.
+func (l *listener) push(d delivery) {
+	l.inbox = append(l.inbox, d)
+	l.signal()
+}
+
+func (l *listener) signal() {
+	select {
+	case l.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next request for the server. It blocks until one
+// arrives, ctx ends, or the listener stops (transport.ErrClosed). A message
+// that is not a valid request is dropped, as the RabbitMQ driver rejects
+// it, and Next goes on waiting. Next may be called by one goroutine at a
+// time.
+func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
+	for {
+		d, err := l.receive(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req, err := wire.DecodeRequest(d.m.body)
+		if err != nil {
+			continue
+		}
+		req.Deadline = d.m.deadline
+		return &incoming{t: l.t, req: req}, nil
+	}
+}
+
+// receive takes the oldest message of the inbox whose deadline has not
+// passed, waiting for one if need be.
+func (l *listener) receive(ctx context.Context) (delivery, error) {
+	b := l.t.bus
+	for {
+		if err := ctx.Err(); err != nil {
+			return delivery{}, err
+		}
+		b.mu.Lock()
+		if l.stopped {
+			b.mu.Unlock()
+			return delivery{}, transport.ErrClosed
+		}
+		now := time.Now()
+		for len(l.inbox) > 0 {
+			d := l.inbox[0]
+			l.inbox[0] = delivery{}
+			l.inbox = l.inbox[1:]
+			d.q.taken()
+			if !d.m.expired(now) {
+				if len(l.inbox) > 0 {
+					l.signal() // another Next may be waiting
+				}
+				b.mu.Unlock()
+				return d, nil
+			}
+		}
+		b.mu.Unlock()
+		select {
+		case <-l.ready:
+		case <-ctx.Done():
+		case <-l.stop:
+		}
+	}
+}
+
+// Stop stops consuming. Messages pushed to the listener that Next has not
+// returned go back to their topic or server queue, for the other
+// listeners; the fanout queue is deleted with its messages. It is
+// idempotent and always returns nil.
+func (l *listener) Stop() error {
+	l.stopOnce.Do(func() {
+		b := l.t.bus
+		b.mu.Lock()
+		l.stopped = true
+		for _, q := range l.queues {
+			q.unsubscribe(l)
+		}
+		b.deleteFanout(l.topic, l.queues[len(l.queues)-1])
+		now := time.Now()
+		for _, d := range l.inbox {
+			d.q.taken()
+			if !d.q.deleted && !d.m.expired(now) {
+				d.q.put(d.m)
+			}
+		}
+		l.inbox = nil
+		b.mu.Unlock()
+		close(l.stop)
+	})
+	return nil
+}
+
+// Close stops the listener and detaches it from its transport. It is
+// idempotent and always returns nil.
+func (l *listener) Close() error {
+	l.Stop()
+	l.t.removeListener(l)
+	return nil
+}
+
+// incoming is one request handed out by a listener.
+type incoming struct {
+	t   *Transport // the server's transport, which sends the replies
+	req *transport.Request
+
+	mu      sync.Mutex
+	replied bool
+}
+
+func (in *incoming) Request() *transport.Request { return in.req }
+
+// Reply sends r to the caller. For a cast it does nothing. A second Reply
+// returns ErrReplied; a reply to a transport that has closed fails with a
+// *transport.NoRouteError; a reply that arrives after the call gave up is
+// dropped without error.
+func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
+	if !in.req.IsCall() {
+		return nil
+	}
+	if r == nil {
+		r = &transport.Reply{}
+	}
+	body, err := wire.EncodeReply(in.req.MsgID, r)
+	if err != nil {
+		return fmt.Errorf("memory: reply to %s: %w", in.req.MsgID, err)
+	}
+	in.mu.Lock()
+	replied := in.replied
+	in.replied = true
+	in.mu.Unlock()
+	if replied {
+		return ErrReplied
+	}
+	return in.t.sendReply(ctx, in.req.ReplyTo, body)
+}
+
+// Heartbeat tells a call-monitoring caller the request is being worked
+// on. It does nothing for a cast, a call without a call monitor, or after
+// Reply.
+func (in *incoming) Heartbeat(ctx context.Context) error {
+	if !in.req.IsCall() || in.req.CallMonitor <= 0 {
+		return nil
+	}
+	in.mu.Lock()
+	replied := in.replied
+	in.mu.Unlock()
+	if replied {
+		return nil
+	}
+	body, err := wire.EncodeHeartbeat(in.req.MsgID)
+	if err != nil {
+		return fmt.Errorf("memory: heartbeat for %s: %w", in.req.MsgID, err)
+	}
+	return in.t.sendReply(ctx, in.req.ReplyTo, body)
+}

@@ -1,0 +1,535 @@
+package memory_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/transport/memory"
+	"github.com/warrenrpc/warren/transport/transporttest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestConformance(t *testing.T) {
+	bus := memory.NewBus()
+	transporttest.Run(t, transporttest.Harness{
+		New: func(t *testing.T) transport.Transport {
+			tr := memory.New(memory.OnBus(bus))
+			t.Cleanup(func() { tr.Close() })
+			return tr
+		},
+	})
+}
+
+// newPair returns a client and a server transport on one bus, closed when
+// the test ends.
+func newPair(t *testing.T) (client, server *memory.Transport) {
+	bus := memory.NewBus()
+	client = memory.New(memory.OnBus(bus))
+	server = memory.New(memory.OnBus(bus))
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	return client, server
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var tgt = target.Target{Topic: "calc", Server: "host-1"}
+
+func TestSingleTransportServesItself(t *testing.T) {
+	tr := memory.New()
+	defer tr.Close()
+	lis, err := tr.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	if err := tr.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	in, err := lis.Next(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	if got := in.Request().Method; got != "m" {
+		t.Errorf("Method = %q, want m", got)
+	}
+}
+
+func TestControlExchange(t *testing.T) {
+	bus := memory.NewBus()
+	nova := memory.New(memory.OnBus(bus), memory.ControlExchange("nova"))
+	defer nova.Close()
+	other := memory.New(memory.OnBus(bus))
+	defer other.Close()
+	lis, err := nova.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+
+	cases := []struct {
+		name string
+		tr   *memory.Transport
+		tgt  target.Target
+		want error
+	}{
+		{"same control exchange", nova, target.Target{Topic: "calc"}, nil},
+		{"explicit exchange", other, target.Target{Exchange: "nova", Topic: "calc"}, nil},
+		{"default control exchange", other, target.Target{Topic: "calc"}, transport.ErrNoRoute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.tr.Cast(ctxFor(t, 5*time.Second), c.tgt, &transport.Request{Method: "m"})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Cast(%v) = %v, want %v", c.tgt, err, c.want)
+			}
+			var nr *transport.NoRouteError
+			if errors.As(err, &nr) && nr.Exchange != memory.DefaultControlExchange {
+				t.Errorf("NoRouteError.Exchange = %q, want %q", nr.Exchange, memory.DefaultControlExchange)
+			}
+			if err == nil {
+				if _, err := lis.Next(ctxFor(t, 5*time.Second)); err != nil {
+					t.Errorf("Next = %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestQueueOutlivesListener(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	lis.Close()
+	// The topic and server queues stay, as broker queues do; the fanout
+	// queue went with its listener.
+	for _, to := range []target.Target{{Topic: "calc"}, {Topic: "calc", Server: "host-1"}} {
+		if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "queued"}); err != nil {
+			t.Fatalf("Cast(%v) after the listener closed = %v, want it queued", to, err)
+		}
+	}
+	err = client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Fanout: true}, &transport.Request{Method: "m"})
+	if !errors.Is(err, transport.ErrNoRoute) {
+		t.Errorf("fanout Cast with no listener = %v, want ErrNoRoute", err)
+	}
+
+	lis, err = server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	for range 2 {
+		in, err := lis.Next(ctxFor(t, 5*time.Second))
+		if err != nil {
+			t.Fatalf("Next on the new listener = %v, want the queued casts", err)
+		}
+		if got := in.Request().Method; got != "queued" {
+			t.Errorf("Method = %q, want queued", got)
+		}
+	}
+}
+
+func TestExpiredRequestIsDropped(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	to := target.Target{Topic: "calc"}
+	past := time.Now().Add(-time.Second)
+	if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "stale", Deadline: past}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	future := time.Now().Add(time.Hour)
+	if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "fresh", Deadline: future}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	in, err := lis.Next(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	if got := in.Request().Method; got != "fresh" {
+		t.Errorf("Next = %q, want fresh: the expired request should be dropped", got)
+	}
+	if got := in.Request().Deadline; !got.Equal(future) {
+		t.Errorf("Deadline = %v, want %v", got, future)
+	}
+}
+
+func TestRoundRobinIsStrict(t *testing.T) {
+	client, server := newPair(t)
+	var lis []transport.Listener
+	for _, name := range []string{"s1", "s2", "s3"} {
+		l, err := server.Listen(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Server: name})
+		if err != nil {
+			t.Fatalf("Listen = %v", err)
+		}
+		defer l.Close()
+		lis = append(lis, l)
+	}
+	ctx := ctxFor(t, 5*time.Second)
+	for i := range 9 {
+		if err := client.Cast(ctx, target.Target{Topic: "calc"}, &transport.Request{Method: fmt.Sprint("m", i)}); err != nil {
+			t.Fatalf("Cast = %v", err)
+		}
+	}
+	for i, l := range lis {
+		for round := range 3 {
+			in, err := l.Next(ctx)
+			if err != nil {
+				t.Fatalf("listener %d: Next = %v", i, err)
+			}
+			if got, want := in.Request().Method, fmt.Sprint("m", 3*round+i); got != want {
+				t.Errorf("listener %d got %s, want %s", i, got, want)
+			}
+		}
+	}
+}
+
+func TestStopRequeuesPushedRequests(t *testing.T) {
+	client, server := newPair(t)
+	ctx := ctxFor(t, 5*time.Second)
+	a, err := server.Listen(ctx, target.Target{Topic: "calc", Server: "a"})
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer a.Close()
+	b, err := server.Listen(ctx, target.Target{Topic: "calc", Server: "b"})
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer b.Close()
+	want := map[string]bool{}
+	for i := range 4 {
+		m := fmt.Sprint("m", i)
+		want[m] = true
+		if err := client.Cast(ctx, target.Target{Topic: "calc"}, &transport.Request{Method: m}); err != nil {
+			t.Fatalf("Cast = %v", err)
+		}
+	}
+	// Half went to a, which never took them; they must reach b.
+	a.Stop()
+	got := map[string]bool{}
+	for range 4 {
+		in, err := b.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next = %v; got %v of %v", err, got, want)
+		}
+		got[in.Request().Method] = true
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("b got %v, want %v", got, want)
+	}
+}
+
+// TestCancelledNextKeepsRequest cancels a Next as a request arrives, many
+// times: whichever wins, the request reaches a later Next.
+func TestCancelledNextKeepsRequest(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	to := target.Target{Topic: "calc"}
+	ctx := ctxFor(t, 5*time.Second)
+	for i := range 50 {
+		nextCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := lis.Next(nextCtx)
+			done <- err
+		}()
+		if err := client.Cast(ctx, to, &transport.Request{Method: "m"}); err != nil {
+			t.Fatalf("Cast = %v", err)
+		}
+		cancel()
+		if err := <-done; errors.Is(err, context.Canceled) {
+			if _, err := lis.Next(ctx); err != nil {
+				t.Fatalf("round %d: request lost after a cancelled Next: %v", i, err)
+			}
+		} else if err != nil {
+			t.Fatalf("round %d: Next = %v", i, err)
+		}
+	}
+}
+
+func TestFullQueue(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	to := target.Target{Topic: "calc"}
+	fill := ctxFor(t, 5*time.Second)
+	for i := range memory.QueueCapacity {
+		if err := client.Cast(fill, to, &transport.Request{Method: "m"}); err != nil {
+			t.Fatalf("Cast %d = %v", i, err)
+		}
+	}
+
+	// A full queue holds the send until its ctx ends...
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err = client.Cast(ctx, to, &transport.Request{Method: "m"})
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, transport.ErrTimeout) {
+		t.Errorf("Cast to a full queue = %v, want context.DeadlineExceeded", err)
+	}
+	_, err = client.Call(ctx, to, &transport.Request{Method: "m"})
+	if !errors.Is(err, transport.ErrTimeout) {
+		t.Errorf("Call to a full queue = %v, want ErrTimeout", err)
+	}
+
+	// ...or until a listener makes room...
+	sent := make(chan error, 1)
+	go func() {
+		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "last"})
+	}()
+	if _, err := lis.Next(ctxFor(t, 5*time.Second)); err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Errorf("Cast after room was made = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Cast still blocked after Next made room")
+	}
+
+	// ...or until the sending transport closes.
+	go func() {
+		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "m"})
+	}()
+	client.Close()
+	select {
+	case err := <-sent:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Errorf("blocked Cast across Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Cast still blocked after Close")
+	}
+}
+
+func TestFanoutWaitsForEveryQueue(t *testing.T) {
+	client, server := newPair(t)
+	fast, err := server.Listen(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Server: "fast"})
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer fast.Close()
+	slow, err := server.Listen(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Server: "slow"})
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	fan := target.Target{Topic: "calc", Fanout: true}
+	fill := ctxFor(t, 5*time.Second)
+	for i := range memory.QueueCapacity {
+		if err := client.Cast(fill, fan, &transport.Request{Method: "m"}); err != nil {
+			t.Fatalf("Cast %d = %v", i, err)
+		}
+		if _, err := fast.Next(fill); err != nil {
+			t.Fatalf("Next = %v", err)
+		}
+	}
+	sent := make(chan error, 1)
+	go func() {
+		sent <- client.Cast(ctxFor(t, 5*time.Second), fan, &transport.Request{Method: "last"})
+	}()
+	// Stopping the slow listener deletes its full fanout queue, which
+	// lets the cast through to the fast one.
+	slow.Close()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatalf("fanout Cast = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("fanout Cast still blocked after the full queue was deleted")
+	}
+	in, err := fast.Next(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	if got := in.Request().Method; got != "last" {
+		t.Errorf("Method = %q, want last", got)
+	}
+}
+
+func TestReply(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+
+	type outcome struct {
+		rep *transport.Reply
+		err error
+	}
+	call := func() <-chan outcome {
+		ch := make(chan outcome, 1)
+		go func() {
+			rep, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"})
+			ch <- outcome{rep, err}
+		}()
+		return ch
+	}
+
+	t.Run("invalid result", func(t *testing.T) {
+		done := call()
+		in, err := lis.Next(ctxFor(t, 5*time.Second))
+		if err != nil {
+			t.Fatalf("Next = %v", err)
+		}
+		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`{bad`)}); err == nil {
+			t.Error("Reply with invalid JSON = nil, want an error")
+		}
+		// The failed reply did not count: a failure can still be sent.
+		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Failure: &transport.Failure{Class: "ValueError", Module: "builtins"}}); err != nil {
+			t.Fatalf("Reply = %v", err)
+		}
+		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{}); !errors.Is(err, memory.ErrReplied) {
+			t.Errorf("second Reply = %v, want ErrReplied", err)
+		}
+		o := <-done
+		if o.err != nil || o.rep.Failure == nil || o.rep.Failure.Class != "ValueError" {
+			t.Errorf("Call = %+v, %v; want the ValueError failure", o.rep, o.err)
+		}
+	})
+
+	t.Run("nil reply", func(t *testing.T) {
+		done := call()
+		in, err := lis.Next(ctxFor(t, 5*time.Second))
+		if err != nil {
+			t.Fatalf("Next = %v", err)
+		}
+		if err := in.Reply(ctxFor(t, 5*time.Second), nil); err != nil {
+			t.Fatalf("Reply(nil) = %v", err)
+		}
+		if o := <-done; o.err != nil || o.rep.Failure != nil || len(o.rep.Result) != 0 {
+			t.Errorf("Call = %+v, %v; want an empty result", o.rep, o.err)
+		}
+	})
+
+	t.Run("caller closed", func(t *testing.T) {
+		done := call()
+		in, err := lis.Next(ctxFor(t, 5*time.Second))
+		if err != nil {
+			t.Fatalf("Next = %v", err)
+		}
+		client.Close()
+		if o := <-done; !errors.Is(o.err, transport.ErrClosed) {
+			t.Errorf("pending Call across Close = %v, want ErrClosed", o.err)
+		}
+		var nr *transport.NoRouteError
+		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{}); !errors.As(err, &nr) || nr.RoutingKey != in.Request().ReplyTo {
+			t.Errorf("Reply to a closed transport = %v, want a NoRouteError for %s", err, in.Request().ReplyTo)
+		}
+	})
+}
+
+func TestUndecodableRequestFailsAtSend(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	cases := []struct {
+		name string
+		req  transport.Request
+	}{
+		{"args not an object", transport.Request{Method: "m", Args: json.RawMessage(`[1]`)}},
+		{"no method", transport.Request{}},
+		{"context not JSON", transport.Request{Method: "m", Context: map[string]any{"ch": make(chan int)}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := c.req
+			if err := client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &req); err == nil {
+				t.Error("Cast = nil, want an encoding error")
+			}
+			req = c.req
+			if _, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &req); err == nil {
+				t.Error("Call = nil, want an encoding error")
+			}
+		})
+	}
+}
+
+func TestHeartbeatIsNoopWithoutMonitor(t *testing.T) {
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"})
+		done <- err
+	}()
+	in, err := lis.Next(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	if err := in.Heartbeat(ctxFor(t, 5*time.Second)); err != nil {
+		t.Errorf("Heartbeat = %v", err)
+	}
+	if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`1`)}); err != nil {
+		t.Errorf("Reply = %v", err)
+	}
+	if err := in.Heartbeat(ctxFor(t, 5*time.Second)); err != nil {
+		t.Errorf("Heartbeat after Reply = %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Call = %v", err)
+	}
+}
+
+func TestRequestOnTheWire(t *testing.T) {
+	// What a server receives decodes from the body its caller encoded.
+	client, server := newPair(t)
+	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	req := &transport.Request{Method: "m", Args: json.RawMessage(`{"a":1}`), UniqueID: wire.NewID()}
+	if err := client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, req); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	in, err := lis.Next(ctxFor(t, 5*time.Second))
+	if err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	if got := in.Request().UniqueID; got != req.UniqueID {
+		t.Errorf("UniqueID = %q, want %q", got, req.UniqueID)
+	}
+}
