@@ -1,0 +1,74 @@
+// Package rabbit is warren's RabbitMQ driver: a transport.Transport on
+// github.com/rabbitmq/amqp091-go that speaks oslo.messaging's wire format
+// and declares oslo.messaging's topology, so Go and Python oslo.messaging
+// services share a bus in both directions.
+//
+//	tr, err := rabbit.Dial(ctx, "rabbit://guest:guest@localhost:5672/")
+//
+// # Connections
+//
+// A transport opens two connections to the first host of the URL that
+// accepts them (hosts are tried in order; oslo.messaging shuffles them):
+// one publishes, one consumes, so that the broker's flow control on
+// publishers never stalls consumers. Each carries the client property
+// connection_name "<program>:<pid>:<uuid>" and a 60 s heartbeat.
+//
+// The transport does not reconnect. When either connection drops, pending
+// calls fail and listeners' Next return an error matching
+// transport.ErrConnectionLost, the other connection is closed (so the
+// broker requeues requests the listeners held), and every later operation
+// returns that error: close the transport and dial again. amqp091's own
+// recovery is not enabled.
+//
+// # Topology
+//
+// Names and flags are those of oslo.messaging 14 with its defaults:
+//
+//	control exchange (default "openstack")  topic, durable false, auto-delete false
+//	<topic>, <topic>.<server>               queues, durable false, auto-delete false, no arguments,
+//	                                        bound to the control exchange with their names
+//	<topic>_fanout                          fanout exchange, durable false, auto-delete true
+//	<topic>_fanout_<32 hex>                 one queue per listener, x-expires 1800000,
+//	                                        bound to <topic>_fanout with key <topic>
+//	reply_<32 hex>                          one queue per transport, declared on the first call,
+//	                                        durable false, auto-delete false, x-expires 1800000
+//
+// Publishers declare the exchange they publish to (the control exchange
+// once per channel, fanout exchanges before each publish since they
+// disappear with their last queue). Listener.Close deletes the listener's
+// fanout queue, as oslo.messaging does; Transport.Close also deletes the
+// reply queue, which oslo.messaging leaves to expire.
+//
+// # Messages
+//
+// Bodies are oslo.messaging 2.0 envelopes (package internal/wire), with
+// content_type application/json, content_encoding utf-8, delivery_mode 2
+// and a message_id unique per publish. Calls carry expiration = the time
+// left before the ctx deadline in ms, as oslo.messaging sends its timeout;
+// calls carry header x-warren-deadline = the
+// deadline in unix ms (int64), which oslo.messaging peers ignore. A cast
+// carries that header only when its Request.Deadline is set (a cast's ctx
+// bounds the wait for the broker's confirm, not the cast), and never an
+// expiration, as in oslo.messaging: a late cast is skipped by a Go server,
+// not dropped by the broker. Fanout casts use an empty routing key, as
+// oslo.messaging sends them.
+//
+// Calls and casts are published mandatory with publisher confirms: a
+// message no queue takes fails at once with a *transport.NoRouteError
+// instead of timing out (oslo.messaging publishes them non-mandatory and
+// loses them). Confirms are tracked asynchronously on a pool of four
+// channels; each publisher waits for its own confirm only. Replies go to
+// the default exchange with the reply queue as routing key, mandatory; a
+// reply whose queue is gone is dropped with a log line, without
+// oslo.messaging's 60 s retry loop.
+//
+// # Consuming
+//
+// A listener consumes its three queues on one channel with manual acks and
+// basic.qos(Prefetch) per consumer (default 64; oslo.messaging's default
+// is unlimited). Next acks each request as it hands it out, at-most-once
+// as in oslo.messaging. Messages larger than MaxMessageSize or that are
+// not valid requests are rejected without requeue and logged. Stop closes
+// the channel, so that requests delivered but not handed out go back to
+// the broker for other servers.
+package rabbit

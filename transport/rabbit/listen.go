@@ -1,0 +1,355 @@
+package rabbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+)
+
+var errListenerClosed = fmt.Errorf("rabbit: listener: %w", transport.ErrClosed)
+
+// listener consumes a server's three queues on one channel of the
+// consuming connection.
+type listener struct {
+	t   *Transport
+	tgt target.Target
+	ch  *amqp.Channel
+
+	queues     [3]string // <topic>, <topic>.<server>, <topic>_fanout_<hex>
+	deliveries [3]<-chan amqp.Delivery
+	chClosed   <-chan *amqp.Error
+
+	stopped   chan struct{}
+	stopOnce  sync.Once
+	stopErr   error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen declares what the server tgt consumes, with oslo.messaging's
+// names and flags, and starts consuming it on one channel with
+// basic.qos(prefetch) per consumer and manual acks:
+//
+//   - the control exchange (topic, durable false, auto-delete false);
+//   - queues <topic> and <topic>.<server> (durable false, auto-delete
+//     false, no arguments), bound to it with their own names as keys;
+//   - exchange <topic>_fanout (fanout, durable false, auto-delete true);
+//   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
+//     key <topic>.
+//
+// ctx is checked between the broker round trips. A Listen that fails
+// part way deletes its fanout queue when its channel is still open, and
+// otherwise leaves it to expire.
+func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
+	if err := tgt.ValidateServer(); err != nil {
+		return nil, fmt.Errorf("rabbit: listen: %w", err)
+	}
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	ch, err := t.conConn.Channel()
+	if err != nil {
+		return nil, t.failure(t.conConn, "opening a listener channel", err)
+	}
+	l := &listener{
+		t:        t,
+		tgt:      tgt,
+		ch:       ch,
+		chClosed: ch.NotifyClose(make(chan *amqp.Error, 1)),
+		stopped:  make(chan struct{}),
+	}
+	if err := l.setup(ctx); err != nil {
+		l.abandon()
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		l.abandon()
+		return nil, errClosed
+	}
+	t.listeners[l] = struct{}{}
+	t.mu.Unlock()
+	return l, nil
+}
+
+// abandon releases a listener that Listen does not return. Errors are
+// moot: the queue expires, the channel dies with the connection.
+func (l *listener) abandon() {
+	_, _ = l.ch.QueueDelete(l.queues[2], false, false, false)
+	_ = l.ch.Close()
+}
+
+func (l *listener) setup(ctx context.Context) error {
+	t, tgt, ch := l.t, l.tgt, l.ch
+	topicEx, fanoutEx := topicExchange(t.controlExchange(tgt)), fanoutExchange(tgt.Topic)
+	l.queues = [3]string{tgt.Topic, tgt.Topic + "." + tgt.Server, fanoutQueueName(tgt.Topic)}
+	fanoutQ := l.queues[2]
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"setting the prefetch count", func() error { return ch.Qos(t.s.prefetch, 0, false) }},
+		{"declaring exchange " + topicEx.name, func() error { return topicEx.declare(ch) }},
+		{"declaring queue " + l.queues[0], func() error { return declareSharedQueue(ch, l.queues[0]) }},
+		{"binding queue " + l.queues[0], func() error { return ch.QueueBind(l.queues[0], l.queues[0], topicEx.name, false, nil) }},
+		{"declaring queue " + l.queues[1], func() error { return declareSharedQueue(ch, l.queues[1]) }},
+		{"binding queue " + l.queues[1], func() error { return ch.QueueBind(l.queues[1], l.queues[1], topicEx.name, false, nil) }},
+		{"declaring exchange " + fanoutEx.name, func() error { return fanoutEx.declare(ch) }},
+		{"declaring queue " + fanoutQ, func() error { return declareExpiringQueue(ch, fanoutQ) }},
+		{"binding queue " + fanoutQ, func() error { return ch.QueueBind(fanoutQ, tgt.Topic, fanoutEx.name, false, nil) }},
+	}
+	for i, q := range l.queues {
+		steps = append(steps, struct {
+			what string
+			do   func() error
+		}{"consuming queue " + q, func() error {
+			d, err := ch.Consume(q, "", false, false, false, false, nil)
+			l.deliveries[i] = d
+			return err
+		}})
+	}
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("rabbit: listen on %s: %w", tgt, err)
+		}
+		if err := s.do(); err != nil {
+			return t.failure(t.conConn, fmt.Sprintf("listen on %s: %s", tgt, s.what), err)
+		}
+	}
+	return nil
+}
+
+// Next returns the next request from any of the three queues. It acks the
+// request as it hands it out (at-most-once, as oslo.messaging). A message
+// that is too large or not a valid request is rejected without requeue
+// (dead-lettered if the broker has a policy for it) and logged, and Next
+// goes on waiting.
+//
+// The request's Deadline comes from header x-warren-deadline, or else is
+// the receipt time plus the message's expiration, as an oslo.messaging
+// caller sends it.
+func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
+	for {
+		var (
+			d    amqp.Delivery
+			ok   bool
+			from int
+		)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.stopped:
+			return nil, errListenerClosed
+		case <-l.t.done:
+			return nil, errClosed
+		case <-l.t.lost:
+			return nil, l.t.usable()
+		case d, ok = <-l.deliveries[0]:
+		case d, ok = <-l.deliveries[1]:
+			from = 1
+		case d, ok = <-l.deliveries[2]:
+			from = 2
+		}
+		if !ok {
+			return nil, l.ended(l.queues[from])
+		}
+		if in := l.accept(&d); in != nil {
+			return in, nil
+		}
+	}
+}
+
+// accept decodes and acks d, or rejects it. It returns nil when d is not
+// handed out.
+func (l *listener) accept(d *amqp.Delivery) transport.Incoming {
+	received := time.Now()
+	select {
+	case <-l.stopped:
+		// Not acked: Stop closes the channel and the broker requeues d.
+		return nil
+	default:
+	}
+	if err := l.t.checkSize(len(d.Body)); err != nil {
+		l.reject(d, err)
+		return nil
+	}
+	req, err := wire.DecodeRequest(d.Body)
+	if err != nil {
+		l.reject(d, err)
+		return nil
+	}
+	if err := d.Ack(false); err != nil {
+		// The channel is closing: the broker requeues d.
+		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.tgt.String(), "error", err)
+		return nil
+	}
+	req.Deadline = deadlineOf(d, received)
+	return &incoming{t: l.t, req: req}
+}
+
+func (l *listener) reject(d *amqp.Delivery, err error) {
+	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
+		"listener", l.tgt.String(), "exchange", d.Exchange, "routing_key", d.RoutingKey,
+		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
+	if err := d.Reject(false); err != nil {
+		l.t.log.Debug("rabbit: could not reject a message", "listener", l.tgt.String(), "error", err)
+	}
+}
+
+// ended explains why the consumer of queue stopped delivering.
+func (l *listener) ended(queue string) error {
+	select {
+	case <-l.stopped:
+		return errListenerClosed
+	default:
+	}
+	if err := l.t.usable(); err != nil {
+		return err
+	}
+	if l.t.conConn.IsClosed() {
+		return fmt.Errorf("rabbit: listener on %s: %w", l.tgt, transport.ErrConnectionLost)
+	}
+	reason := "the broker cancelled the consumer"
+	select {
+	case e, ok := <-l.chClosed:
+		if ok && e != nil {
+			reason = "the channel closed: " + e.Error()
+		}
+	default:
+	}
+	return fmt.Errorf("rabbit: listener on %s: consuming queue %q ended: %s", l.tgt, queue, reason)
+}
+
+// deadlineOf returns the deadline d carries, or zero.
+func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
+	switch ms := d.Headers[deadlineHeader].(type) {
+	case int64:
+		return time.UnixMilli(ms)
+	case int32:
+		return time.UnixMilli(int64(ms))
+	}
+	if d.Expiration != "" {
+		ms, err := strconv.ParseInt(d.Expiration, 10, 64)
+		if err == nil && ms >= 0 && ms <= math.MaxInt64/int64(time.Millisecond) {
+			return received.Add(time.Duration(ms) * time.Millisecond)
+		}
+	}
+	return time.Time{}
+}
+
+// Stop closes the listener's channel. That cancels its consumers, and the
+// broker requeues for other servers every request delivered to it that
+// Next did not hand out, since none of them is acked. Requests already
+// handed out still reply: replies go through the publishing connection.
+func (l *listener) Stop() error {
+	l.stopOnce.Do(func() {
+		close(l.stopped)
+		if err := l.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %v", l.tgt, err)
+		}
+	})
+	return l.stopErr
+}
+
+// Close stops the listener and deletes its fanout queue, as
+// oslo.messaging does. The shared queues stay for the other servers.
+func (l *listener) Close() error {
+	l.closeOnce.Do(func() {
+		err := l.Stop()
+		l.t.mu.Lock()
+		delete(l.t.listeners, l)
+		l.t.mu.Unlock()
+		l.closeErr = errors.Join(err, l.deleteFanoutQueue())
+	})
+	return l.closeErr
+}
+
+func (l *listener) deleteFanoutQueue() error {
+	if l.t.conConn.IsClosed() {
+		return nil // the queue expires on its own
+	}
+	ch, err := l.t.conConn.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(l.queues[2], false, false, false)
+		_ = ch.Close()
+	}
+	if err != nil && !l.t.conConn.IsClosed() {
+		return fmt.Errorf("rabbit: deleting fanout queue %q: %v", l.queues[2], err)
+	}
+	return nil
+}
+
+// incoming is one request handed out by Next.
+type incoming struct {
+	t       *Transport
+	req     *transport.Request
+	replied atomic.Bool
+}
+
+func (in *incoming) Request() *transport.Request { return in.req }
+
+// Reply publishes the final reply to the caller's reply queue through the
+// default exchange, mandatory, and waits for the broker's confirm. When
+// the reply queue is gone (the caller's transport closed or expired) the
+// reply is dropped with a log line and Reply returns nil; it is not
+// retried. A reply larger than MaxMessageSize is refused with
+// ErrMessageTooLarge and counts as not sent, so a smaller failure reply
+// can follow.
+func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
+	if !in.req.IsCall() {
+		return nil
+	}
+	if r == nil {
+		r = &transport.Reply{}
+	}
+	body, err := wire.EncodeReply(in.req.MsgID, r)
+	if err != nil {
+		return fmt.Errorf("rabbit: encoding the reply to message %s: %w", in.req.MsgID, err)
+	}
+	if err := in.t.checkSize(len(body)); err != nil {
+		return err
+	}
+	if in.replied.Swap(true) {
+		return fmt.Errorf("rabbit: the reply to message %s was already sent", in.req.MsgID)
+	}
+	return in.send(ctx, "reply", body)
+}
+
+// Heartbeat sends a call-monitor heartbeat, only to a caller that asked
+// for them (oslo.messaging callers without _timeout fail on one) and only
+// before the final reply.
+func (in *incoming) Heartbeat(ctx context.Context) error {
+	if !in.req.IsCall() || in.req.CallMonitor <= 0 || in.replied.Load() {
+		return nil
+	}
+	body, err := wire.EncodeHeartbeat(in.req.MsgID)
+	if err != nil {
+		return fmt.Errorf("rabbit: encoding a heartbeat for message %s: %w", in.req.MsgID, err)
+	}
+	return in.send(ctx, "heartbeat", body)
+}
+
+func (in *incoming) send(ctx context.Context, kind string, body []byte) error {
+	if err := in.t.usable(); err != nil {
+		return err
+	}
+	err := in.t.publish(ctx, nil, in.req.ReplyTo, publishing(wire.NewID(), body))
+	var noRoute *transport.NoRouteError
+	if errors.As(err, &noRoute) {
+		in.t.log.Warn("rabbit: dropping a "+kind+": the caller's reply queue is gone",
+			"msg_id", in.req.MsgID, "reply_queue", in.req.ReplyTo)
+		return nil
+	}
+	return err
+}

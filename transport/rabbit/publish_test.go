@@ -1,0 +1,277 @@
+package rabbit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+)
+
+// rawQueue declares an exclusive queue bound to exchange with keys and
+// returns what it receives.
+func rawQueue(tb testing.TB, ch *amqp.Channel, exchange string, keys ...string) <-chan amqp.Delivery {
+	tb.Helper()
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		tb.Fatalf("QueueDeclare = %v", err)
+	}
+	for _, k := range keys {
+		if err := ch.QueueBind(q.Name, k, exchange, false, nil); err != nil {
+			tb.Fatalf("QueueBind(%s, %s) = %v", k, exchange, err)
+		}
+	}
+	d, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		tb.Fatalf("Consume = %v", err)
+	}
+	return d
+}
+
+// TestPublishedMessages checks what reaches the broker for calls and casts:
+// routing, oslo.messaging's properties, the deadline carriers and the
+// body, and that a call accepts oslo.messaging's captured reply.
+func TestPublishedMessages(t *testing.T) {
+	tgt := serverTarget(t, "props")
+	conn := rawConn(t)
+	ch := rawChannel(t, conn)
+	if err := ch.ExchangeDeclare(tgt.Exchange, "topic", false, false, false, false, nil); err != nil {
+		t.Fatalf("ExchangeDeclare = %v", err)
+	}
+	fanout := tgt.Topic + "_fanout"
+	if err := ch.ExchangeDeclare(fanout, "fanout", false, true, false, false, nil); err != nil {
+		t.Fatalf("ExchangeDeclare = %v", err)
+	}
+	deliveries := rawQueue(t, ch, tgt.Exchange, tgt.Topic, tgt.Topic+".s1")
+	fanDeliveries := rawQueue(t, ch, fanout, tgt.Topic)
+	tr := dial(t)
+	reply := loadFixture(t, "02-call-reply.json")
+	castDeadline := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+
+	cases := []struct {
+		name       string
+		tgt        target.Target
+		call       bool
+		deadline   time.Time // Request.Deadline
+		exchange   string
+		key        string
+		expiration bool
+		header     bool
+	}{
+		{"call", target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, true, time.Time{}, tgt.Exchange, tgt.Topic, true, true},
+		{"call-server", tgt, true, time.Time{}, tgt.Exchange, tgt.Topic + ".s1", true, true},
+		{"cast", target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, false, time.Time{}, tgt.Exchange, tgt.Topic, false, false},
+		{"cast-deadline", tgt, false, castDeadline, tgt.Exchange, tgt.Topic + ".s1", false, true},
+		{"fanout-cast", target.Target{Topic: tgt.Topic, Fanout: true}, false, time.Time{}, fanout, "", false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := within(t, 5*time.Second)
+			ctxDeadline, _ := ctx.Deadline()
+			req := &transport.Request{Method: "echo", Args: json.RawMessage(`{"x": 1}`), Deadline: c.deadline}
+			results := make(chan error, 1)
+			var rep *transport.Reply
+			go func() {
+				var err error
+				if c.call {
+					rep, err = tr.Call(ctx, c.tgt, req)
+				} else {
+					err = tr.Cast(ctx, c.tgt, req)
+				}
+				results <- err
+			}()
+			from := deliveries
+			if c.tgt.Fanout {
+				from = fanDeliveries
+			}
+			d := await(t, from, 5*time.Second, "published message")
+
+			if d.Exchange != c.exchange || d.RoutingKey != c.key {
+				t.Errorf("published to %q with key %q, want %q, %q", d.Exchange, d.RoutingKey, c.exchange, c.key)
+			}
+			if d.ContentType != "application/json" || d.ContentEncoding != "utf-8" || d.DeliveryMode != 2 || d.Priority != 0 {
+				t.Errorf("content type, encoding, delivery mode, priority = %q, %q, %d, %d; want application/json, utf-8, 2, 0",
+					d.ContentType, d.ContentEncoding, d.DeliveryMode, d.Priority)
+			}
+			if c.expiration {
+				ms, err := strconv.Atoi(d.Expiration)
+				if err != nil || ms <= 0 || ms > 5000 {
+					t.Errorf("expiration = %q, want the ms left of a 5 s timeout", d.Expiration)
+				}
+			} else if d.Expiration != "" {
+				t.Errorf("expiration = %q, want none", d.Expiration)
+			}
+			want := c.deadline
+			if c.call {
+				want = ctxDeadline
+			}
+			if got, ok := d.Headers[deadlineHeader].(int64); c.header && (!ok || got != want.UnixMilli()) {
+				t.Errorf("header %s = %#v, want int64 %d", deadlineHeader, d.Headers[deadlineHeader], want.UnixMilli())
+			} else if !c.header && len(d.Headers) != 0 {
+				t.Errorf("headers = %v, want none", d.Headers)
+			}
+
+			got, err := wire.DecodeRequest(d.Body)
+			if err != nil {
+				t.Fatalf("DecodeRequest(%s) = %v", d.Body, err)
+			}
+			if got.Method != "echo" || string(got.Args) != `{"x": 1}` {
+				t.Errorf("body method, args = %q, %s; want echo, {\"x\": 1}", got.Method, got.Args)
+			}
+			if got.UniqueID == "" || got.UniqueID != d.MessageId || got.UniqueID != req.UniqueID {
+				t.Errorf("_unique_id %q, message_id %q, Request.UniqueID %q; want the same id", got.UniqueID, d.MessageId, req.UniqueID)
+			}
+			if got.IsCall() != c.call {
+				t.Errorf("body has _msg_id %q, want a call: %v", got.MsgID, c.call)
+			}
+			if !c.call {
+				if err := await(t, results, 5*time.Second, "Cast return"); err != nil {
+					t.Errorf("Cast = %v", err)
+				}
+				return
+			}
+			if !strings.HasPrefix(got.ReplyTo, "reply_") || got.MsgID != req.MsgID || got.ReplyTo != req.ReplyTo {
+				t.Errorf("_msg_id, _reply_q = %q, %q; want %q and reply_<hex>", got.MsgID, got.ReplyTo, req.MsgID)
+			}
+			// Answer with oslo.messaging's captured reply, addressed to
+			// this call.
+			body := strings.ReplaceAll(reply.Body, "3ad888affe984f8ba586134ccf7b440c", got.MsgID)
+			err = ch.Publish("", got.ReplyTo, true, false, amqp.Publishing{ContentType: "application/json", ContentEncoding: "utf-8", DeliveryMode: 2, Body: []byte(body)})
+			if err != nil {
+				t.Fatalf("publishing the reply: %v", err)
+			}
+			if err := await(t, results, 5*time.Second, "Call return"); err != nil {
+				t.Fatalf("Call = %v", err)
+			}
+			var v struct {
+				Got struct{ A int } `json:"got"`
+			}
+			if err := json.Unmarshal(rep.Result, &v); err != nil || v.Got.A != 1 || rep.Failure != nil {
+				t.Errorf("Call result = %s, failure %v; want oslo's captured result", rep.Result, rep.Failure)
+			}
+		})
+	}
+}
+
+// TestNoRouteUnderLoad publishes routable and unroutable casts
+// concurrently: each must get its own verdict, so returns are matched to
+// the right publishes.
+func TestNoRouteUnderLoad(t *testing.T) {
+	tgt := serverTarget(t, "load")
+	conn := rawConn(t)
+	ch := rawChannel(t, conn)
+	if err := ch.ExchangeDeclare(tgt.Exchange, "topic", false, false, false, false, nil); err != nil {
+		t.Fatalf("ExchangeDeclare = %v", err)
+	}
+	deliveries := rawQueue(t, ch, tgt.Exchange, tgt.Topic)
+	tr := dial(t)
+
+	const n = 200
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			to := target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
+			if i%2 == 1 {
+				to.Topic += "-nowhere"
+			}
+			err := tr.Cast(within(t, 10*time.Second), to, &transport.Request{Method: "m"})
+			switch {
+			case to.Topic == tgt.Topic && err != nil:
+				errs <- fmt.Errorf("routable cast %d = %v, want nil", i, err)
+			case to.Topic != tgt.Topic && !errors.Is(err, transport.ErrNoRoute):
+				errs <- fmt.Errorf("unroutable cast %d = %v, want ErrNoRoute", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := range n / 2 {
+		await(t, deliveries, 5*time.Second, fmt.Sprintf("routable cast %d", i))
+	}
+}
+
+func TestMessageTooLarge(t *testing.T) {
+	tgt := serverTarget(t, "large")
+	big := json.RawMessage(`{"s": "` + strings.Repeat("x", 2000) + `"}`)
+	client := dial(t, MaxMessageSize(1024))
+	if err := client.Cast(within(t, 5*time.Second), tgt, &transport.Request{Method: "m", Args: big}); !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("Cast of 2000 bytes = %v, want ErrMessageTooLarge", err)
+	}
+	if _, err := client.Call(within(t, 5*time.Second), tgt, &transport.Request{Method: "m", Args: big}); !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("Call of 2000 bytes = %v, want ErrMessageTooLarge", err)
+	}
+
+	// A reply too large is refused and counts as not sent: a smaller one
+	// can follow.
+	server := dial(t, MaxMessageSize(1024))
+	lis, err := server.Listen(within(t, 10*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	replies := make(chan error, 2)
+	serve(t, lis, func(in transport.Incoming) *transport.Reply {
+		replies <- in.Reply(within(t, 5*time.Second), &transport.Reply{Result: big})
+		replies <- in.Reply(within(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`"small"`)})
+		return nil
+	})
+	rep, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"})
+	if err != nil || string(rep.Result) != `"small"` {
+		t.Errorf("Call = %v, %v; want the small reply", rep, err)
+	}
+	if err := await(t, replies, 5*time.Second, "Reply"); !errors.Is(err, ErrMessageTooLarge) {
+		t.Errorf("Reply of 2000 bytes = %v, want ErrMessageTooLarge", err)
+	}
+	if err := await(t, replies, 5*time.Second, "Reply"); err != nil {
+		t.Errorf("Reply after a refused one = %v, want nil", err)
+	}
+}
+
+// TestPublishChannelRecovers makes the broker close publishing channels
+// (an exchange declared with other flags) and checks later publishes get
+// new channels.
+func TestPublishChannelRecovers(t *testing.T) {
+	tgt := serverTarget(t, "recover")
+	durable := target.Target{Exchange: unique("rx-durable"), Topic: tgt.Topic}
+	ch := rawChannel(t, rawConn(t))
+	if err := ch.ExchangeDeclare(durable.Exchange, "topic", true, false, false, false, nil); err != nil {
+		t.Fatalf("ExchangeDeclare = %v", err)
+	}
+	t.Cleanup(func() { forget(t, durable) })
+	server := dial(t)
+	lis, err := server.Listen(within(t, 10*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	serve(t, lis, func(in transport.Incoming) *transport.Reply {
+		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+	})
+	client := dial(t)
+	// More failures than the pool has channels, so every channel dies.
+	for i := range 2 * publishChannels {
+		err := client.Cast(within(t, 5*time.Second), durable, &transport.Request{Method: "m"})
+		if err == nil || !strings.Contains(err.Error(), "PRECONDITION_FAILED") || errors.Is(err, transport.ErrConnectionLost) {
+			t.Errorf("Cast %d to an inequivalent exchange = %v, want a 406 channel error", i, err)
+		}
+	}
+	for i := range 2 * publishChannels {
+		rep, err := client.Call(within(t, 5*time.Second), tgt, &transport.Request{Method: "m"})
+		if err != nil || string(rep.Result) != `"ok"` {
+			t.Errorf("Call %d after channel failures = %v, %v; want \"ok\"", i, rep, err)
+		}
+	}
+}

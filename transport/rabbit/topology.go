@@ -1,0 +1,78 @@
+package rabbit
+
+import (
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/target"
+)
+
+// Names and flags of everything declared on the broker. They match what
+// oslo.messaging 14 declares with its defaults (amqp_durable_queues=False,
+// amqp_auto_delete=False, no quorum queues), so Python and Go peers can
+// declare the same objects without 406 PRECONDITION_FAILED.
+const (
+	// queueExpiry is the x-expires of fanout and reply queues, in ms
+	// (oslo's rabbit_transient_queues_ttl of 1800 s).
+	queueExpiry = 1800000
+	// deadlineHeader carries a request's deadline as unix milliseconds.
+	deadlineHeader = "x-warren-deadline"
+
+	contentType     = "application/json"
+	contentEncoding = "utf-8"
+)
+
+// exchangeDecl is an exchange a publisher declares before publishing to
+// it.
+type exchangeDecl struct {
+	name, kind string
+	autoDelete bool
+}
+
+func (t *Transport) controlExchange(tgt target.Target) string {
+	if tgt.Exchange != "" {
+		return tgt.Exchange
+	}
+	return t.s.controlExchange
+}
+
+// topicExchange is the control exchange: topic, durable false,
+// auto-delete false.
+func topicExchange(name string) exchangeDecl {
+	return exchangeDecl{name: name, kind: amqp.ExchangeTopic}
+}
+
+// fanoutExchange is <topic>_fanout: fanout, durable false, auto-delete
+// true. It is not scoped by the control exchange.
+func fanoutExchange(topic string) exchangeDecl {
+	return exchangeDecl{name: topic + "_fanout", kind: amqp.ExchangeFanout, autoDelete: true}
+}
+
+func (d exchangeDecl) declare(ch *amqp.Channel) error {
+	return ch.ExchangeDeclare(d.name, d.kind, false, d.autoDelete, false, false, nil)
+}
+
+// routingKey is where a call or cast to tgt goes on the control exchange.
+func routingKey(tgt target.Target) string {
+	if tgt.Server != "" {
+		return tgt.Topic + "." + tgt.Server
+	}
+	return tgt.Topic
+}
+
+// declareSharedQueue declares <topic> or <topic>.<server>: durable false,
+// auto-delete false, not exclusive, no arguments.
+func declareSharedQueue(ch *amqp.Channel, name string) error {
+	_, err := ch.QueueDeclare(name, false, false, false, false, nil)
+	return err
+}
+
+// declareExpiringQueue declares a fanout or reply queue: durable false,
+// auto-delete false, not exclusive, x-expires 30 minutes.
+func declareExpiringQueue(ch *amqp.Channel, name string) error {
+	_, err := ch.QueueDeclare(name, false, false, false, false, amqp.Table{"x-expires": int32(queueExpiry)})
+	return err
+}
+
+func fanoutQueueName(topic string) string { return topic + "_fanout_" + wire.NewID() }
+
+func replyQueueName() string { return "reply_" + wire.NewID() }

@@ -1,0 +1,157 @@
+package rabbit
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+)
+
+// declaration is one broker object declared from a raw channel.
+type declaration struct {
+	name    string
+	declare func(ch *amqp.Channel) error
+}
+
+func exchangeDeclaration(name, exchange, kind string, durable, autoDelete bool) declaration {
+	return declaration{name, func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclare(exchange, kind, durable, autoDelete, false, false, nil)
+	}}
+}
+
+func queueDeclaration(name, queue string, durable, autoDelete bool, args amqp.Table) declaration {
+	return declaration{name, func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(queue, durable, autoDelete, false, false, args)
+		return err
+	}}
+}
+
+var osloExpires = amqp.Table{"x-expires": int32(1800000)}
+
+// osloTopology lists what oslo.messaging 14 declares for server tgt, with
+// its exact flags (fixtures/oslo-wire/README.md), given the fanout and
+// reply queue names.
+func osloTopology(tgt target.Target, fanoutQ, replyQ string) []declaration {
+	return []declaration{
+		exchangeDeclaration("control-exchange", tgt.Exchange, "topic", false, false),
+		exchangeDeclaration("fanout-exchange", tgt.Topic+"_fanout", "fanout", false, true),
+		queueDeclaration("topic-queue", tgt.Topic, false, false, nil),
+		queueDeclaration("server-queue", tgt.Topic+"."+tgt.Server, false, false, nil),
+		queueDeclaration("fanout-queue", fanoutQ, false, false, osloExpires),
+		queueDeclaration("reply-queue", replyQ, false, false, osloExpires),
+	}
+}
+
+func isPreconditionFailed(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed
+}
+
+// TestTopologyMatchesOslo declares, after the driver, every object with
+// oslo.messaging's flags (which must be accepted) and with each flag
+// flipped (which must fail with 406 PRECONDITION_FAILED, proving the
+// broker compared that flag).
+func TestTopologyMatchesOslo(t *testing.T) {
+	tgt := serverTarget(t, "topo")
+	tr := dial(t)
+	lis, err := tr.Listen(within(t, 10*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	defer lis.Close()
+	replyQ, err := tr.replyQueue(within(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("replyQueue = %v", err)
+	}
+	fanoutQ := lis.(*listener).queues[2]
+	conn := rawConn(t)
+
+	for _, d := range osloTopology(tgt, fanoutQ, replyQ) {
+		t.Run("oslo/"+d.name, func(t *testing.T) {
+			if err := d.declare(rawChannel(t, conn)); err != nil {
+				t.Errorf("declaring the %s with oslo.messaging's flags = %v, want success", d.name, err)
+			}
+		})
+	}
+
+	server := tgt.Topic + "." + tgt.Server
+	flipped := []declaration{
+		exchangeDeclaration("control-exchange-durable", tgt.Exchange, "topic", true, false),
+		exchangeDeclaration("control-exchange-auto-delete", tgt.Exchange, "topic", false, true),
+		exchangeDeclaration("control-exchange-direct", tgt.Exchange, "direct", false, false),
+		exchangeDeclaration("fanout-exchange-not-auto-delete", tgt.Topic+"_fanout", "fanout", false, false),
+		exchangeDeclaration("fanout-exchange-durable", tgt.Topic+"_fanout", "fanout", true, true),
+		queueDeclaration("topic-queue-durable", tgt.Topic, true, false, nil),
+		queueDeclaration("topic-queue-expires", tgt.Topic, false, false, osloExpires),
+		queueDeclaration("server-queue-durable", server, true, false, nil),
+		queueDeclaration("server-queue-expires", server, false, false, osloExpires),
+		queueDeclaration("fanout-queue-durable", fanoutQ, true, false, osloExpires),
+		queueDeclaration("fanout-queue-other-expiry", fanoutQ, false, false, amqp.Table{"x-expires": int32(60000)}),
+		queueDeclaration("reply-queue-durable", replyQ, true, false, osloExpires),
+		queueDeclaration("reply-queue-other-expiry", replyQ, false, false, amqp.Table{"x-expires": int32(60000)}),
+	}
+	for _, d := range flipped {
+		t.Run("flipped/"+d.name, func(t *testing.T) {
+			if err := d.declare(rawChannel(t, conn)); !isPreconditionFailed(err) {
+				t.Errorf("declaring %s = %v, want 406 PRECONDITION_FAILED", d.name, err)
+			}
+		})
+	}
+}
+
+// TestTopologyOsloFirst lets an oslo.messaging peer declare the topology
+// first; the driver must listen, publish and reply on it without 406.
+func TestTopologyOsloFirst(t *testing.T) {
+	tgt := serverTarget(t, "oslofirst")
+	conn := rawConn(t)
+	ch := rawChannel(t, conn)
+	osloFanoutQ := tgt.Topic + "_fanout_0123456789abcdef0123456789abcdef"
+	for _, d := range osloTopology(tgt, osloFanoutQ, "reply_0123456789abcdef0123456789abcdef") {
+		if err := d.declare(ch); err != nil {
+			t.Fatalf("oslo-style declare of the %s = %v", d.name, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{osloFanoutQ, "reply_0123456789abcdef0123456789abcdef"} {
+			if _, err := rawChannel(t, conn).QueueDelete(q, false, false, false); err != nil {
+				t.Errorf("QueueDelete(%s) = %v", q, err)
+			}
+		}
+	})
+	binds := [][3]string{
+		{tgt.Topic, tgt.Topic, tgt.Exchange},
+		{tgt.Topic + "." + tgt.Server, tgt.Topic + "." + tgt.Server, tgt.Exchange},
+		{osloFanoutQ, tgt.Topic, tgt.Topic + "_fanout"},
+	}
+	for _, b := range binds {
+		if err := ch.QueueBind(b[0], b[1], b[2], false, nil); err != nil {
+			t.Fatalf("QueueBind(%v) = %v", b, err)
+		}
+	}
+
+	server := dial(t)
+	lis, err := server.Listen(within(t, 10*time.Second), tgt)
+	if err != nil {
+		t.Fatalf("Listen on an oslo-declared topology = %v", err)
+	}
+	defer lis.Close()
+	serve(t, lis, func(in transport.Incoming) *transport.Reply {
+		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+	})
+	client := dial(t)
+	for _, to := range []target.Target{{Exchange: tgt.Exchange, Topic: tgt.Topic}, tgt} {
+		rep, err := client.Call(within(t, 10*time.Second), to, &transport.Request{Method: "m"})
+		if err != nil || string(rep.Result) != `"ok"` {
+			t.Errorf("Call(%v) on an oslo-declared topology = %v, %v; want \"ok\"", to, rep, err)
+		}
+	}
+	fan := target.Target{Topic: tgt.Topic, Fanout: true}
+	if err := client.Cast(within(t, 10*time.Second), fan, &transport.Request{Method: "m"}); err != nil {
+		t.Errorf("fanout Cast on an oslo-declared topology = %v", err)
+	}
+}
