@@ -1,0 +1,33 @@
+// Package rpcclient sends RPC requests to the servers of a target: calls,
+// which wait for a reply, casts, which do not, and fanout casts, which reach
+// every server of a topic. It is oslo.messaging's RPCClient for Go.
+//
+// A Client is built once from a transport and a target with New. Prepare
+// derives a Client that differs in some settings (server, version,
+// timeout, ...) without changing the original, as oslo's prepare() does:
+//
+//	c := rpcclient.New(tr, target.Target{Topic: "calculator"}, rpcclient.VersionCap("1.3"))
+//	var sum int
+//	err := c.Prepare(rpcclient.Version("1.2")).Call(ctx, "add", map[string]int{"a": 1, "b": 2}, &sum)
+//
+// Arguments travel as a JSON object of keyword arguments; the reply is
+// decoded from JSON into the pointer given to Call.
+//
+// # Deadlines
+//
+// A call's timeout is its ctx deadline. When ctx has none, the client's
+// Timeout (60 s unless set) applies. The deadline travels with the request:
+// the server's handler sees it, and a server does not run a request whose
+// deadline has passed. A call that gets no reply in time fails with an error
+// matching both ErrTimeout and context.DeadlineExceeded. With CallMonitor a
+// call also fails when the server stops sending heartbeats.
+//
+// # Errors
+//
+// An error the remote method returned comes back as a *RemoteError with the
+// exception class, module and message the server sent. Failures of the
+// server's dispatcher match ErrNoSuchMethod and ErrUnsupportedVersion.
+// Transport conditions match ErrTimeout, ErrClosed and ErrNoRoute. A bad
+// target matches target.ErrInvalid; a message above the version cap is a
+// *VersionCapError.
+package rpcclient

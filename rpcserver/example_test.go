@@ -1,0 +1,68 @@
+package rpcserver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport/memory"
+)
+
+// A calculator service on the in-process transport: serve it, call it, shut
+// it down.
+func Example() {
+	ctx := context.Background()
+	tr := memory.New()
+	defer tr.Close()
+
+	type operands struct{ A, B int }
+	calc := endpoints.New(endpoints.Version("1.1"))
+	endpoints.Register(calc, "add", func(_ context.Context, o operands) (int, error) {
+		return o.A + o.B, nil
+	})
+	endpoints.Register(calc, "divide", func(_ context.Context, o operands) (int, error) {
+		if o.B == 0 {
+			return 0, &endpoints.Error{Class: "ZeroDivisionError", Module: "builtins", Message: "division by zero"}
+		}
+		return o.A / o.B, nil
+	})
+	d, err := dispatcher.New([]*endpoints.Endpoint{calc})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	listening := make(chan struct{})
+	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, d,
+		rpcserver.Workers(8), rpcserver.OnListen(func() { close(listening) }))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	<-listening
+
+	client := rpcclient.New(tr, target.Target{Topic: "calculator", Version: "1.0"})
+	var sum int
+	if err := client.Call(ctx, "add", map[string]int{"a": 2, "b": 3}, &sum); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println("2 + 3 =", sum)
+
+	err = client.Call(ctx, "divide", map[string]int{"a": 1, "b": 0}, nil)
+	var remote *rpcclient.RemoteError
+	if errors.As(err, &remote) {
+		fmt.Printf("1 / 0: %s.%s: %s\n", remote.Module, remote.Class, remote.Message)
+	}
+
+	if err := srv.Shutdown(ctx); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(<-served)
+	// Output:
+	// 2 + 3 = 5
+	// 1 / 0: builtins.ZeroDivisionError: division by zero
+	// rpcserver: server closed
+}
