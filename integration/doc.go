@@ -1,0 +1,15 @@
+// Package integration holds warren's end-to-end tests: RPC clients and
+// servers on the RabbitMQ driver against a real broker, and against real
+// Python oslo.messaging peers in both directions. It has no non-test code.
+//
+// The tests need a RabbitMQ broker at WARREN_TEST_AMQP_URL (default
+// amqp://guest:guest@127.0.0.1:5672/) and, for the interoperability tests,
+// a Python interpreter with oslo.messaging at WARREN_TEST_PYTHON (default
+// /usr/bin/python3). Either missing makes the tests fail, not skip:
+// ./scripts/test installs and starts both.
+//
+// Every test uses its own exchange and topic, named it-<test>-<8 hex>, and
+// deletes what it declared on the broker when it ends. The Python peers
+// are the scripts in testdata; they stop when their stdin closes and exit by
+// themselves after a bounded time, so no process outlives a test.
+package integration

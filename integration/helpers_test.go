@@ -1,0 +1,251 @@
+package integration_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
+	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport/rabbit"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// waitLimit bounds every wait for an event in these tests.
+const waitLimit = 10 * time.Second
+
+// brokerURL is the broker every test uses.
+func brokerURL() string {
+	if u := os.Getenv("WARREN_TEST_AMQP_URL"); u != "" {
+		return u
+	}
+	return "amqp://guest:guest@127.0.0.1:5672/"
+}
+
+// unique returns a broker object name for one test: it-<name>-<8 hex>.
+func unique(t *testing.T, name string) string {
+	t.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("rand.Read: %v", err)
+	}
+	return "it-" + name + "-" + hex.EncodeToString(b[:])
+}
+
+// bus names the broker objects of one test: its own control exchange and
+// topic. newBus deletes them when the test ends, after every transport,
+// server and Python peer of the test is gone (cleanups run last-in
+// first-out, and newBus is called first).
+type bus struct {
+	Exchange, Topic string
+
+	mu      sync.Mutex
+	servers []string // server names: queues <topic>.<server>
+	queues  []string // other queues to delete, such as a Python reply queue
+}
+
+func newBus(t *testing.T, name string) *bus {
+	t.Helper()
+	b := &bus{Exchange: unique(t, name+"-x"), Topic: unique(t, name)}
+	t.Cleanup(func() { b.delete(t) })
+	return b
+}
+
+// target returns the bus's server or client target.
+func (b *bus) target(server string) target.Target {
+	return target.Target{Exchange: b.Exchange, Topic: b.Topic, Server: server}
+}
+
+// forgetServer records that server listens on the topic, so that its queue
+// is deleted at the end.
+func (b *bus) forgetServer(server string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.servers = append(b.servers, server)
+}
+
+// forgetQueue records a queue to delete at the end.
+func (b *bus) forgetQueue(q string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.queues = append(b.queues, q)
+}
+
+// delete removes the test's queues and exchanges through a raw AMQP
+// connection. Objects that do not exist are fine: fanout queues and
+// exchanges usually went away with their listeners.
+func (b *bus) delete(t *testing.T) {
+	t.Helper()
+	conn, err := amqp.Dial(brokerURL())
+	if err != nil {
+		t.Errorf("cleanup: connecting to the broker at %s: %v", brokerURL(), err)
+		return
+	}
+	defer conn.Close()
+	b.mu.Lock()
+	queues := append([]string{b.Topic}, b.queues...)
+	for _, s := range b.servers {
+		queues = append(queues, b.Topic+"."+s)
+	}
+	b.mu.Unlock()
+	for _, q := range queues {
+		rawDo(t, conn, "deleting queue "+q, func(ch *amqp.Channel) error {
+			_, err := ch.QueueDelete(q, false, false, false)
+			return err
+		})
+	}
+	for _, x := range []string{b.Topic + "_fanout", b.Exchange} {
+		rawDo(t, conn, "deleting exchange "+x, func(ch *amqp.Channel) error {
+			return ch.ExchangeDelete(x, false, false)
+		})
+	}
+}
+
+// rawDo runs f on a fresh channel of conn, since a failed operation closes
+// its channel. A 404 NOT_FOUND is not an error.
+func rawDo(t *testing.T, conn *amqp.Connection, what string, f func(*amqp.Channel) error) {
+	t.Helper()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("cleanup: %s: opening a channel: %v", what, err)
+		return
+	}
+	err = f(ch)
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+		return
+	}
+	if err != nil {
+		t.Errorf("cleanup: %s: %v", what, err)
+	}
+	_ = ch.Close()
+}
+
+// dial returns a new RabbitMQ transport, as a separate process would have
+// one, closed when the test ends. An unreachable broker fails the test.
+func dial(t *testing.T) *rabbit.Transport {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	tr, err := rabbit.Dial(ctx, brokerURL())
+	if err != nil {
+		t.Fatalf("rabbit.Dial(%s): %v (a RabbitMQ broker is required: run ./scripts/test, or set WARREN_TEST_AMQP_URL)", brokerURL(), err)
+	}
+	t.Cleanup(func() {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Transport.Close: %v", err)
+		}
+	})
+	return tr
+}
+
+// startServer serves eps as server name on the bus, on a transport of its
+// own, and returns once the server listens. The server shuts down when the
+// test ends, after cleanups registered later (such as releasing blocked
+// handlers) ran.
+func startServer(t *testing.T, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
+	t.Helper()
+	b.forgetServer(name)
+	tr := dial(t)
+	d, err := dispatcher.New(eps)
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	listening := make(chan struct{})
+	opts = append(opts[:len(opts):len(opts)], rpcserver.OnListen(func() { close(listening) }))
+	srv := rpcserver.New(tr, b.target(name), d, opts...)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server %s: Shutdown: %v", name, err)
+		}
+		if err := <-errc; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("server %s: Serve = %v, want ErrServerClosed", name, err)
+		}
+	})
+	select {
+	case <-listening:
+	case err := <-errc:
+		t.Fatalf("server %s: Serve = %v before listening", name, err)
+	case <-time.After(waitLimit):
+		t.Fatalf("server %s did not start listening within %v", name, waitLimit)
+	}
+}
+
+// newClient returns a client of the bus's topic on a transport of its own.
+func newClient(t *testing.T, b *bus, opts ...rpcclient.Option) *rpcclient.Client {
+	t.Helper()
+	return rpcclient.New(dial(t), b.target(""), opts...)
+}
+
+// withTimeout returns a context of the test that ends after d.
+func withTimeout(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// counter counts handled requests by server and method.
+type counter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func newCounter() *counter { return &counter{m: make(map[string]int)} }
+
+func (c *counter) add(server, method string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[server+"/"+method]++
+}
+
+func (c *counter) get(server, method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[server+"/"+method]
+}
+
+type addArgs struct {
+	A int `json:"a"`
+	B int `json:"b"`
+}
+
+// event is something a handler reports to the test.
+type event struct {
+	Server, Method, Value string
+}
+
+// waitEvents receives n events from ch, failing the test when they do not
+// arrive within waitLimit.
+func waitEvents(t *testing.T, ch <-chan event, n int) []event {
+	t.Helper()
+	var got []event
+	timeout := time.After(waitLimit)
+	for len(got) < n {
+		select {
+		case e := <-ch:
+			got = append(got, e)
+		case <-timeout:
+			t.Fatalf("got %d events within %v, want %d: %v", len(got), waitLimit, n, got)
+		}
+	}
+	return got
+}

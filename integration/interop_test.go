@@ -1,0 +1,301 @@
+package integration_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcclient"
+)
+
+// dispatcherModule is where oslo.messaging's dispatch errors come from.
+const dispatcherModule = "oslo_messaging.rpc.dispatcher"
+
+// TestGoClientPythonServer calls an oslo.messaging server (testdata/
+// oslo_server.py: namespace calc, version 1.3) from warren's client.
+func TestGoClientPythonServer(t *testing.T) {
+	b := newBus(t, "pysrv")
+	b.forgetServer("py1")
+	py := startPeer(t, "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
+	py.waitReady(t)
+	client := newClient(t, b, rpcclient.Namespace("calc"), rpcclient.Version("1.2"))
+	ctx := withTimeout(t, 60*time.Second)
+
+	t.Run("results", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			client *rpcclient.Client
+			method string
+			args   any
+			want   string // the result as JSON
+		}{
+			{"call", client, "add", map[string]int{"a": 2, "b": 3}, `5`},
+			{"newest compatible version", client.Prepare(rpcclient.Version("1.3")), "add", map[string]int{"a": 1, "b": 1}, `2`},
+			{"request context", client.Prepare(rpcclient.RequestContext(map[string]any{"user": "go-user"})), "ctx_user", nil, `"go-user"`},
+			{"server by name", client.Prepare(rpcclient.Server("py1")), "whoami", nil, `"py1"`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var got json.RawMessage
+				if err := tt.client.Call(ctx, tt.method, tt.args, &got); err != nil || !bytes.Equal(got, []byte(tt.want)) {
+					t.Errorf("Call(%s) = %s, %v; want %s, nil", tt.method, got, err, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		tests := []struct {
+			name    string
+			client  *rpcclient.Client
+			method  string
+			args    any
+			class   string
+			module  string
+			message string
+			is      error
+		}{
+			{name: "ValueError", client: client, method: "boom",
+				class: "ValueError", module: "builtins", message: "bad thing"},
+			{name: "unknown method", client: client, method: "no_such_method",
+				class: "NoSuchMethod", module: dispatcherModule,
+				message: "Endpoint does not support RPC method no_such_method", is: rpcclient.ErrNoSuchMethod},
+			{name: "newer major version", client: client.Prepare(rpcclient.Version("2.0")), method: "add", args: addArgs{A: 1, B: 1},
+				class: "UnsupportedVersion", module: dispatcherModule,
+				message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+			{name: "newer minor version", client: client.Prepare(rpcclient.Version("1.4")), method: "add", args: addArgs{A: 1, B: 1},
+				class: "UnsupportedVersion", module: dispatcherModule,
+				message: "Endpoint does not support RPC version 1.4. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+			{name: "other namespace", client: client.Prepare(rpcclient.Namespace("")), method: "add", args: addArgs{A: 1, B: 1},
+				class: "UnsupportedVersion", module: dispatcherModule,
+				message: "Endpoint does not support RPC version 1.2. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := tt.client.Call(ctx, tt.method, tt.args, nil)
+				var re *rpcclient.RemoteError
+				if !errors.As(err, &re) {
+					t.Fatalf("Call(%s) = %v, want a *rpcclient.RemoteError", tt.method, err)
+				}
+				if re.Class != tt.class || re.Module != tt.module || re.Message != tt.message {
+					t.Errorf("Call(%s) = remote %s.%s %q, want %s.%s %q",
+						tt.method, re.Module, re.Class, re.Message, tt.module, tt.class, tt.message)
+				}
+				if len(re.Traceback) == 0 {
+					t.Errorf("Call(%s): no traceback; a Python server sends one", tt.method)
+				}
+				if tt.is != nil && !errors.Is(err, tt.is) {
+					t.Errorf("Call(%s) = %v, want it to match %v", tt.method, err, tt.is)
+				}
+			})
+		}
+	})
+
+	t.Run("cast", func(t *testing.T) {
+		if err := client.Cast(ctx, "record", map[string]string{"value": "go-cast"}); err != nil {
+			t.Fatalf("Cast: %v", err)
+		}
+		py.waitRecord(t, "go-cast")
+	})
+
+	t.Run("fanout cast", func(t *testing.T) {
+		if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "go-fanout"}); err != nil {
+			t.Fatalf("fanout Cast: %v", err)
+		}
+		py.waitRecord(t, "go-fanout")
+	})
+}
+
+// pyCase is one line of testdata/oslo_client.py's report.
+type pyCase struct {
+	Case         string          `json:"case"`
+	OK           bool            `json:"ok"`
+	Result       json.RawMessage `json:"result"`
+	Type         string          `json:"type"`
+	ExcClass     string          `json:"exc_class"`
+	IsValueError bool            `json:"is_value_error"`
+	ExcType      string          `json:"exc_type"`
+	Message      string          `json:"message"`
+}
+
+// TestPythonClientGoServer has an oslo.messaging client
+// (testdata/oslo_client.py) call a warren server, and checks what the
+// Python side observed.
+func TestPythonClientGoServer(t *testing.T) {
+	b := newBus(t, "pycli")
+	events := make(chan event, 4)
+	startServer(t, b, "go1", []*endpoints.Endpoint{calcEndpoint("go1", nil, events, endpoints.Namespace("calc"))})
+	py := startPeer(t, "oslo_client.py", osloURL(t), b.Exchange, b.Topic, "go1")
+	py.waitReady(t)
+	py.waitLine(t, "DONE", peerLifetime, func(l string) bool { return l == "DONE" })
+
+	cases := make(map[string]pyCase)
+	py.mu.Lock()
+	for _, l := range py.lines {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var c pyCase
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Errorf("oslo_client.py printed %q: %v", l, err)
+			continue
+		}
+		cases[c.Case] = c
+	}
+	py.mu.Unlock()
+	if q, ok := cases["reply_q"]; ok {
+		var name string
+		if err := json.Unmarshal(q.Result, &name); err == nil && name != "" {
+			t.Logf("oslo_client.py used reply queue %s; deleting it at the end", name)
+			b.forgetQueue(name)
+		}
+	}
+
+	results := []struct {
+		name, typ, want string // Python type name, result as JSON
+	}{
+		{"add_int", "int", `5`},
+		{"mul_float", "float", `4.5`},
+		{"echo_str", "str", `"h\u00e9llo \u2603"`},
+		{"info_dict", "dict", `{"n": 3, "server": "go1", "tags": ["a", "b"]}`},
+		{"ctx_user", "str", `"py-user"`},
+		{"monitored_slow", "str", `"slept"`},
+		{"direct", "str", `"go1"`},
+		{"ping", "str", `"pong"`},
+		{"cast", "NoneType", `null`},
+	}
+	for _, tt := range results {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ok := cases[tt.name]
+			switch {
+			case !ok:
+				t.Fatalf("oslo_client.py did not report case %s", tt.name)
+			case !c.OK:
+				t.Fatalf("Python raised %s (exc_type %q): %s", c.ExcClass, c.ExcType, c.Message)
+			}
+			if c.Type != tt.typ || !jsonEqual(t, c.Result, tt.want) {
+				t.Errorf("Python got %s %s, want %s %s", c.Type, c.Result, tt.typ, tt.want)
+			}
+		})
+	}
+
+	failures := []struct {
+		name, excClass, excType, message string
+		valueError                       bool
+	}{
+		{name: "fail_value_error", excClass: "ValueError", message: "bad value 42", valueError: true},
+		{name: "fail_other_module", excClass: "RemoteError", excType: "InvalidOperation",
+			message: "Remote error: InvalidOperation invalid operation"},
+		{name: "no_such_method", excClass: "RemoteError", excType: "NoSuchMethod"},
+		{name: "version_2_0", excClass: "RemoteError", excType: "UnsupportedVersion"},
+	}
+	for _, tt := range failures {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ok := cases[tt.name]
+			switch {
+			case !ok:
+				t.Fatalf("oslo_client.py did not report case %s", tt.name)
+			case c.OK:
+				t.Fatalf("Python got result %s, want an exception", c.Result)
+			}
+			// A rebuilt builtin exception has class ValueError, or the
+			// dynamic subclass ValueError_Remote.
+			if strings.TrimSuffix(c.ExcClass, "_Remote") != tt.excClass || c.ExcType != tt.excType || c.IsValueError != tt.valueError {
+				t.Errorf("Python raised %s (exc_type %q, ValueError %t), want %s (exc_type %q, ValueError %t)",
+					c.ExcClass, c.ExcType, c.IsValueError, tt.excClass, tt.excType, tt.valueError)
+			}
+			if tt.message != "" && c.Message != tt.message {
+				t.Errorf("Python's exception message starts %q, want %q", c.Message, tt.message)
+			}
+		})
+	}
+
+	t.Run("cast reached the Go server", func(t *testing.T) {
+		e := waitEvents(t, events, 1)[0]
+		if e.Value != "from-python" {
+			t.Errorf("the Go server recorded %+v, want value from-python", e)
+		}
+	})
+}
+
+// jsonEqual reports whether JSON got and want hold the same value.
+func jsonEqual(t *testing.T, got json.RawMessage, want string) bool {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		return false
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("bad expected JSON %q: %v", want, err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	return bytes.Equal(gb, wb)
+}
+
+// TestMixedReplicas serves one topic with Go and Python servers at once:
+// they declare the same queues and exchanges (either may come first), and
+// share the calls.
+func TestMixedReplicas(t *testing.T) {
+	b := newBus(t, "mixed")
+	events := make(chan event, 8)
+	calc := func(name string) []*endpoints.Endpoint {
+		return []*endpoints.Endpoint{calcEndpoint(name, nil, events, endpoints.Namespace("calc"))}
+	}
+	// go1 declares first, py1 declares over it, go2 declares over both.
+	startServer(t, b, "go1", calc("go1"))
+	b.forgetServer("py1")
+	py := startPeer(t, "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
+	py.waitReady(t)
+	startServer(t, b, "go2", calc("go2"))
+	client := newClient(t, b, rpcclient.Namespace("calc"), rpcclient.Version("1.3"))
+	ctx := withTimeout(t, 60*time.Second)
+
+	// py1 declares its queues before READY but consumes them once its poll
+	// loop runs: an answer by name shows it consumes the shared queue too.
+	var who string
+	if err := client.Prepare(rpcclient.Server("py1")).Call(ctx, "whoami", nil, &who); err != nil || who != "py1" {
+		t.Fatalf("whoami on py1 = %q, %v; want py1, nil", who, err)
+	}
+
+	const calls = 21
+	handled := make(map[string]int)
+	for i := range calls {
+		var who string
+		if err := client.Call(ctx, "whoami", nil, &who); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		handled[who]++
+	}
+	for _, s := range []string{"go1", "go2", "py1"} {
+		if handled[s] == 0 {
+			t.Errorf("server %s answered none of %d calls (%v); want the broker to share them", s, calls, handled)
+		}
+		delete(handled, s)
+	}
+	if len(handled) != 0 {
+		t.Errorf("unexpected servers answered: %v", handled)
+	}
+
+	if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "mixed-fanout"}); err != nil {
+		t.Fatalf("fanout Cast: %v", err)
+	}
+	py.waitRecord(t, "mixed-fanout")
+	got := make(map[string]bool)
+	for _, e := range waitEvents(t, events, 2) {
+		got[e.Server] = e.Value == "mixed-fanout"
+	}
+	if !got["go1"] || !got["go2"] {
+		t.Errorf("fanout cast reached the Go servers as %v, want go1 and go2", got)
+	}
+	// A declaration with other flags than py1's would have closed its
+	// channel with 406 PRECONDITION_FAILED, which oslo.messaging logs and
+	// retries.
+	if log := py.stderr.String(); strings.Contains(log, "PRECONDITION_FAILED") {
+		t.Errorf("oslo_server.py hit PRECONDITION_FAILED:\n%s", log)
+	}
+}
