@@ -1,0 +1,70 @@
+package warren_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/warrenrpc/warren"
+	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+)
+
+type divideArgs struct {
+	Num1 float64 `json:"num1"`
+	Num2 float64 `json:"num2"`
+}
+
+// Example serves a divide method and calls it, on the memory driver that
+// Dial picks when the transport URL is empty.
+func Example() {
+	ctx := context.Background()
+	tr, err := warren.Dial(ctx, transport.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer tr.Close()
+
+	ep := endpoints.New()
+	endpoints.Register(ep, "divide", func(ctx context.Context, a divideArgs) (float64, error) {
+		if a.Num2 == 0 {
+			return 0, endpoints.NewError("InvalidOperation", "invalid operation")
+		}
+		return a.Num1 / a.Num2, nil
+	})
+	disp, err := dispatcher.New([]*endpoints.Endpoint{ep})
+	if err != nil {
+		panic(err)
+	}
+	listening := make(chan struct{})
+	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, disp,
+		rpcserver.OnListen(func() { close(listening) }))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	<-listening
+
+	cl := rpcclient.New(tr, target.Target{Topic: "calculator"})
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second) // the call's timeout
+	defer cancel()
+	var q float64
+	err = cl.Call(callCtx, "divide", divideArgs{Num1: 200, Num2: 100}, &q)
+	fmt.Println(q, err)
+
+	err = cl.Call(callCtx, "divide", map[string]any{"num1": 1, "num2": 0}, &q)
+	var remote *rpcclient.RemoteError
+	if errors.As(err, &remote) {
+		fmt.Println(remote.Class, remote.Message)
+	}
+
+	srv.Shutdown(ctx)
+	fmt.Println(<-served)
+	// Output:
+	// 2 <nil>
+	// InvalidOperation invalid operation
+	// rpcserver: server closed
+}
