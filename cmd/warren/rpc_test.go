@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/examples/calculator/calc"
+	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/transport/memory"
+)
+
+// serveCalculator serves the calculator as server name on tr until the
+// test ends.
+func serveCalculator(t *testing.T, tr transport.Transport, name string) {
+	t.Helper()
+	d, err := dispatcher.New([]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listening := make(chan struct{})
+	srv := rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: name}, d,
+		rpcserver.OnListen(func() { close(listening) }))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	})
+	select {
+	case <-listening:
+	case err := <-served:
+		t.Fatalf("Serve = %v before listening", err)
+	}
+}
+
+func TestCallAndCast(t *testing.T) {
+	tr := memory.New()
+	defer tr.Close()
+	serveCalculator(t, tr, "calc-1")
+
+	tests := []struct {
+		name       string
+		cast       bool
+		tgt        target.Target
+		method     string
+		args       string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"call", false, target.Target{Topic: calc.Topic}, "divide", `{"num1": 200, "num2": 100}`,
+			exitOK, "2\n", ""},
+		{"call one server", false, target.Target{Topic: calc.Topic, Server: "calc-1"}, "whoami", "",
+			exitOK, "\"calc-1\"\n", ""},
+		{"call remote error", false, target.Target{Topic: calc.Topic}, "divide", `{"num1": 1, "num2": 0}`,
+			exitFailed, "", "warren: remote error warren.InvalidOperation: invalid operation\n"},
+		{"call unknown method", false, target.Target{Topic: calc.Topic}, "square", `{"n": 3}`,
+			exitFailed, "", "warren: remote error oslo_messaging.rpc.dispatcher.NoSuchMethod: Endpoint does not support RPC method square\n"},
+		{"call unsupported version", false, target.Target{Topic: calc.Topic, Version: "2.0"}, "add", `{"a": 1, "b": 2}`,
+			exitFailed, "", "warren: remote error oslo_messaging.rpc.dispatcher.UnsupportedVersion: Endpoint does not support RPC version 2.0. Attempted method: add\n"},
+		{"call nobody", false, target.Target{Topic: "nobody"}, "add", "",
+			exitFailed, "", "warren: rpcclient: call add: transport: no queue is bound to exchange \"openstack\" with routing key \"nobody\"\n"},
+		{"cast", true, target.Target{Topic: calc.Topic}, "add", `{"a": 1, "b": 2}`,
+			exitOK, "cast add sent to calculator\n", ""},
+		{"fanout cast", true, target.Target{Topic: calc.Topic, Fanout: true}, "add", `{"a": 1, "b": 2}`,
+			exitOK, "cast add sent to calculator fanout\n", ""},
+		{"cast nobody", true, target.Target{Topic: "nobody"}, "add", "",
+			exitFailed, "", "warren: rpcclient: cast add: transport: no queue is bound to exchange \"openstack\" with routing key \"nobody\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			r := &rpcRequest{tgt: tt.tgt, method: tt.method}
+			if tt.args != "" {
+				r.args = json.RawMessage(tt.args)
+			}
+			var stdout, stderr bytes.Buffer
+			var code int
+			if tt.cast {
+				code = cast(ctx, tr, r, &stdout, &stderr)
+			} else {
+				code = call(ctx, tr, r, &stdout, &stderr)
+			}
+			if code != tt.wantCode || stdout.String() != tt.wantStdout || stderr.String() != tt.wantStderr {
+				t.Errorf("%s %s(%s) = %d, stdout %q, stderr %q; want %d, %q, %q", map[bool]string{false: "call", true: "cast"}[tt.cast],
+					tt.method, tt.args, code, stdout.String(), stderr.String(), tt.wantCode, tt.wantStdout, tt.wantStderr)
+			}
+		})
+	}
+}
