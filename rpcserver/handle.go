@@ -37,6 +37,14 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 	if !req.IsCall() {
 		return
 	}
+	if !req.Deadline.IsZero() && !time.Now().Before(req.Deadline) {
+		// The caller stopped waiting at the deadline. A reply now, often
+		// the handler's own "deadline exceeded" error, would race with
+		// the caller's timeout and could be taken for the method's answer.
+		s.opt.log.LogAttrs(ctx, slog.LevelDebug, "rpcserver: not replying after the caller's deadline",
+			slog.String("method", req.Method), slog.String("msg_id", req.MsgID))
+		return
+	}
 	rep := &transport.Reply{Result: result}
 	if err != nil {
 		rep = &transport.Reply{Failure: failureOf(err)}

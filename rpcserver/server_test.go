@@ -815,3 +815,26 @@ func TestStopBeforeServe(t *testing.T) {
 		})
 	}
 }
+
+// TestNoReplyAfterDeadline checks that a handler that gives up when its
+// ctx ends (at the caller's deadline) sends no "deadline exceeded" failure
+// racing with the caller's own timeout: the caller always sees a timeout.
+func TestNoReplyAfterDeadline(t *testing.T) {
+	st, ct := pair(t)
+	e := endpoints.New()
+	endpoints.Register(e, "wait", func(ctx context.Context, _ struct{}) (int, error) {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+	for i := range 30 {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		err := c.Call(ctx, "wait", nil, nil)
+		cancel()
+		var remote *rpcclient.RemoteError
+		if errors.As(err, &remote) || !errors.Is(err, rpcclient.ErrTimeout) {
+			t.Fatalf("call %d = %v, want a timeout, not a reply", i, err)
+		}
+	}
+}

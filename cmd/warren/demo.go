@@ -92,7 +92,6 @@ func runDemoOn(ctx context.Context, tr transport.Transport, topic, where string,
 		out:    stdout,
 		names:  []string{"calc-1", "calc-2", "calc-3"},
 		events: make(chan event, 16),
-		wake:   make(chan struct{}),
 	}
 	fmt.Fprintf(stdout, "warren demo: %d calculator replicas on topic %q, %s\n", len(d.names), d.topic, where)
 	d.run(ctx)
@@ -105,8 +104,8 @@ func runDemoOn(ctx context.Context, tr transport.Transport, topic, where string,
 }
 
 // demo runs the replicas and the client and reports what happened. Only
-// the goroutine that calls run uses it, except for events, answered and
-// wake, which the replicas' handlers use.
+// the goroutine that calls run uses it, except for events and answered,
+// which the replicas' handlers use.
 type demo struct {
 	tr       transport.Transport
 	topic    string
@@ -119,8 +118,6 @@ type demo struct {
 	// answered maps the request id of each call to the replica that ran
 	// it.
 	answered sync.Map
-	// wake, closed by shutdown, ends the sleep methods still running.
-	wake chan struct{}
 
 	nextID         int // of the last call's request id
 	passed, failed int // checks
@@ -235,18 +232,16 @@ func (d *demo) demoEndpoint(name string) *endpoints.Endpoint {
 	type sleepArgs struct {
 		Seconds float64 `json:"seconds"`
 	}
-	// sleep returns after the given time, or when the demo wakes it before
-	// shutting down. It does not end at its ctx deadline on purpose: a
-	// reply it sent then could reach the caller as the caller's own
-	// deadline expires, and the demo shows the caller timing out.
-	endpoints.Register(e, "sleep", func(_ context.Context, a sleepArgs) (string, error) {
+	// sleep returns after the given time, or gives up when its ctx ends:
+	// the handler's ctx carries the caller's deadline.
+	endpoints.Register(e, "sleep", func(ctx context.Context, a sleepArgs) (string, error) {
 		t := time.NewTimer(time.Duration(a.Seconds * float64(time.Second)))
 		defer t.Stop()
 		select {
 		case <-t.C:
 			return "awake", nil
-		case <-d.wake:
-			return "woken", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
 		}
 	})
 	return e
@@ -458,17 +453,15 @@ func (d *demo) timeout(ctx context.Context, c *rpcclient.Client) {
 		d.note("%v", err)
 	}
 	d.check(errors.Is(err, context.DeadlineExceeded), "errors.Is(err, context.DeadlineExceeded) = %t", errors.Is(err, context.DeadlineExceeded))
-	d.note("the replica is still sleeping; shutdown wakes it, and its late reply is dropped")
+	d.note("the replica's handler saw the same deadline on its ctx and stopped; it sent no late reply")
 }
 
-// shutdown wakes the sleep methods still running and stops the replicas
-// gracefully, each within stepTimeout.
+// shutdown stops the replicas gracefully, each within stepTimeout.
 func (d *demo) shutdown() {
 	if len(d.replicas) == 0 {
 		return
 	}
 	d.section("shutdown: each replica finishes its requests and stops")
-	close(d.wake)
 	for _, r := range d.replicas {
 		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 		err := r.srv.Shutdown(ctx)
