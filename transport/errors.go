@@ -24,6 +24,8 @@ var (
 	ErrNoDeadline = errors.New("transport: call context has no deadline")
 	// ErrInvalidURL means a transport URL could not be parsed.
 	ErrInvalidURL = errors.New("transport: invalid transport URL")
+	// ErrReplied means Incoming.Reply was called a second time.
+	ErrReplied = errors.New("transport: reply already sent")
 )
 
 // TimeoutError reports a call that got no reply in time. It matches

@@ -57,7 +57,8 @@ type Incoming interface {
 	// Request returns the decoded request. The caller must not modify it.
 	Request() *Request
 	// Reply sends the final reply to the caller. For a cast it does
-	// nothing and returns nil. It may be called once.
+	// nothing and returns nil. It may be called once; later calls return
+	// an error matching ErrReplied.
 	Reply(ctx context.Context, r *Reply) error
 	// Heartbeat tells a call-monitoring caller the request is still being
 	// worked on. For a cast, or a call without CallMonitor, it does nothing.

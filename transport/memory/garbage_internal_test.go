@@ -24,7 +24,7 @@ func TestNextSkipsGarbage(t *testing.T) {
 	defer lis.Close()
 
 	for _, body := range []string{`not json`, `{"oslo.version": "2.1", "oslo.message": "{}"}`, `{"args": {}}`} {
-		if err := tr.bus.send(ctx, tr.done, DefaultControlExchange, "garbage", false, &message{body: []byte(body)}); err != nil {
+		if err := tr.bus.send(ctx, tr.done, transport.DefaultControlExchange, "garbage", false, &message{body: []byte(body)}); err != nil {
 			t.Fatalf("sending %q: %v", body, err)
 		}
 	}

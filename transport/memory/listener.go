@@ -152,7 +152,7 @@ type incoming struct {
 func (in *incoming) Request() *transport.Request { return in.req }
 
 // Reply sends r to the caller. For a cast it does nothing. A second Reply
-// returns ErrReplied; a reply to a transport that has closed fails with a
+// returns an error matching transport.ErrReplied; a reply to a transport that has closed fails with a
 // *transport.NoRouteError; a reply that arrives after the call gave up is
 // dropped without error.
 func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
@@ -171,7 +171,7 @@ func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
 	in.replied = true
 	in.mu.Unlock()
 	if replied {
-		return ErrReplied
+		return fmt.Errorf("memory: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)
 	}
 	return in.t.sendReply(ctx, in.req.ReplyTo, body)
 }

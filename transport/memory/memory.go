@@ -12,13 +12,6 @@ import (
 	"github.com/warrenrpc/warren/transport"
 )
 
-// DefaultControlExchange is the exchange a target without one uses, as in
-// oslo.messaging.
-const DefaultControlExchange = "openstack"
-
-// ErrReplied is returned by a second Reply to the same request.
-var ErrReplied = errors.New("memory: reply already sent")
-
 var _ transport.Transport = (*Transport)(nil)
 
 // Transport is an in-process transport.Transport on a Bus. It is safe for
@@ -51,7 +44,7 @@ func OnBus(b *Bus) Option {
 }
 
 // ControlExchange sets the exchange used for targets that name none.
-// An empty name keeps the default, DefaultControlExchange.
+// An empty name keeps the default, transport.DefaultControlExchange.
 func ControlExchange(name string) Option {
 	return func(o *options) {
 		if name != "" {
@@ -63,7 +56,7 @@ func ControlExchange(name string) Option {
 // New returns a transport on the Bus given by OnBus, or on a new Bus of its
 // own. It does no I/O.
 func New(opts ...Option) *Transport {
-	o := options{exchange: DefaultControlExchange}
+	o := options{exchange: transport.DefaultControlExchange}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -103,8 +103,8 @@ func TestControlExchange(t *testing.T) {
 				t.Fatalf("Cast(%v) = %v, want %v", c.tgt, err, c.want)
 			}
 			var nr *transport.NoRouteError
-			if errors.As(err, &nr) && nr.Exchange != memory.DefaultControlExchange {
-				t.Errorf("NoRouteError.Exchange = %q, want %q", nr.Exchange, memory.DefaultControlExchange)
+			if errors.As(err, &nr) && nr.Exchange != transport.DefaultControlExchange {
+				t.Errorf("NoRouteError.Exchange = %q, want %q", nr.Exchange, transport.DefaultControlExchange)
 			}
 			if err == nil {
 				if _, err := lis.Next(ctxFor(t, 5*time.Second)); err != nil {
@@ -414,7 +414,7 @@ func TestReply(t *testing.T) {
 		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Failure: &transport.Failure{Class: "ValueError", Module: "builtins"}}); err != nil {
 			t.Fatalf("Reply = %v", err)
 		}
-		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{}); !errors.Is(err, memory.ErrReplied) {
+		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{}); !errors.Is(err, transport.ErrReplied) {
 			t.Errorf("second Reply = %v, want ErrReplied", err)
 		}
 		o := <-done

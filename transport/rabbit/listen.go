@@ -321,7 +321,7 @@ func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
 		return err
 	}
 	if in.replied.Swap(true) {
-		return fmt.Errorf("rabbit: the reply to message %s was already sent", in.req.MsgID)
+		return fmt.Errorf("rabbit: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)
 	}
 	return in.send(ctx, "reply", body)
 }

@@ -183,6 +183,9 @@ func (e *env) reply(in transport.Incoming, r *transport.Reply) {
 	if err := in.Reply(ctx, r); err != nil {
 		e.t.Errorf("Reply(%s) = %v", in.Request().Method, err)
 	}
+	if err := in.Reply(ctx, r); in.Request().IsCall() && !errors.Is(err, transport.ErrReplied) {
+		e.t.Errorf("second Reply(%s) = %v, want ErrReplied", in.Request().Method, err)
+	}
 }
 
 // replyName answers every call with the server's name, as a JSON string.
