@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -70,24 +71,28 @@ func EncodeNotification(n *transport.Notification) ([]byte, error) {
 // or a bare messaging (v1) dictionary. A timestamp that does not parse is
 // an error; a missing one leaves Timestamp zero.
 func DecodeNotification(body []byte) (*transport.Notification, error) {
-	m, err := unwrap(body)
+	inner, err := unwrap(body)
 	if err != nil {
 		return nil, err
 	}
-	n := &transport.Notification{}
-	for _, f := range []struct {
-		key string
-		dst *string
-	}{
-		{"message_id", &n.MessageID},
-		{"publisher_id", &n.PublisherID},
-		{"event_type", &n.EventType},
-		{"priority", &n.Priority},
-		{"_unique_id", &n.UniqueID},
-	} {
-		if *f.dst, err = optionalString(m, f.key); err != nil {
-			return nil, err
-		}
+	var f struct {
+		MessageID   string          `json:"message_id"`
+		PublisherID string          `json:"publisher_id"`
+		EventType   string          `json:"event_type"`
+		Priority    string          `json:"priority"`
+		Payload     json.RawMessage `json:"payload"`
+		Timestamp   string          `json:"timestamp"`
+		UniqueID    string          `json:"_unique_id"`
+	}
+	if err := decodeInto(inner, &f); err != nil {
+		return nil, err
+	}
+	n := &transport.Notification{
+		MessageID:   f.MessageID,
+		PublisherID: f.PublisherID,
+		EventType:   f.EventType,
+		Priority:    f.Priority,
+		UniqueID:    f.UniqueID,
 	}
 	if n.EventType == "" {
 		return nil, malformed("notification has no event_type")
@@ -95,22 +100,24 @@ func DecodeNotification(body []byte) (*transport.Notification, error) {
 	if n.Priority == "" {
 		return nil, malformed("notification has no priority")
 	}
-	if raw := m["payload"]; !isNull(raw) {
-		n.Payload = raw
+	if !isNull(f.Payload) {
+		n.Payload = f.Payload
 	}
-	ts, err := optionalString(m, "timestamp")
-	if err != nil {
-		return nil, err
-	}
-	if ts != "" {
-		t, err := time.Parse(timestampLayout, ts)
+	if f.Timestamp != "" {
+		t, err := time.Parse(timestampLayout, f.Timestamp)
 		if err != nil {
-			return nil, malformed("notification timestamp %q: want \"YYYY-MM-DD HH:MM:SS[.ffffff]\"", ts)
+			return nil, malformed("notification timestamp %q: want \"YYYY-MM-DD HH:MM:SS[.ffffff]\"", f.Timestamp)
 		}
 		n.Timestamp = t
 	}
-	if n.Context, err = decodeContext(m); err != nil {
-		return nil, err
+	if bytes.Contains(inner, []byte(`"`+contextPrefix)) {
+		m, err := decodeMap(inner)
+		if err != nil {
+			return nil, err
+		}
+		if n.Context, err = decodeContext(m); err != nil {
+			return nil, err
+		}
 	}
 	return n, nil
 }

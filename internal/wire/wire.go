@@ -63,40 +63,61 @@ func envelope(inner []byte) ([]byte, error) {
 	return out, nil
 }
 
-// unwrap returns the inner message of body as a map of raw values. A body
-// without both envelope keys is a bare version 1.0 message.
-func unwrap(body []byte) (map[string]json.RawMessage, error) {
-	var outer map[string]json.RawMessage
-	if err := json.Unmarshal(body, &outer); err != nil {
-		return nil, malformed("body is not a JSON object: %v", err)
-	}
-	if outer == nil {
+// unwrap returns the inner message of body: the JSON document held in the
+// oslo.message string of a 2.0 envelope, or body itself when it lacks
+// either envelope key (a bare version 1.0 message). The result starts as a
+// JSON object; decoding it checks the rest.
+func unwrap(body []byte) ([]byte, error) {
+	if !isObject(body) {
 		return nil, malformed("body is not a JSON object")
 	}
-	rawVersion, hasVersion := outer[versionKey]
-	rawMessage, hasMessage := outer[messageKey]
-	if !hasVersion || !hasMessage {
-		return outer, nil
+	var env struct {
+		Version json.RawMessage `json:"oslo.version"`
+		Message json.RawMessage `json:"oslo.message"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, malformed("body is not a JSON object: %v", err)
+	}
+	if env.Version == nil || env.Message == nil {
+		return body, nil
 	}
 	var version string
-	if err := json.Unmarshal(rawVersion, &version); err != nil {
+	if err := json.Unmarshal(env.Version, &version); err != nil {
 		return nil, malformed("%s is not a string", versionKey)
 	}
 	if !envelopeCompatible(version) {
 		return nil, fmt.Errorf("%w %q (want %s)", ErrUnsupportedEnvelope, version, EnvelopeVersion)
 	}
 	var text string
-	if err := json.Unmarshal(rawMessage, &text); err != nil {
+	if err := json.Unmarshal(env.Message, &text); err != nil {
 		return nil, malformed("%s is not a string", messageKey)
 	}
-	var inner map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(text), &inner); err != nil {
-		return nil, malformed("%s is not a JSON object: %v", messageKey, err)
-	}
-	if inner == nil {
+	inner := []byte(text)
+	if !isObject(inner) {
 		return nil, malformed("%s is not a JSON object", messageKey)
 	}
 	return inner, nil
+}
+
+// isObject reports whether b starts as a JSON object.
+func isObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// decodeInto decodes the inner message into the struct dst, reporting a
+// value of the wrong type by its key.
+func decodeInto(inner []byte, dst any) error {
+	err := json.Unmarshal(inner, dst)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return malformed("%s: %s is not a JSON %s", te.Field, te.Value, te.Type.Kind())
+	default:
+		return malformed("message is not a JSON object: %v", err)
+	}
 }
 
 // envelopeCompatible applies oslo's version_is_compatible("2.0", v).
@@ -113,19 +134,6 @@ func envelopeCompatible(v string) bool {
 
 func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
-}
-
-// optionalString decodes a string or null.
-func optionalString(m map[string]json.RawMessage, key string) (string, error) {
-	raw, ok := m[key]
-	if !ok || isNull(raw) {
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", malformed("%s is not a string", key)
-	}
-	return s, nil
 }
 
 type writer struct {
@@ -236,55 +244,68 @@ func formatSeconds(d time.Duration) []byte {
 // the body. _timeout becomes CallMonitor; _context_<key> entries become
 // Context. Unknown keys are ignored.
 func DecodeRequest(body []byte) (*transport.Request, error) {
-	m, err := unwrap(body)
+	inner, err := unwrap(body)
 	if err != nil {
 		return nil, err
 	}
-	req := &transport.Request{}
-	rawMethod, ok := m["method"]
-	if !ok {
+	var f struct {
+		Method    string          `json:"method"`
+		Args      json.RawMessage `json:"args"`
+		Namespace string          `json:"namespace"`
+		Version   string          `json:"version"`
+		MsgID     string          `json:"_msg_id"`
+		ReplyTo   string          `json:"_reply_q"`
+		Timeout   *float64        `json:"_timeout"`
+		UniqueID  string          `json:"_unique_id"`
+	}
+	if err := decodeInto(inner, &f); err != nil {
+		return nil, err
+	}
+	if f.Method == "" {
 		return nil, malformed("request has no method")
 	}
-	if err := json.Unmarshal(rawMethod, &req.Method); err != nil || req.Method == "" {
-		return nil, malformed("request method is not a non-empty string")
+	req := &transport.Request{
+		Method:    f.Method,
+		Args:      f.Args,
+		Namespace: f.Namespace,
+		Version:   f.Version,
+		MsgID:     f.MsgID,
+		ReplyTo:   f.ReplyTo,
+		UniqueID:  f.UniqueID,
 	}
-	if raw, ok := m["args"]; ok && !isNull(raw) {
-		if trimmed := bytes.TrimSpace(raw); trimmed[0] != '{' {
-			return nil, malformed("request args is not a JSON object")
-		}
-		req.Args = raw
-	} else {
+	if isNull(req.Args) {
 		req.Args = json.RawMessage("{}")
-	}
-	if req.Namespace, err = optionalString(m, "namespace"); err != nil {
-		return nil, err
-	}
-	if req.Version, err = optionalString(m, "version"); err != nil {
-		return nil, err
-	}
-	if req.MsgID, err = optionalString(m, "_msg_id"); err != nil {
-		return nil, err
-	}
-	if req.ReplyTo, err = optionalString(m, "_reply_q"); err != nil {
-		return nil, err
+	} else if !isObject(req.Args) {
+		return nil, malformed("request args is not a JSON object")
 	}
 	if req.MsgID != "" && req.ReplyTo == "" {
 		return nil, malformed("call has _msg_id but no _reply_q")
 	}
-	if req.UniqueID, err = optionalString(m, "_unique_id"); err != nil {
-		return nil, err
-	}
-	if raw, ok := m["_timeout"]; ok && !isNull(raw) {
-		var secs float64
-		if err := json.Unmarshal(raw, &secs); err != nil || secs < 0 || secs > 1e6 {
-			return nil, malformed("_timeout is not a number of seconds")
+	if f.Timeout != nil {
+		if secs := *f.Timeout; secs < 0 || secs > 1e6 {
+			return nil, malformed("_timeout %v is not a number of seconds", secs)
 		}
-		req.CallMonitor = time.Duration(secs * float64(time.Second))
+		req.CallMonitor = time.Duration(*f.Timeout * float64(time.Second))
 	}
-	if req.Context, err = decodeContext(m); err != nil {
-		return nil, err
+	if bytes.Contains(inner, []byte(`"`+contextPrefix)) {
+		m, err := decodeMap(inner)
+		if err != nil {
+			return nil, err
+		}
+		if req.Context, err = decodeContext(m); err != nil {
+			return nil, err
+		}
 	}
 	return req, nil
+}
+
+// decodeMap decodes the inner message into a map of raw values.
+func decodeMap(inner []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(inner, &m); err != nil {
+		return nil, malformed("message is not a JSON object: %v", err)
+	}
+	return m, nil
 }
 
 // decodeContext collects the _context_<key> entries of m, or nil when
@@ -385,34 +406,31 @@ func encodeReply(msgID string, result json.RawMessage, failure *transport.Failur
 // sends it) or, leniently, an object; a missing ending means false, as in
 // legacy replies.
 func DecodeReply(body []byte) (*ReplyMessage, error) {
-	m, err := unwrap(body)
+	inner, err := unwrap(body)
 	if err != nil {
 		return nil, err
 	}
-	r := &ReplyMessage{}
-	if r.MsgID, err = optionalString(m, "_msg_id"); err != nil {
+	var f struct {
+		Result   json.RawMessage `json:"result"`
+		Failure  json.RawMessage `json:"failure"`
+		Ending   bool            `json:"ending"`
+		MsgID    string          `json:"_msg_id"`
+		UniqueID string          `json:"_unique_id"`
+	}
+	if err := decodeInto(inner, &f); err != nil {
 		return nil, err
 	}
-	if r.MsgID == "" {
+	if f.MsgID == "" {
 		return nil, malformed("reply has no _msg_id")
 	}
-	if r.UniqueID, err = optionalString(m, "_unique_id"); err != nil {
-		return nil, err
+	r := &ReplyMessage{Ending: f.Ending, MsgID: f.MsgID, UniqueID: f.UniqueID}
+	if !isNull(f.Result) {
+		r.Result = f.Result
 	}
-	if raw := m["result"]; !isNull(raw) {
-		r.Result = raw
-	}
-	if raw, ok := m["ending"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &r.Ending); err != nil {
-			return nil, malformed("reply ending is not a boolean")
-		}
-	}
-	if raw := m["failure"]; !isNull(raw) {
-		f, err := decodeFailure(raw)
-		if err != nil {
+	if !isNull(f.Failure) {
+		if r.Failure, err = decodeFailure(f.Failure); err != nil {
 			return nil, err
 		}
-		r.Failure = f
 	}
 	return r, nil
 }
