@@ -44,9 +44,11 @@
 // Bodies are oslo.messaging 2.0 envelopes (package internal/wire), with
 // content_type application/json, content_encoding utf-8, delivery_mode 2
 // and a message_id unique per publish. Calls carry expiration = the time
-// left before the ctx deadline in ms, as oslo.messaging sends its timeout;
-// calls carry header x-warren-deadline = the
-// deadline in unix ms (int64), which oslo.messaging peers ignore. A cast
+// left before the ctx deadline in ms, as oslo.messaging sends its timeout,
+// and the header x-warren-deadline = the deadline in unix ms (int64), which
+// oslo.messaging peers ignore. A listener takes a request's deadline from
+// that header, read with its own clock (keep hosts' clocks synchronized),
+// or else from the time of receipt plus the expiration. A cast
 // carries that header only when its Request.Deadline is set (a cast's ctx
 // bounds the wait for the broker's confirm, not the cast), and never an
 // expiration, as in oslo.messaging: a late cast is skipped by a Go server,
