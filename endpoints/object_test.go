@@ -33,6 +33,8 @@ func (c *calc) GetStats(context.Context, struct{}) (map[string]int, error) {
 func (c *calc) HTTPStatus(_ context.Context, a *divideArgs) (*divideArgs, error) { return a, nil }
 
 // unexported is not served: FromObject takes exported methods only.
+//
+//lint:ignore U1000 present to show that FromObject skips it.
 func (c *calc) unexported(context.Context, struct{}) (int, error) { return 0, nil }
 
 func TestFromObject(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
-	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
@@ -160,39 +160,47 @@ func dial(t *testing.T) *rabbit.Transport {
 func startServer(t *testing.T, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
 	t.Helper()
 	b.forgetServer(name)
-	tr := dial(t)
-	d, err := dispatcher.New(eps)
-	if err != nil {
-		t.Fatalf("dispatcher.New: %v", err)
-	}
-	listening := make(chan struct{})
-	opts = append(opts[:len(opts):len(opts)], rpcserver.OnListen(func() { close(listening) }))
-	srv := rpcserver.New(tr, b.target(name), d, opts...)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server %s: Shutdown: %v", name, err)
-		}
-		if err := <-errc; !errors.Is(err, rpcserver.ErrServerClosed) {
-			t.Errorf("server %s: Serve = %v, want ErrServerClosed", name, err)
-		}
-	})
-	select {
-	case <-listening:
-	case err := <-errc:
-		t.Fatalf("server %s: Serve = %v before listening", name, err)
-	case <-time.After(waitLimit):
-		t.Fatalf("server %s did not start listening within %v", name, waitLimit)
-	}
+	servertest.Start(t, dial(t), b.target(name), eps, opts...)
 }
 
 // newClient returns a client of the bus's topic on a transport of its own.
 func newClient(t *testing.T, b *bus, opts ...rpcclient.Option) *rpcclient.Client {
 	t.Helper()
 	return rpcclient.New(dial(t), b.target(""), opts...)
+}
+
+// remoteErrorCase is a call that must fail with a remote error.
+type remoteErrorCase struct {
+	name    string
+	client  *rpcclient.Client
+	method  string
+	args    any
+	class   string
+	module  string
+	message string
+	is      error // a sentinel the error must match, or nil
+}
+
+// check makes the call and fails t unless it returns the remote error
+// described. withTraceback also requires a remote traceback, which a
+// Python server sends.
+func (tt remoteErrorCase) check(ctx context.Context, t *testing.T, withTraceback bool) {
+	t.Helper()
+	err := tt.client.Call(ctx, tt.method, tt.args, nil)
+	var re *rpcclient.RemoteError
+	if !errors.As(err, &re) {
+		t.Fatalf("Call(%s) = %v, want a *rpcclient.RemoteError", tt.method, err)
+	}
+	if re.Class != tt.class || re.Module != tt.module || re.Message != tt.message {
+		t.Errorf("Call(%s) = remote %s.%s %q, want %s.%s %q",
+			tt.method, re.Module, re.Class, re.Message, tt.module, tt.class, tt.message)
+	}
+	if withTraceback && len(re.Traceback) == 0 {
+		t.Errorf("Call(%s): no traceback; a Python server sends one", tt.method)
+	}
+	if tt.is != nil && !errors.Is(err, tt.is) {
+		t.Errorf("Call(%s) = %v, want it to match %v", tt.method, err, tt.is)
+	}
 }
 
 // withTimeout returns a context of the test that ends after d.

@@ -3,7 +3,6 @@ package integration_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -49,16 +48,7 @@ func TestGoClientPythonServer(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		tests := []struct {
-			name    string
-			client  *rpcclient.Client
-			method  string
-			args    any
-			class   string
-			module  string
-			message string
-			is      error
-		}{
+		tests := []remoteErrorCase{
 			{name: "ValueError", client: client, method: "boom",
 				class: "ValueError", module: "builtins", message: "bad thing"},
 			{name: "unknown method", client: client, method: "no_such_method",
@@ -75,23 +65,7 @@ func TestGoClientPythonServer(t *testing.T) {
 				message: "Endpoint does not support RPC version 1.2. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
 		}
 		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				err := tt.client.Call(ctx, tt.method, tt.args, nil)
-				var re *rpcclient.RemoteError
-				if !errors.As(err, &re) {
-					t.Fatalf("Call(%s) = %v, want a *rpcclient.RemoteError", tt.method, err)
-				}
-				if re.Class != tt.class || re.Module != tt.module || re.Message != tt.message {
-					t.Errorf("Call(%s) = remote %s.%s %q, want %s.%s %q",
-						tt.method, re.Module, re.Class, re.Message, tt.module, tt.class, tt.message)
-				}
-				if len(re.Traceback) == 0 {
-					t.Errorf("Call(%s): no traceback; a Python server sends one", tt.method)
-				}
-				if tt.is != nil && !errors.Is(err, tt.is) {
-					t.Errorf("Call(%s) = %v, want it to match %v", tt.method, err, tt.is)
-				}
-			})
+			t.Run(tt.name, func(t *testing.T) { tt.check(ctx, t, true) })
 		}
 	})
 

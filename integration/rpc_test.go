@@ -437,47 +437,25 @@ func TestRemoteErrors(t *testing.T) {
 	client := newClient(t, b)
 	ctx := withTimeout(t, 30*time.Second)
 
-	tests := []struct {
-		name    string
-		client  *rpcclient.Client
-		method  string
-		args    any
-		class   string
-		module  string
-		message string
-		is      error // a sentinel the error must match, or nil
-	}{
+	tests := []remoteErrorCase{
 		{name: "handler error", client: client, method: "fail",
 			class: "InvalidOperation", module: "warren", message: "invalid operation"},
 		{name: "builtin class", client: client, method: "fail_value_error",
 			class: "ValueError", module: "builtins", message: "bad value 42"},
 		{name: "unknown method", client: client, method: "no_such_method",
-			class: "NoSuchMethod", module: "oslo_messaging.rpc.dispatcher",
+			class: "NoSuchMethod", module: dispatcherModule,
 			message: "Endpoint does not support RPC method no_such_method", is: rpcclient.ErrNoSuchMethod},
 		{name: "private method", client: client, method: "_add",
-			class: "NoSuchMethod", module: "oslo_messaging.rpc.dispatcher",
+			class: "NoSuchMethod", module: dispatcherModule,
 			message: "Endpoint does not support RPC method _add", is: rpcclient.ErrNoSuchMethod},
 		{name: "newer major version", client: client.Prepare(rpcclient.Version("2.0")), method: "add",
-			args: addArgs{A: 1, B: 1}, class: "UnsupportedVersion", module: "oslo_messaging.rpc.dispatcher",
+			args: addArgs{A: 1, B: 1}, class: "UnsupportedVersion", module: dispatcherModule,
 			message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
 		{name: "unknown keyword argument", client: client, method: "add",
 			args: map[string]int{"a": 1, "c": 2}, class: "TypeError", module: "builtins",
 			message: "add() got an unexpected keyword argument 'c'"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.client.Call(ctx, tt.method, tt.args, nil)
-			var re *rpcclient.RemoteError
-			if !errors.As(err, &re) {
-				t.Fatalf("Call(%s) = %v, want a *rpcclient.RemoteError", tt.method, err)
-			}
-			if re.Class != tt.class || re.Module != tt.module || re.Message != tt.message {
-				t.Errorf("Call(%s) = remote %s.%s %q, want %s.%s %q",
-					tt.method, re.Module, re.Class, re.Message, tt.module, tt.class, tt.message)
-			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("Call(%s) = %v, want it to match %v", tt.method, err, tt.is)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.check(ctx, t, false) })
 	}
 }

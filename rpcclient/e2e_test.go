@@ -9,10 +9,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
-	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -66,32 +65,7 @@ func startServer(t *testing.T, bus *memory.Bus, topic, name string, eps ...*endp
 	t.Helper()
 	tr := memory.New(memory.OnBus(bus))
 	t.Cleanup(func() { tr.Close() })
-	d, err := dispatcher.New(eps)
-	if err != nil {
-		t.Fatalf("dispatcher.New: %v", err)
-	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: topic, Server: name}, d,
-		rpcserver.OnListen(func() { close(listening) }))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, rpcserver.ErrServerClosed) {
-			t.Errorf("Serve = %v, want ErrServerClosed", err)
-		}
-	})
-	select {
-	case <-listening:
-	case err := <-errc:
-		t.Fatalf("Serve = %v before listening", err)
-	case <-time.After(waitLimit):
-		t.Fatal("server did not start listening")
-	}
+	servertest.Start(t, tr, target.Target{Topic: topic, Server: name}, eps)
 }
 
 // newClient returns a client for topic on a new transport on bus, closed

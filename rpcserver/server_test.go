@@ -16,6 +16,7 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
@@ -99,58 +100,6 @@ func (in *spyIncoming) Heartbeat(ctx context.Context) error {
 	return in.Incoming.Heartbeat(ctx)
 }
 
-// served is a server running in the background of a test.
-type served struct {
-	srv  *rpcserver.Server
-	errc chan error // Serve's result
-}
-
-// serve starts srv and returns once it listens. When the test ends, the
-// server is shut down if the test did not stop it, and Serve must have
-// returned ErrServerClosed.
-func serve(t *testing.T, tr transport.Transport, tgt target.Target, eps []*endpoints.Endpoint, opts ...rpcserver.Option) *served {
-	t.Helper()
-	d, err := dispatcher.New(eps)
-	if err != nil {
-		t.Fatalf("dispatcher.New: %v", err)
-	}
-	listening := make(chan struct{})
-	opts = append(opts, rpcserver.OnListen(func() { close(listening) }))
-	s := &served{srv: rpcserver.New(tr, tgt, d, opts...), errc: make(chan error, 1)}
-	go func() { s.errc <- s.srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		if err := s.srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
-			t.Errorf("Serve = %v, want ErrServerClosed", err)
-		}
-	})
-	select {
-	case <-listening:
-	case err := <-s.errc:
-		t.Fatalf("Serve = %v before listening", err)
-	case <-time.After(waitLimit):
-		t.Fatal("server did not start listening")
-	}
-	return s
-}
-
-// wait returns what Serve returned, once and again.
-func (s *served) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-s.errc:
-		s.errc <- err
-		return err
-	case <-time.After(waitLimit):
-		t.Fatal("Serve did not return")
-		return nil
-	}
-}
-
 // pair returns a server transport (wrapped in a spy) and a client
 // transport on one new bus, both closed when the test ends.
 func pair(t *testing.T) (*spyTransport, *memory.Transport) {
@@ -223,7 +172,7 @@ func TestCallAndCast(t *testing.T) {
 	endpoints.Register(e, "fail", func(context.Context, struct{}) (int, error) {
 		return 0, errors.New("disk full")
 	})
-	serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	var sum int
@@ -261,7 +210,7 @@ func TestHandlerContext(t *testing.T) {
 		got <- seen{deadline: d, ok: ok, user: endpoints.RequestContext(ctx)["user"]}
 		return nil, nil
 	})
-	serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"}, rpcclient.RequestContext(map[string]any{"user": "u1"}))
 
 	ctx := withTimeout(t, time.Minute)
@@ -293,7 +242,7 @@ func TestPanicRecovered(t *testing.T) {
 		panic("boom")
 	})
 	endpoints.Register(e, "echo", func(_ context.Context, a addArgs) (int, error) { return a.A, nil })
-	serve(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Logger(logs.logger()))
+	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Logger(logs.logger()))
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	err := c.Call(t.Context(), "explode", nil, nil)
@@ -343,7 +292,7 @@ func TestHandlerErrors(t *testing.T) {
 	for name, err := range errs {
 		endpoints.Register(e, name, func(context.Context, struct{}) (int, error) { return 0, err })
 	}
-	serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	tests := []struct {
@@ -386,7 +335,7 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 			ran <- a.Name
 			return nil, nil
 		})
-		serve(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
+		servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
 
 		for _, r := range []*transport.Request{
 			{Method: "record", Args: []byte(`{"name":"late"}`), Deadline: time.Now().Add(-time.Second)},
@@ -424,7 +373,7 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 				return nil, nil
 			})
 		}
-		serve(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1), rpcserver.Logger(logs.logger()))
+		servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1), rpcserver.Logger(logs.logger()))
 		c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 		if err := c.Call(withTimeout(t, 500*time.Millisecond), "late", nil, nil); !errors.Is(err, rpcclient.ErrTimeout) {
@@ -464,7 +413,7 @@ func TestCallMonitorHeartbeats(t *testing.T) {
 		return "done", nil
 	})
 	endpoints.Register(e, "short", func(context.Context, struct{}) (string, error) { return "done", nil })
-	serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	start := time.Now()
@@ -495,7 +444,7 @@ func TestShutdownDrains(t *testing.T) {
 		<-release
 		return a.N * 2, nil
 	})
-	s := serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	type result struct {
@@ -511,7 +460,7 @@ func TestShutdownDrains(t *testing.T) {
 	receive(t, started, "the first call to start")
 
 	shutdown := make(chan error, 1)
-	go func() { shutdown <- s.srv.Shutdown(withTimeout(t, waitLimit)) }()
+	go func() { shutdown <- s.Shutdown(withTimeout(t, waitLimit)) }()
 	receive(t, st.stopped, "the listener to stop")
 
 	// A request sent after Shutdown started waits in the queue.
@@ -533,34 +482,41 @@ func TestShutdownDrains(t *testing.T) {
 	if err := receive(t, shutdown, "Shutdown"); err != nil {
 		t.Errorf("Shutdown = %v, want nil", err)
 	}
-	if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.Wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
-	if err := s.srv.Shutdown(t.Context()); err != nil {
+	if err := s.Shutdown(t.Context()); err != nil {
 		t.Errorf("second Shutdown = %v, want nil", err)
 	}
 }
 
-func TestShutdownTimeout(t *testing.T) {
-	t.Parallel()
-	st, ct := pair(t)
-	started := make(chan struct{}, 1)
-	ended := make(chan error, 1)
-	e := endpoints.New()
+// stuckEndpoint returns an endpoint whose method "stuck" signals started,
+// blocks until its ctx ends and sends ctx.Err() on ended.
+func stuckEndpoint() (e *endpoints.Endpoint, started chan struct{}, ended chan error) {
+	started = make(chan struct{}, 1)
+	ended = make(chan error, 1)
+	e = endpoints.New()
 	endpoints.Register(e, "stuck", func(ctx context.Context, _ struct{}) (int, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		ended <- ctx.Err()
 		return 0, ctx.Err()
 	})
-	s := serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	return e, started, ended
+}
+
+func TestShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	st, ct := pair(t)
+	e, started, ended := stuckEndpoint()
+	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	call := make(chan error, 1)
 	go func() { call <- c.Call(withTimeout(t, time.Second), "stuck", nil, nil) }()
 	receive(t, started, "the call to start")
 
-	if err := s.srv.Shutdown(withTimeout(t, 100*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.Shutdown(withTimeout(t, 100*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown with a handler that does not end = %v, want context.DeadlineExceeded", err)
 	}
 	// Shutdown then closed the server: the handler's ctx was cancelled and
@@ -568,7 +524,7 @@ func TestShutdownTimeout(t *testing.T) {
 	if err := receive(t, ended, "the handler to end"); !errors.Is(err, context.Canceled) {
 		t.Errorf("handler ctx ended with %v, want context.Canceled", err)
 	}
-	if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.Wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
 	// Its reply was dropped with the server: the caller times out.
@@ -579,23 +535,15 @@ func TestShutdownTimeout(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	st, ct := pair(t)
-	started := make(chan struct{}, 1)
-	ended := make(chan error, 1)
-	e := endpoints.New()
-	endpoints.Register(e, "stuck", func(ctx context.Context, _ struct{}) (int, error) {
-		started <- struct{}{}
-		<-ctx.Done()
-		ended <- ctx.Err()
-		return 0, ctx.Err()
-	})
-	s := serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	e, started, ended := stuckEndpoint()
+	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	if err := c.Cast(t.Context(), "stuck", nil); err != nil {
 		t.Fatalf("Cast: %v", err)
 	}
 	receive(t, started, "the cast to start")
-	if err := s.srv.Close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Errorf("Close = %v, want nil", err)
 	}
 	// Close returned after the handler did.
@@ -607,13 +555,13 @@ func TestClose(t *testing.T) {
 	default:
 		t.Error("Close returned before the running handler")
 	}
-	if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.Wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
-	if err := s.srv.Close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
 	}
-	if err := s.srv.Serve(t.Context()); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.Serve(t.Context()); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve after Close = %v, want ErrServerClosed", err)
 	}
 }
@@ -639,7 +587,7 @@ func TestBoundedPool(t *testing.T) {
 		done.Add(1)
 		return nil, nil
 	})
-	s := serve(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(workers))
+	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(workers))
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	for range requests {
@@ -658,7 +606,7 @@ func TestBoundedPool(t *testing.T) {
 		release <- struct{}{}
 	}
 	// Shutdown waits for the last handlers.
-	if err := s.srv.Shutdown(withTimeout(t, waitLimit)); err != nil {
+	if err := s.Shutdown(withTimeout(t, waitLimit)); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	if hw := highWater.Load(); hw != workers {
@@ -737,15 +685,7 @@ func TestServeErrors(t *testing.T) {
 
 func TestServeContextEnds(t *testing.T) {
 	st, ct := pair(t)
-	started := make(chan struct{}, 1)
-	ended := make(chan error, 1)
-	e := endpoints.New()
-	endpoints.Register(e, "stuck", func(ctx context.Context, _ struct{}) (*int, error) {
-		started <- struct{}{}
-		<-ctx.Done()
-		ended <- ctx.Err()
-		return nil, nil
-	})
+	e, started, ended := stuckEndpoint()
 	d, err := dispatcher.New([]*endpoints.Endpoint{e})
 	if err != nil {
 		t.Fatal(err)
@@ -826,7 +766,7 @@ func TestNoReplyAfterDeadline(t *testing.T) {
 		<-ctx.Done()
 		return 0, ctx.Err()
 	})
-	serve(t, st, srvTarget, []*endpoints.Endpoint{e})
+	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 	for i := range 30 {
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/examples/calculator/calc"
-	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -21,30 +19,8 @@ import (
 // test ends.
 func serveCalculator(t *testing.T, tr transport.Transport, name string) {
 	t.Helper()
-	d, err := dispatcher.New([]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: name}, d,
-		rpcserver.OnListen(func() { close(listening) }))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown = %v", err)
-		}
-		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
-			t.Errorf("Serve = %v, want ErrServerClosed", err)
-		}
-	})
-	select {
-	case <-listening:
-	case err := <-served:
-		t.Fatalf("Serve = %v before listening", err)
-	}
+	servertest.Start(t, tr, target.Target{Topic: calc.Topic, Server: name},
+		[]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name))})
 }
 
 func TestCallAndCast(t *testing.T) {

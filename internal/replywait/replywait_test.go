@@ -19,7 +19,9 @@ type result struct {
 	err error
 }
 
-func wait(w *Waiter, ctx context.Context, monitor time.Duration) <-chan result {
+// wait runs w.Wait(ctx, monitor) in the background and returns the channel
+// its result arrives on.
+func wait(ctx context.Context, w *Waiter, monitor time.Duration) <-chan result {
 	ch := make(chan result, 1)
 	go func() {
 		r, err := w.Wait(ctx, monitor)
@@ -125,7 +127,7 @@ func TestHeartbeatsExtend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const monitor = time.Second
-	done := wait(w, ctx, monitor)
+	done := wait(ctx, w, monitor)
 	start := time.Now()
 	ticker := time.NewTicker(monitor / 10)
 	defer ticker.Stop()
@@ -144,7 +146,7 @@ func TestFailAll(t *testing.T) {
 	ws := New()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, b := wait(ws.Register("a"), ctx, 0), wait(ws.Register("b"), ctx, 0)
+	a, b := wait(ctx, ws.Register("a"), 0), wait(ctx, ws.Register("b"), 0)
 	ws.FailAll(transport.ErrConnectionLost)
 	for _, ch := range []<-chan result{a, b} {
 		if res := <-ch; !errors.Is(res.err, transport.ErrConnectionLost) {

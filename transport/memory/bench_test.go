@@ -41,34 +41,41 @@ func echoServer(b *testing.B, bus *memory.Bus) {
 
 var benchArgs = json.RawMessage(`{"a": 1, "b": "two", "c": [3, 4.5, null]}`)
 
-func BenchmarkCall(b *testing.B) {
+// benchClient starts an echo server and returns a client transport on its
+// bus, closed when the benchmark ends, and a context with a deadline for
+// the calls.
+func benchClient(b *testing.B) (*memory.Transport, context.Context) {
 	bus := memory.NewBus()
 	echoServer(b, bus)
 	client := memory.New(memory.OnBus(bus))
-	defer client.Close()
+	b.Cleanup(func() { client.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	to := target.Target{Topic: "bench"}
+	b.Cleanup(cancel)
+	return client, ctx
+}
+
+// benchCall sends the call every benchmark measures: echo with benchArgs.
+func benchCall(ctx context.Context, client *memory.Transport) error {
+	_, err := client.Call(ctx, target.Target{Topic: "bench"}, &transport.Request{Method: "echo", Args: benchArgs})
+	return err
+}
+
+func BenchmarkCall(b *testing.B) {
+	client, ctx := benchClient(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := client.Call(ctx, to, &transport.Request{Method: "echo", Args: benchArgs}); err != nil {
+		if err := benchCall(ctx, client); err != nil {
 			b.Fatalf("Call = %v", err)
 		}
 	}
 }
 
 func BenchmarkCallParallel(b *testing.B) {
-	bus := memory.NewBus()
-	echoServer(b, bus)
-	client := memory.New(memory.OnBus(bus))
-	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	to := target.Target{Topic: "bench"}
+	client, ctx := benchClient(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := client.Call(ctx, to, &transport.Request{Method: "echo", Args: benchArgs}); err != nil {
+			if err := benchCall(ctx, client); err != nil {
 				b.Errorf("Call = %v", err)
 				return
 			}

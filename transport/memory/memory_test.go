@@ -54,21 +54,37 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 
 var tgt = target.Target{Topic: "calc", Server: "host-1"}
 
-func TestSingleTransportServesItself(t *testing.T) {
-	tr := memory.New()
-	defer tr.Close()
-	lis, err := tr.Listen(ctxFor(t, 5*time.Second), tgt)
+// listen listens on to through tr, failing the test on an error. The
+// listener closes when the test ends.
+func listen(t *testing.T, tr *memory.Transport, to target.Target) transport.Listener {
+	t.Helper()
+	lis, err := tr.Listen(ctxFor(t, 5*time.Second), to)
 	if err != nil {
-		t.Fatalf("Listen = %v", err)
+		t.Fatalf("Listen(%v) = %v", to, err)
 	}
-	defer lis.Close()
-	if err := tr.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"}); err != nil {
-		t.Fatalf("Cast = %v", err)
-	}
+	t.Cleanup(func() { lis.Close() })
+	return lis
+}
+
+// next returns the next request lis receives, failing the test on an
+// error or after five seconds.
+func next(t *testing.T, lis transport.Listener) transport.Incoming {
+	t.Helper()
 	in, err := lis.Next(ctxFor(t, 5*time.Second))
 	if err != nil {
 		t.Fatalf("Next = %v", err)
 	}
+	return in
+}
+
+func TestSingleTransportServesItself(t *testing.T) {
+	tr := memory.New()
+	t.Cleanup(func() { tr.Close() })
+	lis := listen(t, tr, tgt)
+	if err := tr.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	in := next(t, lis)
 	if got := in.Request().Method; got != "m" {
 		t.Errorf("Method = %q, want m", got)
 	}
@@ -77,14 +93,12 @@ func TestSingleTransportServesItself(t *testing.T) {
 func TestControlExchange(t *testing.T) {
 	bus := memory.NewBus()
 	nova := memory.New(memory.OnBus(bus), memory.ControlExchange("nova"))
-	defer nova.Close()
 	other := memory.New(memory.OnBus(bus))
-	defer other.Close()
-	lis, err := nova.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	t.Cleanup(func() {
+		other.Close()
+		nova.Close()
+	})
+	lis := listen(t, nova, tgt)
 
 	cases := []struct {
 		name string
@@ -134,11 +148,7 @@ func TestQueueOutlivesListener(t *testing.T) {
 		t.Errorf("fanout Cast with no listener = %v, want ErrNoRoute", err)
 	}
 
-	lis, err = server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis = listen(t, server, tgt)
 	for range 2 {
 		in, err := lis.Next(ctxFor(t, 5*time.Second))
 		if err != nil {
@@ -152,11 +162,7 @@ func TestQueueOutlivesListener(t *testing.T) {
 
 func TestExpiredRequestIsDropped(t *testing.T) {
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	to := target.Target{Topic: "calc"}
 	past := time.Now().Add(-time.Second)
 	if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "stale", Deadline: past}); err != nil {
@@ -166,10 +172,7 @@ func TestExpiredRequestIsDropped(t *testing.T) {
 	if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "fresh", Deadline: future}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
-	in, err := lis.Next(ctxFor(t, 5*time.Second))
-	if err != nil {
-		t.Fatalf("Next = %v", err)
-	}
+	in := next(t, lis)
 	if got := in.Request().Method; got != "fresh" {
 		t.Errorf("Next = %q, want fresh: the expired request should be dropped", got)
 	}
@@ -182,12 +185,7 @@ func TestRoundRobinIsStrict(t *testing.T) {
 	client, server := newPair(t)
 	var lis []transport.Listener
 	for _, name := range []string{"s1", "s2", "s3"} {
-		l, err := server.Listen(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Server: name})
-		if err != nil {
-			t.Fatalf("Listen = %v", err)
-		}
-		defer l.Close()
-		lis = append(lis, l)
+		lis = append(lis, listen(t, server, target.Target{Topic: "calc", Server: name}))
 	}
 	ctx := ctxFor(t, 5*time.Second)
 	for i := range 9 {
@@ -211,16 +209,8 @@ func TestRoundRobinIsStrict(t *testing.T) {
 func TestStopRequeuesPushedRequests(t *testing.T) {
 	client, server := newPair(t)
 	ctx := ctxFor(t, 5*time.Second)
-	a, err := server.Listen(ctx, target.Target{Topic: "calc", Server: "a"})
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer a.Close()
-	b, err := server.Listen(ctx, target.Target{Topic: "calc", Server: "b"})
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer b.Close()
+	a := listen(t, server, target.Target{Topic: "calc", Server: "a"})
+	b := listen(t, server, target.Target{Topic: "calc", Server: "b"})
 	want := map[string]bool{}
 	for i := range 4 {
 		m := fmt.Sprint("m", i)
@@ -248,11 +238,7 @@ func TestStopRequeuesPushedRequests(t *testing.T) {
 // times: whichever wins, the request reaches a later Next.
 func TestCancelledNextKeepsRequest(t *testing.T) {
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	to := target.Target{Topic: "calc"}
 	ctx := ctxFor(t, 5*time.Second)
 	for i := range 50 {
@@ -278,11 +264,7 @@ func TestCancelledNextKeepsRequest(t *testing.T) {
 
 func TestFullQueue(t *testing.T) {
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	to := target.Target{Topic: "calc"}
 	fill := ctxFor(t, 5*time.Second)
 	for i := range memory.QueueCapacity {
@@ -294,7 +276,7 @@ func TestFullQueue(t *testing.T) {
 	// A full queue holds the send until its ctx ends...
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	err = client.Cast(ctx, to, &transport.Request{Method: "m"})
+	err := client.Cast(ctx, to, &transport.Request{Method: "m"})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, transport.ErrTimeout) {
 		t.Errorf("Cast to a full queue = %v, want context.DeadlineExceeded", err)
 	}
@@ -308,9 +290,7 @@ func TestFullQueue(t *testing.T) {
 	go func() {
 		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "last"})
 	}()
-	if _, err := lis.Next(ctxFor(t, 5*time.Second)); err != nil {
-		t.Fatalf("Next = %v", err)
-	}
+	next(t, lis)
 	select {
 	case err := <-sent:
 		if err != nil {
@@ -337,11 +317,7 @@ func TestFullQueue(t *testing.T) {
 
 func TestFanoutWaitsForEveryQueue(t *testing.T) {
 	client, server := newPair(t)
-	fast, err := server.Listen(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Server: "fast"})
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer fast.Close()
+	fast := listen(t, server, target.Target{Topic: "calc", Server: "fast"})
 	slow, err := server.Listen(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Server: "slow"})
 	if err != nil {
 		t.Fatalf("Listen = %v", err)
@@ -371,10 +347,7 @@ func TestFanoutWaitsForEveryQueue(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("fanout Cast still blocked after the full queue was deleted")
 	}
-	in, err := fast.Next(ctxFor(t, 5*time.Second))
-	if err != nil {
-		t.Fatalf("Next = %v", err)
-	}
+	in := next(t, fast)
 	if got := in.Request().Method; got != "last" {
 		t.Errorf("Method = %q, want last", got)
 	}
@@ -382,11 +355,7 @@ func TestFanoutWaitsForEveryQueue(t *testing.T) {
 
 func TestReply(t *testing.T) {
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 
 	type outcome struct {
 		rep *transport.Reply
@@ -403,10 +372,7 @@ func TestReply(t *testing.T) {
 
 	t.Run("invalid result", func(t *testing.T) {
 		done := call()
-		in, err := lis.Next(ctxFor(t, 5*time.Second))
-		if err != nil {
-			t.Fatalf("Next = %v", err)
-		}
+		in := next(t, lis)
 		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`{bad`)}); err == nil {
 			t.Error("Reply with invalid JSON = nil, want an error")
 		}
@@ -425,10 +391,7 @@ func TestReply(t *testing.T) {
 
 	t.Run("nil reply", func(t *testing.T) {
 		done := call()
-		in, err := lis.Next(ctxFor(t, 5*time.Second))
-		if err != nil {
-			t.Fatalf("Next = %v", err)
-		}
+		in := next(t, lis)
 		if err := in.Reply(ctxFor(t, 5*time.Second), nil); err != nil {
 			t.Fatalf("Reply(nil) = %v", err)
 		}
@@ -439,10 +402,7 @@ func TestReply(t *testing.T) {
 
 	t.Run("caller closed", func(t *testing.T) {
 		done := call()
-		in, err := lis.Next(ctxFor(t, 5*time.Second))
-		if err != nil {
-			t.Fatalf("Next = %v", err)
-		}
+		in := next(t, lis)
 		client.Close()
 		if o := <-done; !errors.Is(o.err, transport.ErrClosed) {
 			t.Errorf("pending Call across Close = %v, want ErrClosed", o.err)
@@ -456,11 +416,7 @@ func TestReply(t *testing.T) {
 
 func TestUndecodableRequestFailsAtSend(t *testing.T) {
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	listen(t, server, tgt) // a route exists: the sends can fail only at encoding
 	cases := []struct {
 		name string
 		req  transport.Request
@@ -485,20 +441,13 @@ func TestUndecodableRequestFailsAtSend(t *testing.T) {
 
 func TestHeartbeatIsNoopWithoutMonitor(t *testing.T) {
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	done := make(chan error, 1)
 	go func() {
 		_, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"})
 		done <- err
 	}()
-	in, err := lis.Next(ctxFor(t, 5*time.Second))
-	if err != nil {
-		t.Fatalf("Next = %v", err)
-	}
+	in := next(t, lis)
 	if err := in.Heartbeat(ctxFor(t, 5*time.Second)); err != nil {
 		t.Errorf("Heartbeat = %v", err)
 	}
@@ -516,19 +465,12 @@ func TestHeartbeatIsNoopWithoutMonitor(t *testing.T) {
 func TestRequestOnTheWire(t *testing.T) {
 	// What a server receives decodes from the body its caller encoded.
 	client, server := newPair(t)
-	lis, err := server.Listen(ctxFor(t, 5*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	req := &transport.Request{Method: "m", Args: json.RawMessage(`{"a":1}`), UniqueID: wire.NewID()}
 	if err := client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, req); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
-	in, err := lis.Next(ctxFor(t, 5*time.Second))
-	if err != nil {
-		t.Fatalf("Next = %v", err)
-	}
+	in := next(t, lis)
 	if got := in.Request().UniqueID; got != req.UniqueID {
 		t.Errorf("UniqueID = %q, want %q", got, req.UniqueID)
 	}

@@ -3,6 +3,7 @@ package rabbit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -15,27 +16,23 @@ import (
 
 var benchArgs = json.RawMessage(`{"a": 1, "b": "some text", "c": [1, 2, 3]}`)
 
-// benchServer listens on tgt with its own transport and answers calls
-// with their args.
-func benchServer(b *testing.B, tgt target.Target) {
+// benchClient starts a server of a new target named after name, on its
+// own transport, that answers calls with their args. It returns a client
+// transport and the topic target to send to.
+func benchClient(b *testing.B, name string) (*Transport, target.Target) {
+	tgt := serverTarget(b, name)
 	server := dial(b)
-	lis, err := server.Listen(within(b, 10*time.Second), tgt)
-	if err != nil {
-		b.Fatalf("Listen = %v", err)
-	}
-	b.Cleanup(func() { lis.Close() })
+	lis := listen(b, server, tgt)
 	serve(b, lis, func(in transport.Incoming) *transport.Reply {
 		return &transport.Reply{Result: in.Request().Args}
 	})
+	return dial(b), target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
 }
 
 // BenchmarkCall makes sequential calls through the broker: publish with
 // confirm, server receipt and ack, reply with confirm, reply receipt.
 func BenchmarkCall(b *testing.B) {
-	tgt := serverTarget(b, "bcall")
-	benchServer(b, tgt)
-	client := dial(b)
-	to := target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
+	client, to := benchClient(b, "bcall")
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := client.Call(ctx, to, &transport.Request{Method: "echo", Args: benchArgs})
@@ -49,10 +46,7 @@ func BenchmarkCall(b *testing.B) {
 // BenchmarkCast makes sequential casts, each waiting for its confirm, to
 // a consuming server.
 func BenchmarkCast(b *testing.B) {
-	tgt := serverTarget(b, "bcast")
-	benchServer(b, tgt)
-	client := dial(b)
-	to := target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
+	client, to := benchClient(b, "bcast")
 	ctx := context.Background()
 	for b.Loop() {
 		if err := client.Cast(ctx, to, &transport.Request{Method: "echo", Args: benchArgs}); err != nil {
@@ -80,15 +74,17 @@ func newRawPeer(b *testing.B) *rawPeer {
 }
 
 // publish publishes mandatory and waits for the confirm.
-func (p *rawPeer) publish(b *testing.B, exchange, key string, msg amqp.Publishing) {
+func (p *rawPeer) publish(exchange, key string, msg amqp.Publishing) error {
 	if err := p.pub.Publish(exchange, key, true, false, msg); err != nil {
-		b.Fatalf("Publish = %v", err)
+		return err
 	}
 	if c := <-p.confirms; !c.Ack {
-		b.Fatalf("publish nacked")
+		return errors.New("publish nacked")
 	}
+	return nil
 }
 
+// consume consumes queue with the driver's prefetch and manual acks.
 func (p *rawPeer) consume(b *testing.B, queue string) <-chan amqp.Delivery {
 	if err := p.con.Qos(DefaultPrefetch, 0, false); err != nil {
 		b.Fatalf("Qos = %v", err)
@@ -98,6 +94,35 @@ func (p *rawPeer) consume(b *testing.B, queue string) <-chan amqp.Delivery {
 		b.Fatalf("Consume = %v", err)
 	}
 	return d
+}
+
+// serve consumes queue until the benchmark ends, acking each delivery and
+// then passing it to handle, when not nil.
+func (p *rawPeer) serve(b *testing.B, queue string, handle func(amqp.Delivery)) {
+	requests := p.consume(b, queue)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case d := <-requests:
+				if err := d.Ack(false); err != nil {
+					b.Errorf("Ack = %v", err)
+					return
+				}
+				if handle != nil {
+					handle(d)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	b.Cleanup(func() {
+		close(done)
+		<-stopped
+	})
 }
 
 // rawTopology declares tgt's exchange and topic queue from a raw channel.
@@ -130,27 +155,10 @@ func BenchmarkRawCall(b *testing.B) {
 	}
 
 	server := newRawPeer(b)
-	requests := server.consume(b, tgt.Topic)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case d := <-requests:
-				if err := d.Ack(false); err != nil {
-					b.Errorf("Ack = %v", err)
-					return
-				}
-				server.publish(b, "", d.ReplyTo, publishing(wire.NewID(), reply))
-			case <-done:
-				return
-			}
+	server.serve(b, tgt.Topic, func(d amqp.Delivery) {
+		if err := server.publish("", d.ReplyTo, publishing(wire.NewID(), reply)); err != nil {
+			b.Errorf("publishing the reply: %v", err)
 		}
-	}()
-	b.Cleanup(func() {
-		close(done)
-		<-stopped
 	})
 
 	client := newRawPeer(b)
@@ -165,7 +173,9 @@ func BenchmarkRawCall(b *testing.B) {
 	msg.Expiration = "10000"
 	for b.Loop() {
 		msg.MessageId = wire.NewID()
-		client.publish(b, tgt.Exchange, tgt.Topic, msg)
+		if err := client.publish(tgt.Exchange, tgt.Topic, msg); err != nil {
+			b.Fatalf("publishing the request: %v", err)
+		}
 		d := <-replies
 		if err := d.Ack(false); err != nil {
 			b.Fatalf("Ack = %v", err)
@@ -181,32 +191,13 @@ func BenchmarkRawCast(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	server := newRawPeer(b)
-	requests := server.consume(b, tgt.Topic)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case d := <-requests:
-				if err := d.Ack(false); err != nil {
-					b.Errorf("Ack = %v", err)
-					return
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	b.Cleanup(func() {
-		close(done)
-		<-stopped
-	})
+	newRawPeer(b).serve(b, tgt.Topic, nil)
 	client := newRawPeer(b)
 	msg := publishing("", request)
 	for b.Loop() {
 		msg.MessageId = wire.NewID()
-		client.publish(b, tgt.Exchange, tgt.Topic, msg)
+		if err := client.publish(tgt.Exchange, tgt.Topic, msg); err != nil {
+			b.Fatalf("publishing the request: %v", err)
+		}
 	}
 }

@@ -28,11 +28,7 @@ func TestListenerRejectsInvalidMessages(t *testing.T) {
 	tgt := serverTarget(t, "garbage")
 	logs := &logRecorder{}
 	tr := dial(t, MaxMessageSize(limit), Logger(slog.New(logs)))
-	lis, err := tr.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, tr, tgt)
 	good := loadFixture(t, "03-cast-request.json").Body
 
 	invalid := []struct {
@@ -90,11 +86,7 @@ func TestListenerRejectsInvalidMessages(t *testing.T) {
 func TestListenerDeadline(t *testing.T) {
 	tgt := serverTarget(t, "deadline")
 	tr := dial(t)
-	lis, err := tr.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
 	body := loadFixture(t, "01-call-request.json").Body
 	header := time.Now().Add(time.Minute).Truncate(time.Millisecond)
@@ -172,11 +164,7 @@ func TestDeadlineOf(t *testing.T) {
 func TestReplyQueueRejectsInvalidMessages(t *testing.T) {
 	tgt := serverTarget(t, "badreply")
 	server := dial(t)
-	lis, err := server.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	serve(t, lis, func(in transport.Incoming) *transport.Reply {
 		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
 	})
@@ -210,11 +198,7 @@ func TestReplyToClosedCaller(t *testing.T) {
 	tgt := serverTarget(t, "gone")
 	logs := &logRecorder{}
 	server := dial(t, Logger(slog.New(logs)))
-	lis, err := server.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	client := dial(t)
 	errs := make(chan error, 1)
 	go func() {
@@ -272,11 +256,7 @@ func TestPrefetch(t *testing.T) {
 		t.Fatalf("Dial = %v", err)
 	}
 	defer tr.Close()
-	lis, err := tr.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
 	if err := ch.Confirm(false); err != nil {
 		t.Fatalf("Confirm = %v", err)

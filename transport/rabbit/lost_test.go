@@ -54,11 +54,7 @@ func TestConnectionLost(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tgt := serverTarget(t, "lost")
 			server := dial(t)
-			lis, err := server.Listen(within(t, 10*time.Second), tgt)
-			if err != nil {
-				t.Fatalf("Listen = %v", err)
-			}
-			defer lis.Close()
+			lis := listen(t, server, tgt)
 			got := make(chan transport.Incoming, 1)
 			serve(t, lis, func(in transport.Incoming) *transport.Reply {
 				got <- in

@@ -145,17 +145,27 @@ func within(tb testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// listen listens on tgt through tr, failing the test on an error. The
+// listener closes when the test ends.
+func listen(tb testing.TB, tr *Transport, tgt target.Target) transport.Listener {
+	tb.Helper()
+	lis, err := tr.Listen(within(tb, 10*time.Second), tgt)
+	if err != nil {
+		tb.Fatalf("Listen(%v) = %v", tgt, err)
+	}
+	tb.Cleanup(func() { lis.Close() })
+	return lis
+}
+
 // await returns the next value of ch, failing the test after d.
-func await[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) T {
+func await[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) (v T) {
 	tb.Helper()
 	select {
-	case v := <-ch:
-		return v
+	case v = <-ch:
 	case <-time.After(d):
+		tb.Fatalf("no %s within %v", what, d)
 	}
-	tb.Fatalf("no %s within %v", what, d)
-	var zero T
-	return zero
+	return v
 }
 
 // serve answers every request lis receives with handle's reply (nil: no

@@ -217,11 +217,7 @@ func TestMessageTooLarge(t *testing.T) {
 	// A reply too large is refused and counts as not sent: a smaller one
 	// can follow.
 	server := dial(t, MaxMessageSize(1024))
-	lis, err := server.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	replies := make(chan error, 2)
 	serve(t, lis, func(in transport.Incoming) *transport.Reply {
 		replies <- in.Reply(within(t, 5*time.Second), &transport.Reply{Result: big})
@@ -252,11 +248,7 @@ func TestPublishChannelRecovers(t *testing.T) {
 	}
 	t.Cleanup(func() { forget(t, durable) })
 	server := dial(t)
-	lis, err := server.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, server, tgt)
 	serve(t, lis, func(in transport.Incoming) *transport.Reply {
 		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
 	})

@@ -59,11 +59,7 @@ func isPreconditionFailed(err error) bool {
 func TestTopologyMatchesOslo(t *testing.T) {
 	tgt := serverTarget(t, "topo")
 	tr := dial(t)
-	lis, err := tr.Listen(within(t, 10*time.Second), tgt)
-	if err != nil {
-		t.Fatalf("Listen = %v", err)
-	}
-	defer lis.Close()
+	lis := listen(t, tr, tgt)
 	replyQ, err := tr.replyQueue(within(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("replyQueue = %v", err)

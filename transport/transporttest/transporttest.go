@@ -234,16 +234,14 @@ func jsonEqual(a, b json.RawMessage) bool {
 }
 
 // await returns the next value of ch, failing the test after d.
-func await[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+func await[T any](t *testing.T, ch <-chan T, d time.Duration, what string) (v T) {
 	t.Helper()
 	select {
-	case v := <-ch:
-		return v
+	case v = <-ch:
 	case <-time.After(d):
+		t.Fatalf("no %s within %v", what, d)
 	}
-	t.Fatalf("no %s within %v", what, d)
-	var zero T
-	return zero
+	return v
 }
 
 // resultName decodes a reply holding a JSON string.
