@@ -37,7 +37,8 @@ type Handler func(ctx context.Context, req *Request) (any, error)
 // UnsupportedVersionError) are returned without calling any interceptor.
 // req is the caller's request and must not be modified; to change the
 // arguments the method sees, pass next a modified copy (routing is already
-// done, so a changed Method or Version has no effect).
+// done, so a changed Method or Version has no effect). The dispatcher may
+// run an interceptor from many goroutines at once.
 type Interceptor func(ctx context.Context, req *Request, next Handler) (any, error)
 
 // Option sets an optional property of a Dispatcher.

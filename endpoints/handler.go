@@ -56,6 +56,7 @@ type typed[A, R any] struct {
 	method  string
 }
 
+// ServeRPC decodes args into an A and calls f.
 func (t *typed[A, R]) ServeRPC(ctx context.Context, args json.RawMessage) (any, error) {
 	var a A
 	if err := t.spec.decode(t.method, args, &a); err != nil {
@@ -94,6 +95,8 @@ type methodHandler struct {
 	spec argSpec
 }
 
+// ServeRPC decodes args into the method's argument type and calls the
+// method through reflection.
 func (m *methodHandler) ServeRPC(ctx context.Context, args json.RawMessage) (any, error) {
 	a := reflect.New(m.spec.typ)
 	if err := m.spec.decode(m.name, args, a.Interface()); err != nil {

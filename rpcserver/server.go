@@ -89,11 +89,7 @@ type serveRun struct {
 
 // spawn runs f in a goroutine that Serve waits for before it returns.
 func (r *serveRun) spawn(f func()) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		f()
-	}()
+	r.wg.Go(f)
 }
 
 // New returns a server for tgt that dispatches requests with d. It does no
@@ -217,14 +213,7 @@ func (s *Server) loop(ctx context.Context, r *serveRun, lis transport.Listener) 
 // Shutdown closes the server as Close does and returns ctx.Err(). It is
 // idempotent, and returns at once when Serve is not running.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	r := s.run
-	var lis transport.Listener
-	if r != nil {
-		lis = r.lis
-	}
-	s.mu.Unlock()
+	r, lis := s.markClosed()
 	if r == nil {
 		return nil
 	}
@@ -249,14 +238,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // their callers time out. Serve returns ErrServerClosed. Close is idempotent;
 // its error is always nil and exists to implement io.Closer.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	r := s.run
-	var lis transport.Listener
-	if r != nil {
-		lis = r.lis
-	}
-	s.mu.Unlock()
+	r, lis := s.markClosed()
 	if r == nil {
 		return nil
 	}
@@ -268,12 +250,26 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// markClosed marks the server closed and returns the running Serve, nil
+// when there is none, and its listener, nil until Serve listens.
+func (s *Server) markClosed() (*serveRun, transport.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.run == nil {
+		return nil, nil
+	}
+	return s.run, s.run.lis
+}
+
+// isClosed reports whether Shutdown or Close was called.
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
 }
 
+// closeListener closes lis, logging a failure.
 func (s *Server) closeListener(lis transport.Listener) {
 	if err := lis.Close(); err != nil {
 		s.opt.log.LogAttrs(context.Background(), slog.LevelWarn, "rpcserver: closing the listener",

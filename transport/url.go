@@ -156,7 +156,7 @@ func ParseURL(raw string) (*URL, error) {
 		u.Hosts = []Host{{Host: "localhost", Port: defaultPort, Username: "guest", Password: "guest"}}
 		return u, nil
 	}
-	for _, part := range strings.Split(auth, ",") {
+	for part := range strings.SplitSeq(auth, ",") {
 		h, err := parseHost(part, defaultPort)
 		if err != nil {
 			return nil, badURL(raw, "%v", err)

@@ -64,13 +64,25 @@ func (r *rpcRequest) kwargs() any {
 	return r.args
 }
 
-func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("call", "[flags] <topic> <method> [json-args]",
-		"Calls method on a server of topic through the broker in WARREN_TRANSPORT_URL and\n"+
-			"prints its result as JSON. json-args is a JSON object of keyword arguments.\n\n"+
-			"  warren call calculator divide '{\"num1\": 200, \"num2\": 100}'", stderr)
+// rpcCommand is what call and cast differ in; run does the rest.
+type rpcCommand struct {
+	name        string
+	description string
+	// flags registers the command's own flags on fs, filling r; nil for none.
+	flags func(fs *flag.FlagSet, r *rpcRequest)
+	// send runs r on tr and returns the exit code.
+	send func(ctx context.Context, tr transport.Transport, r *rpcRequest, stdout, stderr io.Writer) int
+}
+
+// run reads the command line args into a request, dials the broker within
+// -timeout and hands the request to c.send.
+func (c rpcCommand) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet(c.name, "[flags] <topic> <method> [json-args]", c.description, stderr)
 	var r rpcRequest
 	r.rpcFlags(fs)
+	if c.flags != nil {
+		c.flags(fs, &r)
+	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -79,13 +91,23 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	tr, err := dialBroker(ctx, "call")
+	tr, err := dialBroker(ctx, c.name)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFailed
 	}
 	defer tr.Close()
-	return call(ctx, tr, &r, stdout, stderr)
+	return c.send(ctx, tr, &r, stdout, stderr)
+}
+
+func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return rpcCommand{
+		name: "call",
+		description: "Calls method on a server of topic through the broker in WARREN_TRANSPORT_URL and\n" +
+			"prints its result as JSON. json-args is a JSON object of keyword arguments.\n\n" +
+			"  warren call calculator divide '{\"num1\": 200, \"num2\": 100}'",
+		send: call,
+	}.run(ctx, args, stdout, stderr)
 }
 
 // call runs the call r on tr and prints its result on stdout.
@@ -103,29 +125,17 @@ func call(ctx context.Context, tr transport.Transport, r *rpcRequest, stdout, st
 }
 
 func runCast(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("cast", "[flags] <topic> <method> [json-args]",
-		"Casts method to a server of topic, or with -fanout to all of them, through the\n"+
-			"broker in WARREN_TRANSPORT_URL, without waiting for it to run. json-args is a\n"+
-			"JSON object of keyword arguments.\n\n"+
-			"  warren cast -fanout calculator reset", stderr)
-	var r rpcRequest
-	r.rpcFlags(fs)
-	fs.BoolVar(&r.tgt.Fanout, "fanout", false, "send to every server of the topic")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if code, ok := r.positional(fs); !ok {
-		return code
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	tr, err := dialBroker(ctx, "cast")
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFailed
-	}
-	defer tr.Close()
-	return cast(ctx, tr, &r, stdout, stderr)
+	return rpcCommand{
+		name: "cast",
+		description: "Casts method to a server of topic, or with -fanout to all of them, through the\n" +
+			"broker in WARREN_TRANSPORT_URL, without waiting for it to run. json-args is a\n" +
+			"JSON object of keyword arguments.\n\n" +
+			"  warren cast -fanout calculator reset",
+		flags: func(fs *flag.FlagSet, r *rpcRequest) {
+			fs.BoolVar(&r.tgt.Fanout, "fanout", false, "send to every server of the topic")
+		},
+		send: cast,
+	}.run(ctx, args, stdout, stderr)
 }
 
 // cast sends the cast r on tr and confirms it on stdout.

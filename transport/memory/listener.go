@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warrenrpc/warren/internal/wire"
@@ -142,19 +143,18 @@ func (l *listener) Close() error {
 
 // incoming is one request handed out by a listener.
 type incoming struct {
-	t   *Transport // the server's transport, which sends the replies
-	req *transport.Request
-
-	mu      sync.Mutex
-	replied bool
+	t       *Transport // the server's transport, which sends the replies
+	req     *transport.Request
+	replied atomic.Bool
 }
 
+// Request returns the request decoded from the message, with its deadline.
 func (in *incoming) Request() *transport.Request { return in.req }
 
 // Reply sends r to the caller. For a cast it does nothing. A second Reply
-// returns an error matching transport.ErrReplied; a reply to a transport that has closed fails with a
-// *transport.NoRouteError; a reply that arrives after the call gave up is
-// dropped without error.
+// returns an error matching transport.ErrReplied; a reply to a transport
+// that has closed fails with a *transport.NoRouteError; a reply that
+// arrives after the call gave up is dropped without error.
 func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
 	if !in.req.IsCall() {
 		return nil
@@ -164,13 +164,9 @@ func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
 	}
 	body, err := wire.EncodeReply(in.req.MsgID, r)
 	if err != nil {
-		return fmt.Errorf("memory: reply to %s: %w", in.req.MsgID, err)
+		return fmt.Errorf("memory: encoding the reply to message %s: %w", in.req.MsgID, err)
 	}
-	in.mu.Lock()
-	replied := in.replied
-	in.replied = true
-	in.mu.Unlock()
-	if replied {
+	if in.replied.Swap(true) {
 		return fmt.Errorf("memory: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)
 	}
 	return in.t.sendReply(ctx, in.req.ReplyTo, body)
@@ -183,15 +179,12 @@ func (in *incoming) Heartbeat(ctx context.Context) error {
 	if !in.req.IsCall() || in.req.CallMonitor <= 0 {
 		return nil
 	}
-	in.mu.Lock()
-	replied := in.replied
-	in.mu.Unlock()
-	if replied {
+	if in.replied.Load() {
 		return nil
 	}
 	body, err := wire.EncodeHeartbeat(in.req.MsgID)
 	if err != nil {
-		return fmt.Errorf("memory: heartbeat for %s: %w", in.req.MsgID, err)
+		return fmt.Errorf("memory: encoding a heartbeat for message %s: %w", in.req.MsgID, err)
 	}
 	return in.t.sendReply(ctx, in.req.ReplyTo, body)
 }

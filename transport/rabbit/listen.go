@@ -297,6 +297,7 @@ type incoming struct {
 	replied atomic.Bool
 }
 
+// Request returns the request decoded from the delivery, with its deadline.
 func (in *incoming) Request() *transport.Request { return in.req }
 
 // Reply publishes the final reply to the caller's reply queue through the

@@ -63,11 +63,7 @@ func (t *Transport) spawn(f func()) bool {
 	if t.closed {
 		return false
 	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		f()
-	}()
+	t.wg.Go(f)
 	return true
 }
 
