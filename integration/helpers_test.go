@@ -37,7 +37,7 @@ func brokerURL() string {
 }
 
 // unique returns a broker object name for one test: it-<name>-<8 hex>.
-func unique(t *testing.T, name string) string {
+func unique(t testing.TB, name string) string {
 	t.Helper()
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -58,7 +58,7 @@ type bus struct {
 	queues  []string // other queues to delete, such as a Python reply queue
 }
 
-func newBus(t *testing.T, name string) *bus {
+func newBus(t testing.TB, name string) *bus {
 	t.Helper()
 	b := &bus{Exchange: unique(t, name+"-x"), Topic: unique(t, name)}
 	t.Cleanup(func() { b.delete(t) })
@@ -88,7 +88,7 @@ func (b *bus) forgetQueue(q string) {
 // delete removes the test's queues and exchanges through a raw AMQP
 // connection. Objects that do not exist are fine: fanout queues and
 // exchanges usually went away with their listeners.
-func (b *bus) delete(t *testing.T) {
+func (b *bus) delete(t testing.TB) {
 	t.Helper()
 	conn, err := amqp.Dial(brokerURL())
 	if err != nil {
@@ -117,7 +117,7 @@ func (b *bus) delete(t *testing.T) {
 
 // rawDo runs f on a fresh channel of conn, since a failed operation closes
 // its channel. A 404 NOT_FOUND is not an error.
-func rawDo(t *testing.T, conn *amqp.Connection, what string, f func(*amqp.Channel) error) {
+func rawDo(t testing.TB, conn *amqp.Connection, what string, f func(*amqp.Channel) error) {
 	t.Helper()
 	ch, err := conn.Channel()
 	if err != nil {
@@ -137,7 +137,7 @@ func rawDo(t *testing.T, conn *amqp.Connection, what string, f func(*amqp.Channe
 
 // dial returns a new RabbitMQ transport, as a separate process would have
 // one, closed when the test ends. An unreachable broker fails the test.
-func dial(t *testing.T) *rabbit.Transport {
+func dial(t testing.TB) *rabbit.Transport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
@@ -157,14 +157,14 @@ func dial(t *testing.T) *rabbit.Transport {
 // own, and returns once the server listens. The server shuts down when the
 // test ends, after cleanups registered later (such as releasing blocked
 // handlers) ran.
-func startServer(t *testing.T, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
+func startServer(t testing.TB, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
 	t.Helper()
 	b.forgetServer(name)
 	servertest.Start(t, dial(t), b.target(name), eps, opts...)
 }
 
 // newClient returns a client of the bus's topic on a transport of its own.
-func newClient(t *testing.T, b *bus, opts ...rpcclient.Option) *rpcclient.Client {
+func newClient(t testing.TB, b *bus, opts ...rpcclient.Option) *rpcclient.Client {
 	t.Helper()
 	return rpcclient.New(dial(t), b.target(""), opts...)
 }
