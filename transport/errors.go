@@ -24,6 +24,9 @@ var (
 	ErrNoDeadline = errors.New("transport: call context has no deadline")
 	// ErrInvalidURL means a transport URL could not be parsed.
 	ErrInvalidURL = errors.New("transport: invalid transport URL")
+	// ErrMalformed means a message from the broker could not be decoded:
+	// a call whose reply arrives malformed fails with it.
+	ErrMalformed = errors.New("transport: malformed message")
 	// ErrReplied means Incoming.Reply was called a second time.
 	ErrReplied = errors.New("transport: reply already sent")
 )

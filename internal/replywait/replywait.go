@@ -102,6 +102,23 @@ func (w *Waiter) complete(r *transport.Reply) {
 	}
 }
 
+// Fail ends the call waiting for msgID with err, for instance when its
+// reply arrived but could not be decoded. It returns false when no call
+// waits for msgID.
+func (ws *Waiters) Fail(msgID string, err error) bool {
+	ws.mu.Lock()
+	w, ok := ws.m[msgID]
+	delete(ws.m, msgID)
+	ws.mu.Unlock()
+	if ok {
+		select {
+		case w.fail <- err:
+		default:
+		}
+	}
+	return ok
+}
+
 // FailAll ends every waiting call with err.
 func (ws *Waiters) FailAll(err error) {
 	ws.mu.Lock()

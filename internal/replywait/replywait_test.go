@@ -166,3 +166,23 @@ func TestCancel(t *testing.T) {
 		t.Error("a cancelled waiter still receives replies")
 	}
 }
+
+func TestFail(t *testing.T) {
+	ws := New()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, b := wait(ctx, ws.Register("a"), 0), wait(ctx, ws.Register("b"), 0)
+	if !ws.Fail("a", transport.ErrMalformed) {
+		t.Fatal("Fail(a) = false, want true")
+	}
+	if res := <-a; !errors.Is(res.err, transport.ErrMalformed) {
+		t.Errorf("Wait after Fail = %v, want ErrMalformed", res.err)
+	}
+	if ws.Fail("a", transport.ErrMalformed) || ws.Fail("nobody", transport.ErrMalformed) {
+		t.Error("Fail of a call nobody waits for = true, want false")
+	}
+	ws.Deliver(&wire.ReplyMessage{MsgID: "b", Result: json.RawMessage("1"), Ending: true})
+	if res := <-b; res.err != nil || string(res.r.Result) != "1" {
+		t.Errorf("the other call = %v, %v; want result 1", res.r, res.err)
+	}
+}

@@ -70,7 +70,11 @@
 // basic.qos(Prefetch) per consumer (default 64; oslo.messaging's default
 // is unlimited). Next acks each request as it hands it out, at-most-once
 // as in oslo.messaging. Messages larger than MaxMessageSize or that are
-// not valid requests are rejected without requeue and logged. Stop closes
+// not valid requests are rejected without requeue and logged; when such a
+// message still shows a _msg_id and a _reply_q, its caller gets a
+// builtins.ValueError failure saying why. A reply that cannot be decoded
+// but shows its _msg_id fails that call with an error matching
+// transport.ErrMalformed, rather than letting it time out. Stop closes
 // the channel, so that requests delivered but not handed out go back to
 // the broker for other servers.
 package rabbit

@@ -164,7 +164,7 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 		if !ok {
 			return nil, l.ended(l.queues[from])
 		}
-		if in := l.accept(&d); in != nil {
+		if in := l.accept(ctx, &d); in != nil {
 			return in, nil
 		}
 	}
@@ -172,7 +172,7 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 
 // accept decodes and acks d, or rejects it. It returns nil when d is not
 // handed out.
-func (l *listener) accept(d *amqp.Delivery) transport.Incoming {
+func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
 	received := time.Now()
 	select {
 	case <-l.stopped:
@@ -181,12 +181,12 @@ func (l *listener) accept(d *amqp.Delivery) transport.Incoming {
 	default:
 	}
 	if err := l.t.checkSize(len(d.Body)); err != nil {
-		l.reject(d, err)
+		l.reject(ctx, d, err)
 		return nil
 	}
 	req, err := wire.DecodeRequest(d.Body)
 	if err != nil {
-		l.reject(d, err)
+		l.reject(ctx, d, err)
 		return nil
 	}
 	if err := d.Ack(false); err != nil {
@@ -198,12 +198,25 @@ func (l *listener) accept(d *amqp.Delivery) transport.Incoming {
 	return &incoming{t: l.t, req: req}
 }
 
-func (l *listener) reject(d *amqp.Delivery, err error) {
+// reject drops d, which is not a valid request, without requeueing it. When
+// its _msg_id and _reply_q can still be read, the caller gets a ValueError
+// failure saying why, instead of waiting out its timeout.
+func (l *listener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
 		"listener", l.tgt.String(), "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	if err := d.Reject(false); err != nil {
 		l.t.log.Debug("rabbit: could not reject a message", "listener", l.tgt.String(), "error", err)
+	}
+	msgID, replyTo := wire.Peek(d.Body)
+	if msgID == "" || replyTo == "" {
+		return
+	}
+	in := &incoming{t: l.t, req: &transport.Request{MsgID: msgID, ReplyTo: replyTo}}
+	msg := "the server rejected the request: " + err.Error()
+	f := &transport.Failure{Class: "ValueError", Module: "builtins", Message: msg, Args: []any{msg}}
+	if err := in.Reply(ctx, &transport.Reply{Failure: f}); err != nil {
+		l.t.log.Debug("rabbit: could not tell the caller its request was rejected", "msg_id", msgID, "error", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -343,5 +344,71 @@ func TestListenFails(t *testing.T) {
 				t.Errorf("Close = %v", err)
 			}
 		})
+	}
+}
+
+// TestRejectedCallGetsFailure publishes a call the listener must reject
+// (envelope 2.1) but whose _msg_id and _reply_q can be read: the caller's
+// reply queue gets a ValueError failure instead of nothing.
+func TestRejectedCallGetsFailure(t *testing.T) {
+	tgt := serverTarget(t, "rejectcall")
+	tr := dial(t)
+	lis := listen(t, tr, tgt)
+	ch := rawChannel(t, rawConn(t))
+	replyQ := replyQueueName()
+	if err := declareExpiringQueue(ch, replyQ); err != nil {
+		t.Fatalf("QueueDeclare = %v", err)
+	}
+	t.Cleanup(func() { deleteQueue(t, replyQ) })
+	replies, err := ch.Consume(replyQ, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("Consume = %v", err)
+	}
+	bad := `{"oslo.version": "2.1", "oslo.message": "{\"method\": \"echo\", \"args\": {}, \"_msg_id\": \"m-rejected\", \"_reply_q\": \"` + replyQ + `\", \"_timeout\": null}"}`
+	good := loadFixture(t, "03-cast-request.json").Body
+	for _, body := range []string{bad, good} {
+		if err := ch.Publish(tgt.Exchange, tgt.Topic, true, false, jsonPublishing(body)); err != nil {
+			t.Fatalf("Publish = %v", err)
+		}
+	}
+	// Next rejects the bad call, answering it, then returns the good cast.
+	if _, err := lis.Next(within(t, 10*time.Second)); err != nil {
+		t.Fatalf("Next = %v", err)
+	}
+	d := await(t, replies, 10*time.Second, "the failure reply")
+	m, err := wire.DecodeReply(d.Body)
+	if err != nil {
+		t.Fatalf("DecodeReply(%s) = %v", d.Body, err)
+	}
+	if m.MsgID != "m-rejected" || !m.Ending || m.Failure == nil || m.Failure.Class != "ValueError" ||
+		!strings.Contains(m.Failure.Message, "unsupported envelope version") {
+		t.Errorf("reply = %+v (failure %+v), want an ending ValueError about the envelope version", m, m.Failure)
+	}
+}
+
+// TestMalformedReplyFailsCall answers a call with a reply Go cannot decode
+// (Python's json.dumps writes NaN): the call fails at once with an error
+// matching transport.ErrMalformed instead of waiting out its timeout.
+func TestMalformedReplyFailsCall(t *testing.T) {
+	tgt := serverTarget(t, "nanreply")
+	lis := listen(t, dial(t), tgt)
+	ch := rawChannel(t, rawConn(t))
+	go func() {
+		in, err := lis.Next(within(t, 10*time.Second))
+		if err != nil {
+			return // the call below reports the missing reply
+		}
+		req := in.Request()
+		body := `{"oslo.version": "2.0", "oslo.message": "{\"result\": NaN, \"failure\": null, \"ending\": true, \"_msg_id\": \"` + req.MsgID + `\"}"}`
+		_ = ch.Publish("", req.ReplyTo, false, false, jsonPublishing(body))
+	}()
+	client := dial(t)
+	start := time.Now()
+	_, err := client.Call(within(t, 20*time.Second), tgt, &transport.Request{Method: "m"})
+	if !errors.Is(err, transport.ErrMalformed) {
+		t.Fatalf("Call answered with NaN = %v, want ErrMalformed", err)
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("Call took %v, want it to fail at once rather than time out", elapsed)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
 )
 
 // replyQueue returns the transport's reply queue, declaring it and
@@ -64,7 +65,9 @@ func (t *Transport) consumeReplies(ch *amqp.Channel, queue string, deliveries <-
 }
 
 // takeReply decodes d and hands it to its call, acking it first as
-// oslo.messaging does. Invalid replies are rejected and logged.
+// oslo.messaging does. Invalid replies are rejected and logged; when the
+// _msg_id of one can still be read, its call fails at once with an error
+// matching transport.ErrMalformed instead of waiting out its timeout.
 func (t *Transport) takeReply(d *amqp.Delivery) {
 	err := t.checkSize(len(d.Body))
 	var m *wire.ReplyMessage
@@ -76,6 +79,9 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 			"queue", d.RoutingKey, "content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 		if err := d.Reject(false); err != nil {
 			t.log.Debug("rabbit: could not reject a reply", "error", err)
+		}
+		if id, _ := wire.Peek(d.Body); id != "" {
+			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w: %v", id, transport.ErrMalformed, err))
 		}
 		return
 	}
