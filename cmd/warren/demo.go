@@ -16,7 +16,6 @@ import (
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/examples/calculator/calc"
 	"github.com/warrenrpc/warren/rpcclient"
-	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -128,13 +127,6 @@ type event struct {
 	replica, method, detail string
 }
 
-// replica is one running calculator server of the demo.
-type replica struct {
-	name   string
-	srv    *rpcserver.Server
-	served chan error // Serve's result
-}
-
 // run starts the replicas, shows each step with them and stops them.
 func (d *demo) run(ctx context.Context) {
 	d.section("start: three replicas share one topic")
@@ -194,25 +186,7 @@ func (d *demo) startReplica(ctx context.Context, name string) (*replica, error) 
 	if err != nil {
 		return nil, err
 	}
-	listening := make(chan struct{})
-	r := &replica{
-		name: name,
-		srv: rpcserver.New(d.tr, target.Target{Topic: d.topic, Server: name}, disp,
-			rpcserver.OnListen(func() { close(listening) })),
-		served: make(chan error, 1),
-	}
-	// The replica outlives ctx: shutdown stops it gracefully.
-	go func() { r.served <- r.srv.Serve(context.WithoutCancel(ctx)) }()
-	select {
-	case <-listening:
-		return r, nil
-	case err := <-r.served:
-		return nil, err
-	case <-ctx.Done():
-		r.srv.Close()
-		<-r.served
-		return nil, ctx.Err()
-	}
+	return startReplica(ctx, d.tr, target.Target{Topic: d.topic, Server: name}, disp)
 }
 
 // demoEndpoint returns the methods the demo adds to the calculator on the
@@ -463,16 +437,8 @@ func (d *demo) shutdown() {
 	}
 	d.section("shutdown: each replica finishes its requests and stops")
 	for _, r := range d.replicas {
-		ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-		err := r.srv.Shutdown(ctx)
-		cancel()
-		served := <-r.served
-		if err != nil {
-			d.check(false, "%s: Shutdown: %v", r.name, err)
-			continue
-		}
-		if !d.check(errors.Is(served, rpcserver.ErrServerClosed), "%s stopped", r.name) {
-			d.note("Serve returned %v", served)
+		if err := r.stop(stepTimeout); !d.check(err == nil, "%s stopped", r.name) {
+			d.note("%v", err)
 		}
 	}
 	d.replicas = nil

@@ -43,6 +43,7 @@ func commands() []command {
 		{"demo", "run three calculator replicas and a client: call, cast, fanout cast, server-direct call, remote error, timeout", runDemo},
 		{"call", "call a method on a topic and print its JSON result", runCall},
 		{"cast", "cast a method to a topic, or to all its servers with -fanout", runCast},
+		{"bench", "measure calls (or casts) per second and their latency through the whole stack", runBench},
 		{"version", "print warren's version", runVersion},
 	}
 }
@@ -78,8 +79,8 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-8s %s\n", "help", "list the commands, or show one command's flags: warren help <command>")
 	fmt.Fprint(w, `
 The transport is WARREN_TRANSPORT_URL, with WARREN_CONTROL_EXCHANGE ("openstack"
-by default). demo uses the in-process memory driver when WARREN_TRANSPORT_URL is
-unset; call and cast need a broker.
+by default). demo and bench use the in-process memory driver when
+WARREN_TRANSPORT_URL is unset; call and cast need a broker.
 `)
 }
 

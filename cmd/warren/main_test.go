@@ -72,11 +72,12 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string // on stdout
 	}{
-		{"help", []string{"help"}, []string{"usage: warren <command>", "demo", "call", "cast", "version", "help"}},
+		{"help", []string{"help"}, []string{"usage: warren <command>", "demo", "call", "cast", "bench", "version", "help"}},
 		{"-h", []string{"-h"}, []string{"usage: warren <command>"}},
 		{"help demo", []string{"help", "demo"}, []string{"usage: warren demo [flags]", "-topic", "-timeout"}},
 		{"help call", []string{"help", "call"}, []string{"usage: warren call [flags] <topic> <method> [json-args]", "-server", "-namespace", "-version", "-exchange"}},
 		{"help cast", []string{"help", "cast"}, []string{"usage: warren cast [flags] <topic> <method> [json-args]", "-fanout"}},
+		{"help bench", []string{"help", "bench"}, []string{"usage: warren bench [flags]", "-n", "-c", "-size", "-servers", "-cast", "-timeout", "-topic"}},
 		{"help version", []string{"help", "version"}, []string{"usage: warren version"}},
 	}
 	for _, tt := range tests {
