@@ -194,5 +194,5 @@ func (t *Transport) watch(role string, closed <-chan *amqp.Error, other *amqp.Co
 	t.mu.Unlock()
 	t.log.Error("rabbit: connection to the broker lost; the transport must be dialed again", "connection", role, "reason", reason)
 	t.waiters.FailAll(t.lostErr)
-	_ = other.CloseDeadline(time.Now().Add(closeTimeout))
+	_ = other.CloseDeadline(time.Now().Add(t.s.closeTimeout))
 }

@@ -47,9 +47,10 @@ type listener struct {
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
 //     key <topic>.
 //
-// ctx is checked between the broker round trips. A Listen that fails
-// part way deletes its fanout queue when its channel is still open, and
-// otherwise leaves it to expire.
+// Listen returns by ctx's end even when the broker does not answer; the
+// set-up then stops, or the listener is closed once set up. A Listen that
+// fails part way deletes its fanout queue when its channel is still open,
+// and otherwise leaves it to expire.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
 		return nil, fmt.Errorf("rabbit: listen: %w", err)
@@ -57,6 +58,18 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
+	// The broker round trips take no ctx: a listener set up after ctx
+	// ended is closed.
+	l, err := awaitBroker(ctx, t, "listen on "+tgt.String(), func() (*listener, error) { return t.listen(ctx, tgt) }, func(l *listener) { _ = l.Close() })
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// listen does Listen's work; ctx is checked between the broker round
+// trips.
+func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, error) {
 	ch, err := t.conConn.Channel()
 	if err != nil {
 		return nil, t.failure(t.conConn, "opening a listener channel", err)
@@ -265,10 +278,11 @@ func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
 // broker requeues for other servers every request delivered to it that
 // Next did not hand out, since none of them is acked. Requests already
 // handed out still reply: replies go through the publishing connection.
+// A broker that does not answer gets 5 s, then Stop returns an error.
 func (l *listener) Stop() error {
 	l.stopOnce.Do(func() {
 		close(l.stopped)
-		if err := l.ch.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		if err := l.t.bounded(l.ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %v", l.tgt, err)
 		}
 	})
@@ -276,7 +290,8 @@ func (l *listener) Stop() error {
 }
 
 // Close stops the listener and deletes its fanout queue, as
-// oslo.messaging does. The shared queues stay for the other servers.
+// oslo.messaging does. The shared queues stay for the other servers. Each
+// step gives a broker that does not answer 5 s, as Stop does.
 func (l *listener) Close() error {
 	l.closeOnce.Do(func() {
 		err := l.Stop()
@@ -292,11 +307,14 @@ func (l *listener) deleteFanoutQueue() error {
 	if l.t.conConn.IsClosed() {
 		return nil // the queue expires on its own
 	}
-	ch, err := l.t.conConn.Channel()
-	if err == nil {
-		_, err = ch.QueueDelete(l.queues[2], false, false, false)
-		_ = ch.Close()
-	}
+	err := l.t.bounded(func() error {
+		ch, err := l.t.conConn.Channel()
+		if err == nil {
+			_, err = ch.QueueDelete(l.queues[2], false, false, false)
+			_ = ch.Close()
+		}
+		return err
+	})
 	if err != nil && !l.t.conConn.IsClosed() {
 		return fmt.Errorf("rabbit: deleting fanout queue %q: %v", l.queues[2], err)
 	}

@@ -41,6 +41,8 @@ type settings struct {
 	connectionName  string
 	// dialContext opens the TCP connections; tests replace it.
 	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// closeTimeout bounds Close (see the constant); tests shorten it.
+	closeTimeout time.Duration
 }
 
 func defaultSettings() settings {
@@ -51,6 +53,7 @@ func defaultSettings() settings {
 		maxMessageSize:  DefaultMaxMessageSize,
 		heartbeat:       DefaultHeartbeat,
 		dialContext:     (&net.Dialer{}).DialContext,
+		closeTimeout:    closeTimeout,
 	}
 }
 

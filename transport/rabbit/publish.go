@@ -62,20 +62,29 @@ func (t *Transport) publish(ctx context.Context, ex *exchangeDecl, key string, m
 		return fmt.Errorf("rabbit: publishing: %w", err)
 	}
 	p := t.pubs[t.next.Add(1)%uint64(len(t.pubs))]
-	pc, err := p.channel()
-	if err != nil {
-		return err
+	type sent struct {
+		pc *pubChannel
+		c  *confirm
 	}
-	c, err := pc.send(ex, key, msg)
+	// Opening a channel, declaring the exchange and writing the message
+	// can each block on a broker that stopped answering.
+	s, err := awaitBroker(ctx, t, "publishing", func() (sent, error) {
+		pc, err := p.channel()
+		if err != nil {
+			return sent{}, err
+		}
+		c, err := pc.send(ctx, ex, key, msg)
+		return sent{pc, c}, err
+	}, func(s sent) { s.pc.forget(s.c) })
 	if err != nil {
 		return err
 	}
 	select {
-	case <-c.done:
-		return c.err
+	case <-s.c.done:
+		return s.c.err
 	case <-ctx.Done():
-		pc.forget(c)
-		return fmt.Errorf("rabbit: waiting for the broker to confirm a message to exchange %q: %w", c.exchange, ctx.Err())
+		s.pc.forget(s.c)
+		return fmt.Errorf("rabbit: waiting for the broker to confirm a message to exchange %q: %w", s.c.exchange, ctx.Err())
 	}
 }
 
@@ -126,10 +135,10 @@ func (pc *pubChannel) dead() bool {
 	return pc.err != nil || pc.ch.IsClosed()
 }
 
-// send declares ex on first use, registers the publish and writes it.
-// The registration precedes the write so that track can never see a
-// confirm or return it does not know.
-func (pc *pubChannel) send(ex *exchangeDecl, key string, msg amqp.Publishing) (*confirm, error) {
+// send declares ex on first use, registers the publish and writes it,
+// unless ctx ended meanwhile. The registration precedes the write so that
+// track can never see a confirm or return it does not know.
+func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing) (*confirm, error) {
 	pc.pubMu.Lock()
 	defer pc.pubMu.Unlock()
 	c := &confirm{id: msg.MessageId, key: key, done: make(chan struct{})}
@@ -146,6 +155,9 @@ func (pc *pubChannel) send(ex *exchangeDecl, key string, msg amqp.Publishing) (*
 				pc.declared[ex.name] = true
 			}
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rabbit: publishing: %w", err)
 	}
 	pc.mu.Lock()
 	if pc.err != nil {

@@ -13,7 +13,14 @@ import (
 // replyQueue returns the transport's reply queue, declaring it and
 // starting its consumer on the first call: reply_<32 hex>, durable false,
 // auto-delete false, not exclusive, x-expires 30 min, as oslo.messaging.
+// It returns by ctx's end even when the broker does not answer.
 func (t *Transport) replyQueue(ctx context.Context) (string, error) {
+	return awaitBroker(ctx, t, "setting up the reply queue", func() (string, error) { return t.setupReplyQueue(ctx) }, nil)
+}
+
+// setupReplyQueue does replyQueue's work; ctx is checked between the
+// broker round trips.
+func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	t.replyMu.Lock()
 	defer t.replyMu.Unlock()
 	if t.replyQ != "" {

@@ -17,7 +17,8 @@ import (
 	"github.com/warrenrpc/warren/transport"
 )
 
-// closeTimeout bounds the AMQP close handshake of a connection or channel.
+// closeTimeout bounds Close's round trips with the broker and the AMQP
+// close handshake of a connection.
 const closeTimeout = 5 * time.Second
 
 var errClosed = fmt.Errorf("rabbit: %w", transport.ErrClosed)
@@ -67,6 +68,73 @@ func (t *Transport) spawn(f func()) bool {
 	return true
 }
 
+// awaitBroker runs f on a goroutine of the transport and waits for its
+// result until ctx ends. amqp091's broker round trips and socket writes
+// take no ctx: when ctx ends first, awaitBroker returns ctx's error (what
+// names the operation) and f goes on until the broker answers or the
+// connection closes (on Close, or once the heartbeat finds it dead); then
+// undo, when not nil, releases what a successful f obtained.
+func awaitBroker[T any](ctx context.Context, t *Transport, what string, f func() (T, error), undo func(T)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	var (
+		mu   sync.Mutex
+		gone bool // the caller stopped waiting; guarded by mu
+	)
+	res := make(chan result, 1)
+	if !t.spawn(func() {
+		v, err := f()
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			if err == nil && undo != nil {
+				undo(v)
+			}
+			return
+		}
+		res <- result{v, err}
+	}) {
+		var zero T
+		return zero, errClosed
+	}
+	select {
+	case r := <-res:
+		return r.v, r.err
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	select {
+	case r := <-res:
+		return r.v, r.err
+	default:
+	}
+	gone = true
+	var zero T
+	return zero, fmt.Errorf("rabbit: %s: %w", what, ctx.Err())
+}
+
+// bounded runs f, broker round trips of a Stop or a Close, which take
+// no ctx, and waits for it at most the close timeout. When the broker does
+// not answer by then, f goes on until it does or the connection closes.
+func (t *Transport) bounded(f func() error) error {
+	done := make(chan error, 1)
+	if !t.spawn(func() { done <- f() }) {
+		// Close has begun: it bounds f by closing the connections.
+		return f()
+	}
+	timer := time.NewTimer(t.s.closeTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("the broker did not answer within %v", t.s.closeTimeout)
+	}
+}
+
 // usable returns why the transport cannot be used, or nil.
 func (t *Transport) usable() error {
 	t.mu.Lock()
@@ -96,10 +164,11 @@ func (t *Transport) failure(conn *amqp.Connection, what string, cause error) err
 // mandatory: when no queue takes it, Cast fails at once with a
 // *transport.NoRouteError.
 //
-// ctx bounds only the wait for the broker's confirm: its deadline is not
-// the cast's. A non-zero req.Deadline travels in header x-warren-deadline,
-// so that a Go server skips the cast once it passed; as in oslo.messaging,
-// a cast carries no AMQP expiration.
+// ctx bounds the publish and the wait for the broker's confirm: its
+// deadline is not the cast's. A Cast that ends with ctx may still have
+// reached the broker. A non-zero req.Deadline travels in header
+// x-warren-deadline, so that a Go server skips the cast once it passed;
+// as in oslo.messaging, a cast carries no AMQP expiration.
 func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *transport.Request) error {
 	if err := tgt.ValidateCast(); err != nil {
 		return fmt.Errorf("rabbit: cast: %w", err)
@@ -137,41 +206,43 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *transport.
 		return nil, err
 	}
 	req.MsgID = wire.NewID()
-	timeout := &transport.TimeoutError{MsgID: req.MsgID}
-	q, err := t.replyQueue(ctx)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, timeout
-		}
-		return nil, err
-	}
-	req.ReplyTo = q
-	msg, err := t.requestPublishing(req, deadline)
-	if err != nil {
-		return nil, err
-	}
-	remaining := time.Until(deadline)
-	if remaining <= 0 {
-		return nil, timeout
-	}
-	msg.Expiration = strconv.FormatInt(int64((remaining+time.Millisecond-1)/time.Millisecond), 10)
-
+	// Register before choosing the reply queue: a loss, a Close or the end
+	// of the reply consumer after that choice then fails this waiter too.
 	w := t.waiters.Register(req.MsgID)
-	// A connection lost or a Close between usable and Register would have
-	// missed this waiter in FailAll.
-	if err := t.usable(); err != nil {
-		w.Cancel()
-		return nil, err
-	}
-	ex := topicExchange(t.controlExchange(tgt))
-	if err := t.publish(ctx, &ex, routingKey(tgt), msg); err != nil {
+	if err := t.sendCall(ctx, tgt, req, deadline); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, timeout
+			return nil, &transport.TimeoutError{MsgID: req.MsgID}
 		}
 		return nil, err
 	}
 	return w.Wait(ctx, req.CallMonitor)
+}
+
+// sendCall publishes req, a call registered for its reply, with the
+// transport's reply queue and the remaining time as its expiration.
+func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *transport.Request, deadline time.Time) error {
+	// A connection lost or a Close between the first usable and Register
+	// would have missed the call in FailAll.
+	if err := t.usable(); err != nil {
+		return err
+	}
+	q, err := t.replyQueue(ctx)
+	if err != nil {
+		return err
+	}
+	req.ReplyTo = q
+	msg, err := t.requestPublishing(req, deadline)
+	if err != nil {
+		return err
+	}
+	remaining := time.Until(deadline)
+	if remaining <= 0 {
+		return context.DeadlineExceeded
+	}
+	msg.Expiration = strconv.FormatInt(int64((remaining+time.Millisecond-1)/time.Millisecond), 10)
+	ex := topicExchange(t.controlExchange(tgt))
+	return t.publish(ctx, &ex, routingKey(tgt), msg)
 }
 
 // requestPublishing encodes req as an oslo.messaging message. It sets
@@ -217,10 +288,12 @@ func publishing(id string, body []byte) amqp.Publishing {
 	}
 }
 
-// Close closes the listeners (deleting their fanout queues), deletes the
-// reply queue, fails pending calls with an error matching
-// transport.ErrClosed, closes both connections and waits for every
-// goroutine of the transport. It is idempotent.
+// Close fails pending calls with an error matching transport.ErrClosed,
+// closes the listeners (deleting their fanout queues), deletes the reply
+// queue, closes both connections and waits for every goroutine of the
+// transport. A broker that does not answer gets 5 s in all, then the
+// connections are closed regardless and Close reports it. It is
+// idempotent.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -236,17 +309,37 @@ func (t *Transport) Close() error {
 	}
 	t.mu.Unlock()
 
-	var errs []error
-	for _, l := range ls {
-		errs = append(errs, l.Close())
-	}
 	t.waiters.FailAll(errClosed)
-	errs = append(errs, t.closeReplyQueue())
-	deadline := time.Now().Add(closeTimeout)
+	// Closing the listeners and deleting the reply queue are broker round
+	// trips: a broker that stopped answering gets closeTimeout, then
+	// closing the connections ends them.
+	deadline := time.Now().Add(t.s.closeTimeout)
+	cleaned := make(chan error, 1)
+	go func() {
+		var errs []error
+		for _, l := range ls {
+			errs = append(errs, l.Close())
+		}
+		errs = append(errs, t.closeReplyQueue())
+		cleaned <- errors.Join(errs...)
+	}()
+	var errs []error
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case err := <-cleaned:
+		errs = append(errs, err)
+		cleaned = nil
+	case <-timer.C:
+		errs = append(errs, fmt.Errorf("rabbit: closing listeners and the reply queue: the broker did not answer within %v", t.s.closeTimeout))
+	}
 	for _, c := range []*amqp.Connection{t.pubConn, t.conConn} {
 		if err := c.CloseDeadline(deadline); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			errs = append(errs, fmt.Errorf("rabbit: closing connection: %v", err))
 		}
+	}
+	if cleaned != nil {
+		<-cleaned // the closed connections ended its round trips
 	}
 	t.wg.Wait()
 	return errors.Join(errs...)
