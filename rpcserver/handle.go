@@ -25,7 +25,6 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 		hctx, cancel = context.WithDeadline(ctx, req.Deadline)
 		defer cancel()
 	}
-	hctx = endpoints.WithRequestContext(hctx, req.Context)
 
 	stop := s.heartbeat(ctx, r, in, req)
 	result, err := s.dispatch(hctx, req)
@@ -62,15 +61,13 @@ func (s *Server) dispatch(ctx context.Context, req *transport.Request) (result j
 			err = &panicError{value: v, stack: debug.Stack()}
 		}
 	}()
-	args := req.Args
-	if len(args) == 0 {
-		args = json.RawMessage("{}")
-	}
+	// The dispatcher puts req.Context in the handler's ctx and treats
+	// missing args as {}.
 	return s.d.Dispatch(ctx, &dispatcher.Request{
 		Method:    req.Method,
 		Namespace: req.Namespace,
 		Version:   req.Version,
-		Args:      args,
+		Args:      req.Args,
 		Context:   req.Context,
 	})
 }
