@@ -123,17 +123,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return memory.New(memory.OnBus(bus), memory.ControlExchange(p.exchange)), nil
 	}
 	defaultOps := memoryOps
-	if cfg.URL != "" {
-		u, err := transport.ParseURL(cfg.URL)
-		if err != nil {
-			fmt.Fprintf(stderr, "warren: WARREN_TRANSPORT_URL: %v\n", err)
-			return exitFailed
-		}
-		if u.Scheme != "memory" {
-			driver = u.String()
-			dial = func(ctx context.Context) (transport.Transport, error) { return warren.Dial(ctx, cfg) }
-			defaultOps = brokerOps
-		}
+	u, err := brokerURL(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	if u != nil {
+		driver = u.String()
+		dial = func(ctx context.Context) (transport.Transport, error) { return warren.Dial(ctx, cfg) }
+		defaultOps = brokerOps
 	}
 	if !nSet {
 		p.ops = defaultOps

@@ -60,15 +60,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	where := "on the in-process memory driver"
-	if cfg.URL != "" {
-		u, err := transport.ParseURL(cfg.URL)
-		if err != nil {
-			fmt.Fprintf(stderr, "warren: WARREN_TRANSPORT_URL: %v\n", err)
-			return exitFailed
-		}
-		if u.Scheme != "memory" {
-			where = fmt.Sprintf("on %s, control exchange %q", u, cfg.ControlExchange)
-		}
+	u, err := brokerURL(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailed
+	}
+	if u != nil {
+		where = fmt.Sprintf("on %s, control exchange %q", u, cfg.ControlExchange)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

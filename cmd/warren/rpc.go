@@ -159,14 +159,30 @@ func dialBroker(ctx context.Context, cmd string) (transport.Transport, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("warren: WARREN_TRANSPORT_URL is not set; %s needs a broker", cmd)
 	}
+	u, err := brokerURL(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, fmt.Errorf("warren: WARREN_TRANSPORT_URL names the in-process memory driver; %s needs a broker", cmd)
+	}
+	return warren.Dial(ctx, cfg)
+}
+
+// brokerURL returns the parsed transport URL of cfg when it names a broker,
+// and nil when it names the memory driver (empty or memory://).
+func brokerURL(cfg transport.Config) (*transport.URL, error) {
+	if cfg.URL == "" {
+		return nil, nil
+	}
 	u, err := transport.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("warren: WARREN_TRANSPORT_URL: %w", err)
 	}
 	if u.Scheme == "memory" {
-		return nil, fmt.Errorf("warren: WARREN_TRANSPORT_URL names the in-process memory driver; %s needs a broker", cmd)
+		return nil, nil
 	}
-	return warren.Dial(ctx, cfg)
+	return u, nil
 }
 
 // printRPCError prints why a call or cast failed: a remote error as its
