@@ -126,6 +126,8 @@ func TestCallAndCastNeedABroker(t *testing.T) {
 			"warren: WARREN_TRANSPORT_URL names the in-process memory driver; call needs a broker\n"},
 		{"cast with bad URL", "http://example.com/", []string{"cast", "calculator", "add"},
 			"warren: WARREN_TRANSPORT_URL: "},
+		{"demo with bad URL", "rabbit://h:notaport/", []string{"demo"},
+			"warren: WARREN_TRANSPORT_URL: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
