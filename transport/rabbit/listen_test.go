@@ -412,3 +412,17 @@ func TestMalformedReplyFailsCall(t *testing.T) {
 		t.Errorf("Call took %v, want it to fail at once rather than time out", elapsed)
 	}
 }
+
+// TestListenerQueueDeleted deletes a listener's server queue under it: the
+// broker cancels that consumer, and Next reports which queue ended instead
+// of blocking.
+func TestListenerQueueDeleted(t *testing.T) {
+	tgt := serverTarget(t, "qdeleted")
+	lis := listen(t, dial(t), tgt)
+	deleteQueue(t, tgt.Topic+"."+tgt.Server)
+	_, err := lis.Next(within(t, 10*time.Second))
+	if err == nil || errors.Is(err, transport.ErrClosed) || errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), tgt.Topic+"."+tgt.Server) {
+		t.Fatalf("Next after its queue was deleted = %v, want an error naming the queue", err)
+	}
+}

@@ -145,6 +145,17 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 		}, func(ctx context.Context, tr *Transport, tgt target.Target) error {
 			return tr.Cast(ctx, target.Target{Topic: tgt.Topic, Fanout: true}, &transport.Request{Method: "m"})
 		}},
+		// Every publishing channel open and the exchange declared: the
+		// cast is written, and only its confirm never comes back.
+		{"cast-confirm", 0, func(t *testing.T, tr *Transport, tgt target.Target) {
+			for range publishChannels {
+				if err := tr.Cast(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"}); err != nil {
+					t.Fatalf("Cast before the stall = %v", err)
+				}
+			}
+		}, func(ctx context.Context, tr *Transport, tgt target.Target) error {
+			return tr.Cast(ctx, tgt, &transport.Request{Method: "m"})
+		}},
 		{"listen", 1, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
 			_, err := tr.Listen(ctx, target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic, Server: "s2"})
 			return err
