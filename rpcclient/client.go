@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -208,7 +209,7 @@ var jsonNull = []byte("null")
 
 // request checks what calls and casts have in common and builds the
 // request: method name, version cap, arguments.
-func (c *Client) request(kind, method string, args any) (*transport.Request, error) {
+func (c *Client) request(kind, method string, args any) (*message.Request, error) {
 	if method == "" {
 		return nil, fmt.Errorf("rpcclient: %s: a method name is required", kind)
 	}
@@ -219,7 +220,7 @@ func (c *Client) request(kind, method string, args any) (*transport.Request, err
 	if err != nil {
 		return nil, fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
 	}
-	return &transport.Request{
+	return &message.Request{
 		Method:    method,
 		Args:      raw,
 		Namespace: c.s.tgt.Namespace,

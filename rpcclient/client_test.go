@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -18,7 +19,7 @@ import (
 // fakeTransport records what the client hands to the transport and answers
 // calls with a fixed reply or error.
 type fakeTransport struct {
-	reply *transport.Reply
+	reply *message.Reply
 	err   error
 
 	mu   sync.Mutex
@@ -28,29 +29,29 @@ type fakeTransport struct {
 type sent struct {
 	call     bool
 	tgt      target.Target
-	req      transport.Request
+	req      message.Request
 	deadline time.Time // zero when ctx had none
 }
 
-func (f *fakeTransport) record(ctx context.Context, call bool, tgt target.Target, req *transport.Request) {
+func (f *fakeTransport) record(ctx context.Context, call bool, tgt target.Target, req *message.Request) {
 	d, _ := ctx.Deadline()
 	f.mu.Lock()
 	f.sent = append(f.sent, sent{call: call, tgt: tgt, req: *req, deadline: d})
 	f.mu.Unlock()
 }
 
-func (f *fakeTransport) Cast(ctx context.Context, tgt target.Target, req *transport.Request) error {
+func (f *fakeTransport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	f.record(ctx, false, tgt, req)
 	return f.err
 }
 
-func (f *fakeTransport) Call(ctx context.Context, tgt target.Target, req *transport.Request) (*transport.Reply, error) {
+func (f *fakeTransport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	f.record(ctx, true, tgt, req)
 	if f.err != nil {
 		return nil, f.err
 	}
 	if f.reply == nil {
-		return &transport.Reply{}, nil
+		return &message.Reply{}, nil
 	}
 	return f.reply, nil
 }
@@ -88,7 +89,7 @@ func TestCallBuildsRequest(t *testing.T) {
 		t.Fatalf("Call: %v", err)
 	}
 	got := ft.last(t)
-	want := transport.Request{
+	want := message.Request{
 		Method:      "add",
 		Args:        json.RawMessage(`{"a":1}`),
 		Namespace:   "math",
@@ -380,7 +381,7 @@ func TestCallReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ft := &fakeTransport{reply: &transport.Reply{Result: json.RawMessage(tt.result)}}
+			ft := &fakeTransport{reply: &message.Reply{Result: json.RawMessage(tt.result)}}
 			reply := tt.reply()
 			err := rpcclient.New(ft, calcTarget).Call(t.Context(), "add", nil, reply)
 			if tt.wantErr != "" {
@@ -398,7 +399,7 @@ func TestCallReply(t *testing.T) {
 		})
 	}
 	t.Run("nil reply ignores result", func(t *testing.T) {
-		ft := &fakeTransport{reply: &transport.Reply{Result: json.RawMessage(`[1,2]`)}}
+		ft := &fakeTransport{reply: &message.Reply{Result: json.RawMessage(`[1,2]`)}}
 		if err := rpcclient.New(ft, calcTarget).Call(t.Context(), "add", nil, nil); err != nil {
 			t.Errorf("Call with nil reply = %v, want nil", err)
 		}
@@ -442,7 +443,7 @@ func TestTransportErrors(t *testing.T) {
 func TestRemoteError(t *testing.T) {
 	tests := []struct {
 		name      string
-		failure   transport.Failure
+		failure   message.Failure
 		wantMsg   string
 		wantMod   string
 		isNoSuch  bool
@@ -450,41 +451,41 @@ func TestRemoteError(t *testing.T) {
 	}{
 		{
 			name:    "application error",
-			failure: transport.Failure{Class: "InvalidOperation", Module: "warren", Message: "invalid operation", Traceback: []string{"tb\n"}, Args: []any{"invalid operation"}, Kwargs: map[string]any{"code": 3.0}},
+			failure: message.Failure{Class: "InvalidOperation", Module: "warren", Message: "invalid operation", Traceback: []string{"tb\n"}, Args: []any{"invalid operation"}, Kwargs: map[string]any{"code": 3.0}},
 			wantMsg: "rpcclient: remote InvalidOperation: invalid operation", wantMod: "warren",
 		},
 		{
 			name:    "no message",
-			failure: transport.Failure{Class: "KeyError", Module: "builtins"},
+			failure: message.Failure{Class: "KeyError", Module: "builtins"},
 			wantMsg: "rpcclient: remote KeyError", wantMod: "builtins",
 		},
 		{
 			name:    "python 2 module",
-			failure: transport.Failure{Class: "ValueError", Module: "exceptions", Message: "bad"},
+			failure: message.Failure{Class: "ValueError", Module: "exceptions", Message: "bad"},
 			wantMsg: "rpcclient: remote ValueError: bad", wantMod: "builtins",
 		},
 		{
 			name:    "no such method",
-			failure: transport.Failure{Class: "NoSuchMethod", Module: "oslo_messaging.rpc.dispatcher", Message: "Endpoint does not support RPC method x"},
+			failure: message.Failure{Class: "NoSuchMethod", Module: "oslo_messaging.rpc.dispatcher", Message: "Endpoint does not support RPC method x"},
 			wantMsg: "rpcclient: remote NoSuchMethod: Endpoint does not support RPC method x", wantMod: "oslo_messaging.rpc.dispatcher",
 			isNoSuch: true,
 		},
 		{
 			name:    "unsupported version",
-			failure: transport.Failure{Class: "UnsupportedVersion", Module: "oslo_messaging.rpc.dispatcher", Message: "Endpoint does not support RPC version 2.0. Attempted method: x"},
+			failure: message.Failure{Class: "UnsupportedVersion", Module: "oslo_messaging.rpc.dispatcher", Message: "Endpoint does not support RPC version 2.0. Attempted method: x"},
 			wantMsg: "rpcclient: remote UnsupportedVersion: Endpoint does not support RPC version 2.0. Attempted method: x", wantMod: "oslo_messaging.rpc.dispatcher",
 			isVersion: true,
 		},
 		{
 			name:    "same class from another module",
-			failure: transport.Failure{Class: "NoSuchMethod", Module: "myservice", Message: "m"},
+			failure: message.Failure{Class: "NoSuchMethod", Module: "myservice", Message: "m"},
 			wantMsg: "rpcclient: remote NoSuchMethod: m", wantMod: "myservice",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.failure
-			c := rpcclient.New(&fakeTransport{reply: &transport.Reply{Failure: &f}}, calcTarget)
+			c := rpcclient.New(&fakeTransport{reply: &message.Reply{Failure: &f}}, calcTarget)
 			err := c.Call(t.Context(), "x", nil, nil)
 			var re *rpcclient.RemoteError
 			if !errors.As(err, &re) {

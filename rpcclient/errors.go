@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -48,7 +49,7 @@ type RemoteError struct {
 	Kwargs map[string]any
 }
 
-func newRemoteError(f *transport.Failure) *RemoteError {
+func newRemoteError(f *message.Failure) *RemoteError {
 	module := f.Module
 	if module == "exceptions" { // Python 2's name for builtins, as oslo normalises it
 		module = "builtins"

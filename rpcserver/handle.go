@@ -12,6 +12,7 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -44,9 +45,9 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 			slog.String("method", req.Method), slog.String("msg_id", req.MsgID))
 		return
 	}
-	rep := &transport.Reply{Result: result}
+	rep := &message.Reply{Result: result}
 	if err != nil {
-		rep = &transport.Reply{Failure: failureOf(err)}
+		rep = &message.Reply{Failure: failureOf(err)}
 	}
 	if err := in.Reply(ctx, rep); err != nil {
 		s.opt.log.LogAttrs(ctx, slog.LevelWarn, "rpcserver: sending a reply",
@@ -55,7 +56,7 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 }
 
 // dispatch runs the request's method, turning a panic into an error.
-func (s *Server) dispatch(ctx context.Context, req *transport.Request) (result json.RawMessage, err error) {
+func (s *Server) dispatch(ctx context.Context, req *message.Request) (result json.RawMessage, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &panicError{value: v, stack: debug.Stack()}
@@ -72,7 +73,7 @@ func (s *Server) dispatch(ctx context.Context, req *transport.Request) (result j
 	})
 }
 
-func (s *Server) logFailure(ctx context.Context, req *transport.Request, err error) {
+func (s *Server) logFailure(ctx context.Context, req *message.Request, err error) {
 	var pe *panicError
 	if errors.As(err, &pe) {
 		s.opt.log.LogAttrs(ctx, slog.LevelError, "rpcserver: handler panicked",
@@ -97,7 +98,7 @@ func heartbeatInterval(callMonitor time.Duration) time.Duration {
 // heartbeat sends call-monitor heartbeats for req until the returned stop
 // function is called; stop returns once no heartbeat is being sent, so the
 // final reply never overlaps one.
-func (s *Server) heartbeat(ctx context.Context, r *serveRun, in transport.Incoming, req *transport.Request) (stop func()) {
+func (s *Server) heartbeat(ctx context.Context, r *serveRun, in transport.Incoming, req *message.Request) (stop func()) {
 	iv := heartbeatInterval(req.CallMonitor)
 	if !req.IsCall() || iv == 0 {
 		return func() {}
@@ -142,8 +143,8 @@ func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
 // failureOf describes err for the caller. An endpoints.Classed error gives
 // its class and module, an *endpoints.Error also its message, args and
 // kwargs; anything else is a builtins.RuntimeError with err's text.
-func failureOf(err error) *transport.Failure {
-	f := &transport.Failure{
+func failureOf(err error) *message.Failure {
+	f := &message.Failure{
 		Class:     "RuntimeError",
 		Module:    "builtins",
 		Message:   err.Error(),

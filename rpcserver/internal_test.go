@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/message"
 )
 
 func TestHeartbeatInterval(t *testing.T) {
@@ -39,21 +39,21 @@ func TestFailureOf(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want transport.Failure
+		want message.Failure
 	}{
 		{name: "plain", err: errors.New("boom"),
-			want: transport.Failure{Class: "RuntimeError", Module: "builtins", Message: "boom", Traceback: []string{}, Args: []any{"boom"}, Kwargs: map[string]any{}}},
+			want: message.Failure{Class: "RuntimeError", Module: "builtins", Message: "boom", Traceback: []string{}, Args: []any{"boom"}, Kwargs: map[string]any{}}},
 		{name: "endpoints error", err: &endpoints.Error{Class: "NotFound", Module: "inv", Message: "gone", Args: []any{1}, Kwargs: map[string]any{"k": "v"}},
-			want: transport.Failure{Class: "NotFound", Module: "inv", Message: "gone", Traceback: []string{}, Args: []any{1}, Kwargs: map[string]any{"k": "v"}}},
+			want: message.Failure{Class: "NotFound", Module: "inv", Message: "gone", Traceback: []string{}, Args: []any{1}, Kwargs: map[string]any{"k": "v"}}},
 		{name: "wrapped endpoints error", err: fmt.Errorf("outer: %w", endpoints.NewError("Conflict", "taken")),
-			want: transport.Failure{Class: "Conflict", Module: "warren", Message: "taken", Traceback: []string{}, Args: []any{"taken"}, Kwargs: map[string]any{}}},
+			want: message.Failure{Class: "Conflict", Module: "warren", Message: "taken", Traceback: []string{}, Args: []any{"taken"}, Kwargs: map[string]any{}}},
 		{name: "classed", err: fmt.Errorf("outer: %w", classed{}),
-			want: transport.Failure{Class: "Teapot", Module: "kitchen", Message: "teapot", Traceback: []string{}, Args: []any{"teapot"}, Kwargs: map[string]any{}}},
+			want: message.Failure{Class: "Teapot", Module: "kitchen", Message: "teapot", Traceback: []string{}, Args: []any{"teapot"}, Kwargs: map[string]any{}}},
 		{name: "argument error", err: &endpoints.ArgumentError{Method: "divide", Err: errors.New("got an unexpected keyword argument 'x'")},
-			want: transport.Failure{Class: "TypeError", Module: "builtins", Message: "divide() got an unexpected keyword argument 'x'", Traceback: []string{},
+			want: message.Failure{Class: "TypeError", Module: "builtins", Message: "divide() got an unexpected keyword argument 'x'", Traceback: []string{},
 				Args: []any{"divide() got an unexpected keyword argument 'x'"}, Kwargs: map[string]any{}}},
 		{name: "panic", err: &panicError{value: "oops", stack: []byte("goroutine 1:\nmain.f()\n")},
-			want: transport.Failure{Class: "RuntimeError", Module: "builtins", Message: "panic: oops", Traceback: []string{"goroutine 1:\n", "main.f()\n"},
+			want: message.Failure{Class: "RuntimeError", Module: "builtins", Message: "panic: oops", Traceback: []string{"goroutine 1:\n", "main.f()\n"},
 				Args: []any{"panic: oops"}, Kwargs: map[string]any{}}},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/internal/servertest"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
@@ -44,7 +45,7 @@ type spyTransport struct {
 	heartbeats atomic.Int64  // heartbeats sent
 	beats      chan struct{} // one per heartbeat, while it has room
 	// edit, when set, changes each request the server receives.
-	edit func(*transport.Request)
+	edit func(*message.Request)
 }
 
 func newSpy(tr transport.Transport) *spyTransport {
@@ -86,10 +87,10 @@ func (l *spyListener) Stop() error {
 type spyIncoming struct {
 	transport.Incoming
 	spy *spyTransport
-	req *transport.Request
+	req *message.Request
 }
 
-func (in *spyIncoming) Request() *transport.Request { return in.req }
+func (in *spyIncoming) Request() *message.Request { return in.req }
 
 func (in *spyIncoming) Heartbeat(ctx context.Context) error {
 	in.spy.heartbeats.Add(1)
@@ -337,7 +338,7 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 		})
 		servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
 
-		for _, r := range []*transport.Request{
+		for _, r := range []*message.Request{
 			{Method: "record", Args: []byte(`{"name":"late"}`), Deadline: time.Now().Add(-time.Second)},
 			{Method: "record", Args: []byte(`{"name":"good"}`)},
 		} {
@@ -359,7 +360,7 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 	// worker takes it; the server drops it itself.
 	t.Run("by the server", func(t *testing.T) {
 		st, ct := pair(t)
-		st.edit = func(r *transport.Request) {
+		st.edit = func(r *message.Request) {
 			if r.Method == "late" {
 				r.Deadline = time.Now().Add(-time.Millisecond)
 			}

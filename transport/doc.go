@@ -1,6 +1,6 @@
 // Package transport is the seam between warren's RPC layers and the drivers
 // that move messages: the Transport interface, the plain values it carries
-// (Request, Reply, Failure), transport URLs, configuration from the
+// (Request, Reply, Failure and Notification, from package message), transport URLs, configuration from the
 // environment, and the sentinel errors every driver returns.
 //
 // Two drivers implement it: transport/rabbit on RabbitMQ and transport/memory

@@ -27,6 +27,9 @@ var (
 	// ErrMalformed means a message from the broker could not be decoded:
 	// a call whose reply arrives malformed fails with it.
 	ErrMalformed = errors.New("transport: malformed message")
+	// ErrMessageTooLarge means a message body is larger than the limit of
+	// the driver that sends or receives it.
+	ErrMessageTooLarge = errors.New("transport: message too large")
 	// ErrReplied means Incoming.Reply was called a second time.
 	ErrReplied = errors.New("transport: reply already sent")
 )

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -205,7 +206,7 @@ type faulty struct {
 	calls, casts *atomic.Int64
 }
 
-func (f faulty) Call(ctx context.Context, tgt target.Target, req *transport.Request) (*transport.Reply, error) {
+func (f faulty) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if f.calls.Add(1) <= f.ok {
 		return f.Transport.Call(ctx, tgt, req)
 	}
@@ -216,7 +217,7 @@ func (f faulty) Call(ctx context.Context, tgt target.Target, req *transport.Requ
 	return nil, transport.ErrConnectionLost
 }
 
-func (f faulty) Cast(ctx context.Context, tgt target.Target, req *transport.Request) error {
+func (f faulty) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if f.casts.Add(1) <= f.ok {
 		return f.Transport.Cast(ctx, tgt, req)
 	}

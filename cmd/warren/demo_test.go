@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -82,7 +83,7 @@ func TestDemo(t *testing.T) {
 // fanoutFails is a transport whose fanout casts fail.
 type fanoutFails struct{ transport.Transport }
 
-func (t fanoutFails) Cast(ctx context.Context, tgt target.Target, req *transport.Request) error {
+func (t fanoutFails) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if tgt.Fanout {
 		return transport.ErrConnectionLost
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -30,9 +31,9 @@ type Waiter struct {
 	mu      sync.Mutex
 	partial []byte // result of a legacy reply that has not ended yet
 
-	final chan *transport.Reply // capacity 1: the first completion wins
-	fail  chan error            // capacity 1
-	beat  chan struct{}         // capacity 1: heartbeats coalesce
+	final chan *message.Reply // capacity 1: the first completion wins
+	fail  chan error          // capacity 1
+	beat  chan struct{}       // capacity 1: heartbeats coalesce
 }
 
 // Register reserves msgID and returns the waiter its replies go to. The
@@ -41,7 +42,7 @@ func (ws *Waiters) Register(msgID string) *Waiter {
 	w := &Waiter{
 		ws:    ws,
 		msgID: msgID,
-		final: make(chan *transport.Reply, 1),
+		final: make(chan *message.Reply, 1),
 		fail:  make(chan error, 1),
 		beat:  make(chan struct{}, 1),
 	}
@@ -72,7 +73,7 @@ func (ws *Waiters) Deliver(m *wire.ReplyMessage) bool {
 	}
 	switch {
 	case m.Failure != nil:
-		w.complete(&transport.Reply{Failure: m.Failure})
+		w.complete(&message.Reply{Failure: m.Failure})
 	case m.Ending:
 		w.mu.Lock()
 		result := []byte(m.Result)
@@ -80,7 +81,7 @@ func (ws *Waiters) Deliver(m *wire.ReplyMessage) bool {
 			result = w.partial
 		}
 		w.mu.Unlock()
-		w.complete(&transport.Reply{Result: result})
+		w.complete(&message.Reply{Result: result})
 	default:
 		if !m.IsHeartbeat() {
 			w.mu.Lock()
@@ -95,7 +96,7 @@ func (ws *Waiters) Deliver(m *wire.ReplyMessage) bool {
 	return true
 }
 
-func (w *Waiter) complete(r *transport.Reply) {
+func (w *Waiter) complete(r *message.Reply) {
 	select {
 	case w.final <- r:
 	default:
@@ -148,7 +149,7 @@ func (w *Waiter) Cancel() {
 // heartbeat arrives within monitor. Running out of time gives a
 // *transport.TimeoutError; a ctx cancelled for another reason gives
 // ctx.Err(). Wait removes the registration before it returns.
-func (w *Waiter) Wait(ctx context.Context, monitor time.Duration) (*transport.Reply, error) {
+func (w *Waiter) Wait(ctx context.Context, monitor time.Duration) (*message.Reply, error) {
 	defer w.Cancel()
 	var expired <-chan time.Time
 	var timer *time.Timer

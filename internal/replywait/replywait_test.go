@@ -7,15 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenrpc/warren/internal/wire"
-	"github.com/warrenrpc/warren/transport"
 	"go.uber.org/goleak"
+
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
+	"github.com/warrenrpc/warren/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type result struct {
-	r   *transport.Reply
+	r   *message.Reply
 	err error
 }
 
@@ -31,7 +33,7 @@ func wait(ctx context.Context, w *Waiter, monitor time.Duration) <-chan result {
 }
 
 func TestDeliver(t *testing.T) {
-	fail := &transport.Failure{Class: "ValueError", Module: "builtins", Message: "bad"}
+	fail := &message.Failure{Class: "ValueError", Module: "builtins", Message: "bad"}
 	tests := []struct {
 		name     string
 		msgs     []wire.ReplyMessage

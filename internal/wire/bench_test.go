@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/message"
 )
 
-var benchRequest = &transport.Request{
+var benchRequest = &message.Request{
 	Method:   "divide",
 	Args:     json.RawMessage(`{"num1": 200, "num2": 100}`),
 	MsgID:    "3ad888affe984f8ba586134ccf7b440c",
@@ -40,7 +40,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 }
 
 func BenchmarkEncodeReply(b *testing.B) {
-	r := &transport.Reply{Result: json.RawMessage(`2.0`)}
+	r := &message.Reply{Result: json.RawMessage(`2.0`)}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := EncodeReply("3ad888affe984f8ba586134ccf7b440c", r); err != nil {
@@ -50,7 +50,7 @@ func BenchmarkEncodeReply(b *testing.B) {
 }
 
 func BenchmarkDecodeReply(b *testing.B) {
-	body, err := EncodeReply("3ad888affe984f8ba586134ccf7b440c", &transport.Reply{Result: json.RawMessage(`2.0`)})
+	body, err := EncodeReply("3ad888affe984f8ba586134ccf7b440c", &message.Reply{Result: json.RawMessage(`2.0`)})
 	if err != nil {
 		b.Fatal(err)
 	}

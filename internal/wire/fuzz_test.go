@@ -3,7 +3,7 @@ package wire
 import (
 	"testing"
 
-	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/message"
 )
 
 func addCaptureSeeds(f *testing.F) {
@@ -48,7 +48,7 @@ func FuzzDecodeReply(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := EncodeReply(m.MsgID, &transport.Reply{Result: m.Result, Failure: m.Failure})
+		out, err := EncodeReply(m.MsgID, &message.Reply{Result: m.Result, Failure: m.Failure})
 		if err != nil {
 			t.Fatalf("EncodeReply after DecodeReply(%q) = %v", body, err)
 		}

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/warrenrpc/warren/transport"
+
+	"github.com/warrenrpc/warren/message"
 )
 
 // timestampLayout is Python's str(datetime) for a naive UTC time, which
@@ -29,7 +30,7 @@ func formatTimestamp(t time.Time) string {
 // EncodeNotification returns the body of a messagingv2 notification: the
 // 2.0 envelope around message_id, publisher_id, event_type, priority,
 // payload, timestamp, _unique_id and the context as _context_<key> entries.
-func EncodeNotification(n *transport.Notification) ([]byte, error) {
+func EncodeNotification(n *message.Notification) ([]byte, error) {
 	id := n.MessageID
 	if id == "" {
 		id = uuid.NewString()
@@ -70,7 +71,7 @@ func EncodeNotification(n *transport.Notification) ([]byte, error) {
 // DecodeNotification decodes a notification body: a messagingv2 envelope
 // or a bare messaging (v1) dictionary. A timestamp that does not parse is
 // an error; a missing one leaves Timestamp zero.
-func DecodeNotification(body []byte) (*transport.Notification, error) {
+func DecodeNotification(body []byte) (*message.Notification, error) {
 	inner, err := unwrap(body)
 	if err != nil {
 		return nil, err
@@ -87,7 +88,7 @@ func DecodeNotification(body []byte) (*transport.Notification, error) {
 	if err := decodeInto(inner, &f); err != nil {
 		return nil, err
 	}
-	n := &transport.Notification{
+	n := &message.Notification{
 		MessageID:   f.MessageID,
 		PublisherID: f.PublisherID,
 		EventType:   f.EventType,

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/warrenrpc/warren/transport"
+
+	"github.com/warrenrpc/warren/message"
 )
 
 // EnvelopeVersion is the oslo.messaging envelope version warren speaks.
@@ -187,7 +188,7 @@ func (w *writer) value(k string, v any) {
 // args, namespace and version (when set), _msg_id, _reply_q and _timeout
 // (calls only), _unique_id (a new one when req has none) and the context as
 // _context_<key> entries. req.Args must be a JSON object or nil.
-func EncodeRequest(req *transport.Request) ([]byte, error) {
+func EncodeRequest(req *message.Request) ([]byte, error) {
 	if req.Method == "" {
 		return nil, errors.New("wire: request has no method")
 	}
@@ -245,7 +246,7 @@ func formatSeconds(d time.Duration) []byte {
 // Context. Unknown keys are ignored. Known keys are matched as
 // encoding/json matches struct fields, so "METHOD" reads as "method",
 // which Python would not do; no oslo.messaging peer sends such keys.
-func DecodeRequest(body []byte) (*transport.Request, error) {
+func DecodeRequest(body []byte) (*message.Request, error) {
 	inner, err := unwrap(body)
 	if err != nil {
 		return nil, err
@@ -266,7 +267,7 @@ func DecodeRequest(body []byte) (*transport.Request, error) {
 	if f.Method == "" {
 		return nil, malformed("request has no method")
 	}
-	req := &transport.Request{
+	req := &message.Request{
 		Method:    f.Method,
 		Args:      f.Args,
 		Namespace: f.Namespace,
@@ -337,7 +338,7 @@ type ReplyMessage struct {
 	// Result is the method's return value; nil when null.
 	Result json.RawMessage
 	// Failure is the remote exception; nil when null.
-	Failure *transport.Failure
+	Failure *message.Failure
 	// Ending is true on the last message of a reply.
 	Ending bool
 	// MsgID is the _msg_id of the call answered.
@@ -355,7 +356,7 @@ func (m *ReplyMessage) IsHeartbeat() bool {
 // EncodeReply returns the body of the final reply to call msgID, with
 // ending true and a new _unique_id. A failure is sent as a JSON string, as
 // oslo.messaging peers require.
-func EncodeReply(msgID string, r *transport.Reply) ([]byte, error) {
+func EncodeReply(msgID string, r *message.Reply) ([]byte, error) {
 	return encodeReply(msgID, r.Result, r.Failure, true)
 }
 
@@ -365,7 +366,7 @@ func EncodeHeartbeat(msgID string) ([]byte, error) {
 	return encodeReply(msgID, nil, nil, false)
 }
 
-func encodeReply(msgID string, result json.RawMessage, failure *transport.Failure, ending bool) ([]byte, error) {
+func encodeReply(msgID string, result json.RawMessage, failure *message.Failure, ending bool) ([]byte, error) {
 	w := writer{buf: make([]byte, 0, 160+len(result)), first: true}
 	w.buf = append(w.buf, '{')
 	if isNull(result) {
@@ -437,7 +438,7 @@ func DecodeReply(body []byte) (*ReplyMessage, error) {
 	return r, nil
 }
 
-func decodeFailure(raw json.RawMessage) (*transport.Failure, error) {
+func decodeFailure(raw json.RawMessage) (*message.Failure, error) {
 	doc := []byte(raw)
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && trimmed[0] == '"' {
 		var text string
@@ -458,7 +459,7 @@ func decodeFailure(raw json.RawMessage) (*transport.Failure, error) {
 	if err := json.Unmarshal(doc, &f); err != nil {
 		return nil, malformed("reply failure is not a JSON object: %v", err)
 	}
-	out := &transport.Failure{}
+	out := &message.Failure{}
 	fields := []struct {
 		raw json.RawMessage
 		dst any

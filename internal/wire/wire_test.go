@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/message"
 )
 
 // capture is one message recorded from oslo.messaging on the wire.
@@ -154,7 +154,7 @@ func TestCapturesReencode(t *testing.T) {
 				if m.IsHeartbeat() {
 					out, err = EncodeHeartbeat(m.MsgID)
 				} else {
-					out, err = EncodeReply(m.MsgID, &transport.Reply{Result: m.Result, Failure: m.Failure})
+					out, err = EncodeReply(m.MsgID, &message.Reply{Result: m.Result, Failure: m.Failure})
 				}
 			case "notification":
 				n, derr := DecodeNotification(body)
@@ -189,7 +189,7 @@ func TestDecodeRequestFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &transport.Request{
+	want := &message.Request{
 		Method:   "echo",
 		Args:     json.RawMessage(`{"data": {"a": 1}}`),
 		MsgID:    "3ad888affe984f8ba586134ccf7b440c",
@@ -300,7 +300,7 @@ func TestFormatTimestamp(t *testing.T) {
 }
 
 func TestEncodeRequestCall(t *testing.T) {
-	req := &transport.Request{
+	req := &message.Request{
 		Method:      "divide",
 		Args:        json.RawMessage(`{"num1": 200, "num2": 100}`),
 		Namespace:   "calc",
@@ -336,7 +336,7 @@ func TestEncodeRequestCall(t *testing.T) {
 }
 
 func TestEncodeRequestCast(t *testing.T) {
-	body, err := EncodeRequest(&transport.Request{Method: "reset"})
+	body, err := EncodeRequest(&message.Request{Method: "reset"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,12 +357,12 @@ func TestEncodeRequestCast(t *testing.T) {
 func TestEncodeErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		req  *transport.Request
+		req  *message.Request
 	}{
-		{"no method", &transport.Request{}},
-		{"args array", &transport.Request{Method: "m", Args: json.RawMessage(`[1]`)}},
-		{"args invalid", &transport.Request{Method: "m", Args: json.RawMessage(`{"a":`)}},
-		{"context unencodable", &transport.Request{Method: "m", Context: map[string]any{"c": make(chan int)}}},
+		{"no method", &message.Request{}},
+		{"args array", &message.Request{Method: "m", Args: json.RawMessage(`[1]`)}},
+		{"args invalid", &message.Request{Method: "m", Args: json.RawMessage(`{"a":`)}},
+		{"context unencodable", &message.Request{Method: "m", Context: map[string]any{"c": make(chan int)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -371,7 +371,7 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := EncodeReply("m", &transport.Reply{Result: json.RawMessage(`{bad`)}); err == nil {
+	if _, err := EncodeReply("m", &message.Reply{Result: json.RawMessage(`{bad`)}); err == nil {
 		t.Error("EncodeReply with invalid result JSON = nil error")
 	}
 }
@@ -455,7 +455,7 @@ func TestDecodeLenient(t *testing.T) {
 }
 
 func TestEncodeReplyFailureIsString(t *testing.T) {
-	body, err := EncodeReply("m1", &transport.Reply{Failure: &transport.Failure{Class: "InvalidOperation", Module: "warren", Message: "invalid operation"}})
+	body, err := EncodeReply("m1", &message.Reply{Failure: &message.Failure{Class: "InvalidOperation", Module: "warren", Message: "invalid operation"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
-	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
 )
 
@@ -28,7 +28,7 @@ func echoServer(b *testing.B, bus *memory.Bus) {
 			if err != nil {
 				return
 			}
-			if err := in.Reply(ctx, &transport.Reply{Result: in.Request().Args}); err != nil {
+			if err := in.Reply(ctx, &message.Reply{Result: in.Request().Args}); err != nil {
 				b.Errorf("Reply = %v", err)
 			}
 		}
@@ -56,7 +56,7 @@ func benchClient(b *testing.B) (*memory.Transport, context.Context) {
 
 // benchCall sends the call every benchmark measures: echo with benchArgs.
 func benchCall(ctx context.Context, client *memory.Transport) error {
-	_, err := client.Call(ctx, target.Target{Topic: "bench"}, &transport.Request{Method: "echo", Args: benchArgs})
+	_, err := client.Call(ctx, target.Target{Topic: "bench"}, &message.Request{Method: "echo", Args: benchArgs})
 	return err
 }
 

@@ -43,15 +43,15 @@ func NewBus() *Bus {
 	}
 }
 
-// message is one request as it sits on the Bus: the encoded body and the
+// envelope is one request as it sits on the Bus: the encoded body and the
 // deadline that travels beside it. It is never modified once sent, so a
 // fanout cast shares one message between queues.
-type message struct {
+type envelope struct {
 	body     []byte
 	deadline time.Time
 }
 
-func (m *message) expired(now time.Time) bool {
+func (m *envelope) expired(now time.Time) bool {
 	return !m.deadline.IsZero() && !now.Before(m.deadline)
 }
 
@@ -59,7 +59,7 @@ func (m *message) expired(now time.Time) bool {
 // it still counts against that queue until Next takes it, and goes back
 // there if the listener stops first.
 type delivery struct {
-	m *message
+	m *envelope
 	q *queue
 }
 
@@ -69,7 +69,7 @@ type delivery struct {
 // fields are guarded by Bus.mu.
 type queue struct {
 	name      string
-	items     []*message
+	items     []*envelope
 	consumers []*listener
 	turn      int           // index in consumers of the next one served
 	held      int           // messages of q in consumers' inboxes
@@ -79,7 +79,7 @@ type queue struct {
 
 // put gives m to the consumer whose turn it is, or keeps it for the next
 // consumer when there is none.
-func (q *queue) put(m *message) {
+func (q *queue) put(m *envelope) {
 	if len(q.consumers) == 0 {
 		q.items = append(q.items, m)
 		return
@@ -128,7 +128,7 @@ func (q *queue) full(now time.Time) bool {
 	if len(q.items)+q.held < QueueCapacity {
 		return false
 	}
-	q.items = slices.DeleteFunc(q.items, func(m *message) bool { return m.expired(now) })
+	q.items = slices.DeleteFunc(q.items, func(m *envelope) bool { return m.expired(now) })
 	return len(q.items)+q.held >= QueueCapacity
 }
 
@@ -205,7 +205,7 @@ func fanoutExchange(topic string) string { return topic + "_fanout" }
 // send puts m on every queue exchange routes key to, all at once, waiting
 // while one of them is full. With fanout, exchange is a fanout exchange,
 // which ignores key.
-func (b *Bus) send(ctx context.Context, closed <-chan struct{}, exchange, key string, fanout bool, m *message) error {
+func (b *Bus) send(ctx context.Context, closed <-chan struct{}, exchange, key string, fanout bool, m *envelope) error {
 	var one [1]*queue
 	for {
 		b.mu.Lock()

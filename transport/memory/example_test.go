@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
-	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
 )
 
@@ -38,17 +38,17 @@ func Example() {
 			}
 			var args struct{ A, B int }
 			if err := json.Unmarshal(in.Request().Args, &args); err != nil {
-				in.Reply(ctx, &transport.Reply{Failure: &transport.Failure{
+				in.Reply(ctx, &message.Reply{Failure: &message.Failure{
 					Class: "TypeError", Module: "builtins", Message: err.Error(),
 				}})
 				continue
 			}
 			result, _ := json.Marshal(args.A + args.B)
-			in.Reply(ctx, &transport.Reply{Result: result})
+			in.Reply(ctx, &message.Reply{Result: result})
 		}
 	}()
 
-	rep, err := client.Call(ctx, target.Target{Topic: "calculator"}, &transport.Request{
+	rep, err := client.Call(ctx, target.Target{Topic: "calculator"}, &message.Request{
 		Method: "add",
 		Args:   json.RawMessage(`{"a": 2, "b": 3}`),
 	})

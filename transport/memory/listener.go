@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -144,23 +145,23 @@ func (l *listener) Close() error {
 // incoming is one request handed out by a listener.
 type incoming struct {
 	t       *Transport // the server's transport, which sends the replies
-	req     *transport.Request
+	req     *message.Request
 	replied atomic.Bool
 }
 
 // Request returns the request decoded from the message, with its deadline.
-func (in *incoming) Request() *transport.Request { return in.req }
+func (in *incoming) Request() *message.Request { return in.req }
 
 // Reply sends r to the caller. For a cast it does nothing. A second Reply
 // returns an error matching transport.ErrReplied; a reply to a transport
 // that has closed fails with a *transport.NoRouteError; a reply that
 // arrives after the call gave up is dropped without error.
-func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
+func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
 	if !in.req.IsCall() {
 		return nil
 	}
 	if r == nil {
-		r = &transport.Reply{}
+		r = &message.Reply{}
 	}
 	body, err := wire.EncodeReply(in.req.MsgID, r)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/warrenrpc/warren/internal/replywait"
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -96,7 +97,7 @@ func routingKey(tgt target.Target) string {
 // request is queued, blocking while a queue it goes to is full. A request
 // no queue can take fails with a *transport.NoRouteError. The request
 // carries req.Deadline, if any.
-func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *transport.Request) error {
+func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if err := tgt.ValidateCast(); err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *transport.
 	if err != nil {
 		return fmt.Errorf("memory: cast %s: %w", req.Method, err)
 	}
-	m := &message{body: body, deadline: req.Deadline}
+	m := &envelope{body: body, deadline: req.Deadline}
 	if tgt.Fanout {
 		// oslo.messaging publishes fanout casts with an empty routing key.
 		return t.bus.send(ctx, t.done, fanoutExchange(tgt.Topic), "", true, m)
@@ -119,7 +120,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *transport.
 // sets req.MsgID to a new id and req.ReplyTo to the transport's reply
 // queue. The request carries the earlier of ctx's deadline and
 // req.Deadline.
-func (t *Transport) Call(ctx context.Context, tgt target.Target, req *transport.Request) (*transport.Reply, error) {
+func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *transport.
 	if err != nil {
 		return nil, err
 	}
-	err = t.bus.send(ctx, t.done, t.exchangeOf(tgt), routingKey(tgt), false, &message{body: body, deadline: deadline})
+	err = t.bus.send(ctx, t.done, t.exchangeOf(tgt), routingKey(tgt), false, &envelope{body: body, deadline: deadline})
 	if err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) {

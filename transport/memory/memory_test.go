@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -81,7 +82,7 @@ func TestSingleTransportServesItself(t *testing.T) {
 	tr := memory.New()
 	t.Cleanup(func() { tr.Close() })
 	lis := listen(t, tr, tgt)
-	if err := tr.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"}); err != nil {
+	if err := tr.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &message.Request{Method: "m"}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
 	in := next(t, lis)
@@ -112,7 +113,7 @@ func TestControlExchange(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.tr.Cast(ctxFor(t, 5*time.Second), c.tgt, &transport.Request{Method: "m"})
+			err := c.tr.Cast(ctxFor(t, 5*time.Second), c.tgt, &message.Request{Method: "m"})
 			if !errors.Is(err, c.want) {
 				t.Fatalf("Cast(%v) = %v, want %v", c.tgt, err, c.want)
 			}
@@ -139,11 +140,11 @@ func TestQueueOutlivesListener(t *testing.T) {
 	// The topic and server queues stay, as broker queues do; the fanout
 	// queue went with its listener.
 	for _, to := range []target.Target{{Topic: "calc"}, {Topic: "calc", Server: "host-1"}} {
-		if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "queued"}); err != nil {
+		if err := client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "queued"}); err != nil {
 			t.Fatalf("Cast(%v) after the listener closed = %v, want it queued", to, err)
 		}
 	}
-	err = client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Fanout: true}, &transport.Request{Method: "m"})
+	err = client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc", Fanout: true}, &message.Request{Method: "m"})
 	if !errors.Is(err, transport.ErrNoRoute) {
 		t.Errorf("fanout Cast with no listener = %v, want ErrNoRoute", err)
 	}
@@ -165,11 +166,11 @@ func TestExpiredRequestIsDropped(t *testing.T) {
 	lis := listen(t, server, tgt)
 	to := target.Target{Topic: "calc"}
 	past := time.Now().Add(-time.Second)
-	if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "stale", Deadline: past}); err != nil {
+	if err := client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "stale", Deadline: past}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
 	future := time.Now().Add(time.Hour)
-	if err := client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "fresh", Deadline: future}); err != nil {
+	if err := client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "fresh", Deadline: future}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
 	in := next(t, lis)
@@ -189,7 +190,7 @@ func TestRoundRobinIsStrict(t *testing.T) {
 	}
 	ctx := ctxFor(t, 5*time.Second)
 	for i := range 9 {
-		if err := client.Cast(ctx, target.Target{Topic: "calc"}, &transport.Request{Method: fmt.Sprint("m", i)}); err != nil {
+		if err := client.Cast(ctx, target.Target{Topic: "calc"}, &message.Request{Method: fmt.Sprint("m", i)}); err != nil {
 			t.Fatalf("Cast = %v", err)
 		}
 	}
@@ -215,7 +216,7 @@ func TestStopRequeuesPushedRequests(t *testing.T) {
 	for i := range 4 {
 		m := fmt.Sprint("m", i)
 		want[m] = true
-		if err := client.Cast(ctx, target.Target{Topic: "calc"}, &transport.Request{Method: m}); err != nil {
+		if err := client.Cast(ctx, target.Target{Topic: "calc"}, &message.Request{Method: m}); err != nil {
 			t.Fatalf("Cast = %v", err)
 		}
 	}
@@ -248,7 +249,7 @@ func TestCancelledNextKeepsRequest(t *testing.T) {
 			_, err := lis.Next(nextCtx)
 			done <- err
 		}()
-		if err := client.Cast(ctx, to, &transport.Request{Method: "m"}); err != nil {
+		if err := client.Cast(ctx, to, &message.Request{Method: "m"}); err != nil {
 			t.Fatalf("Cast = %v", err)
 		}
 		cancel()
@@ -268,7 +269,7 @@ func TestFullQueue(t *testing.T) {
 	to := target.Target{Topic: "calc"}
 	fill := ctxFor(t, 5*time.Second)
 	for i := range memory.QueueCapacity {
-		if err := client.Cast(fill, to, &transport.Request{Method: "m"}); err != nil {
+		if err := client.Cast(fill, to, &message.Request{Method: "m"}); err != nil {
 			t.Fatalf("Cast %d = %v", i, err)
 		}
 	}
@@ -276,11 +277,11 @@ func TestFullQueue(t *testing.T) {
 	// A full queue holds the send until its ctx ends...
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	err := client.Cast(ctx, to, &transport.Request{Method: "m"})
+	err := client.Cast(ctx, to, &message.Request{Method: "m"})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, transport.ErrTimeout) {
 		t.Errorf("Cast to a full queue = %v, want context.DeadlineExceeded", err)
 	}
-	_, err = client.Call(ctx, to, &transport.Request{Method: "m"})
+	_, err = client.Call(ctx, to, &message.Request{Method: "m"})
 	if !errors.Is(err, transport.ErrTimeout) {
 		t.Errorf("Call to a full queue = %v, want ErrTimeout", err)
 	}
@@ -288,7 +289,7 @@ func TestFullQueue(t *testing.T) {
 	// ...or until a listener makes room...
 	sent := make(chan error, 1)
 	go func() {
-		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "last"})
+		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "last"})
 	}()
 	next(t, lis)
 	select {
@@ -302,7 +303,7 @@ func TestFullQueue(t *testing.T) {
 
 	// ...or until the sending transport closes.
 	go func() {
-		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &transport.Request{Method: "m"})
+		sent <- client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "m"})
 	}()
 	client.Close()
 	select {
@@ -325,7 +326,7 @@ func TestFanoutWaitsForEveryQueue(t *testing.T) {
 	fan := target.Target{Topic: "calc", Fanout: true}
 	fill := ctxFor(t, 5*time.Second)
 	for i := range memory.QueueCapacity {
-		if err := client.Cast(fill, fan, &transport.Request{Method: "m"}); err != nil {
+		if err := client.Cast(fill, fan, &message.Request{Method: "m"}); err != nil {
 			t.Fatalf("Cast %d = %v", i, err)
 		}
 		if _, err := fast.Next(fill); err != nil {
@@ -334,7 +335,7 @@ func TestFanoutWaitsForEveryQueue(t *testing.T) {
 	}
 	sent := make(chan error, 1)
 	go func() {
-		sent <- client.Cast(ctxFor(t, 5*time.Second), fan, &transport.Request{Method: "last"})
+		sent <- client.Cast(ctxFor(t, 5*time.Second), fan, &message.Request{Method: "last"})
 	}()
 	// Stopping the slow listener deletes its full fanout queue, which
 	// lets the cast through to the fast one.
@@ -358,13 +359,13 @@ func TestReply(t *testing.T) {
 	lis := listen(t, server, tgt)
 
 	type outcome struct {
-		rep *transport.Reply
+		rep *message.Reply
 		err error
 	}
 	call := func() <-chan outcome {
 		ch := make(chan outcome, 1)
 		go func() {
-			rep, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"})
+			rep, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &message.Request{Method: "m"})
 			ch <- outcome{rep, err}
 		}()
 		return ch
@@ -373,14 +374,14 @@ func TestReply(t *testing.T) {
 	t.Run("invalid result", func(t *testing.T) {
 		done := call()
 		in := next(t, lis)
-		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`{bad`)}); err == nil {
+		if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{Result: json.RawMessage(`{bad`)}); err == nil {
 			t.Error("Reply with invalid JSON = nil, want an error")
 		}
 		// The failed reply did not count: a failure can still be sent.
-		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Failure: &transport.Failure{Class: "ValueError", Module: "builtins"}}); err != nil {
+		if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{Failure: &message.Failure{Class: "ValueError", Module: "builtins"}}); err != nil {
 			t.Fatalf("Reply = %v", err)
 		}
-		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{}); !errors.Is(err, transport.ErrReplied) {
+		if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{}); !errors.Is(err, transport.ErrReplied) {
 			t.Errorf("second Reply = %v, want ErrReplied", err)
 		}
 		o := <-done
@@ -408,7 +409,7 @@ func TestReply(t *testing.T) {
 			t.Errorf("pending Call across Close = %v, want ErrClosed", o.err)
 		}
 		var nr *transport.NoRouteError
-		if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{}); !errors.As(err, &nr) || nr.RoutingKey != in.Request().ReplyTo {
+		if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{}); !errors.As(err, &nr) || nr.RoutingKey != in.Request().ReplyTo {
 			t.Errorf("Reply to a closed transport = %v, want a NoRouteError for %s", err, in.Request().ReplyTo)
 		}
 	})
@@ -419,11 +420,11 @@ func TestUndecodableRequestFailsAtSend(t *testing.T) {
 	listen(t, server, tgt) // a route exists: the sends can fail only at encoding
 	cases := []struct {
 		name string
-		req  transport.Request
+		req  message.Request
 	}{
-		{"args not an object", transport.Request{Method: "m", Args: json.RawMessage(`[1]`)}},
-		{"no method", transport.Request{}},
-		{"context not JSON", transport.Request{Method: "m", Context: map[string]any{"ch": make(chan int)}}},
+		{"args not an object", message.Request{Method: "m", Args: json.RawMessage(`[1]`)}},
+		{"no method", message.Request{}},
+		{"context not JSON", message.Request{Method: "m", Context: map[string]any{"ch": make(chan int)}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -444,14 +445,14 @@ func TestHeartbeatIsNoopWithoutMonitor(t *testing.T) {
 	lis := listen(t, server, tgt)
 	done := make(chan error, 1)
 	go func() {
-		_, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &transport.Request{Method: "m"})
+		_, err := client.Call(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, &message.Request{Method: "m"})
 		done <- err
 	}()
 	in := next(t, lis)
 	if err := in.Heartbeat(ctxFor(t, 5*time.Second)); err != nil {
 		t.Errorf("Heartbeat = %v", err)
 	}
-	if err := in.Reply(ctxFor(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`1`)}); err != nil {
+	if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{Result: json.RawMessage(`1`)}); err != nil {
 		t.Errorf("Reply = %v", err)
 	}
 	if err := in.Heartbeat(ctxFor(t, 5*time.Second)); err != nil {
@@ -466,7 +467,7 @@ func TestRequestOnTheWire(t *testing.T) {
 	// What a server receives decodes from the body its caller encoded.
 	client, server := newPair(t)
 	lis := listen(t, server, tgt)
-	req := &transport.Request{Method: "m", Args: json.RawMessage(`{"a":1}`), UniqueID: wire.NewID()}
+	req := &message.Request{Method: "m", Args: json.RawMessage(`{"a":1}`), UniqueID: wire.NewID()}
 	if err := client.Cast(ctxFor(t, 5*time.Second), target.Target{Topic: "calc"}, req); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -23,8 +24,8 @@ func benchClient(b *testing.B, name string) (*Transport, target.Target) {
 	tgt := serverTarget(b, name)
 	server := dial(b)
 	lis := listen(b, server, tgt)
-	serve(b, lis, func(in transport.Incoming) *transport.Reply {
-		return &transport.Reply{Result: in.Request().Args}
+	serve(b, lis, func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: in.Request().Args}
 	})
 	return dial(b), target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
 }
@@ -35,7 +36,7 @@ func BenchmarkCall(b *testing.B) {
 	client, to := benchClient(b, "bcall")
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := client.Call(ctx, to, &transport.Request{Method: "echo", Args: benchArgs})
+		_, err := client.Call(ctx, to, &message.Request{Method: "echo", Args: benchArgs})
 		cancel()
 		if err != nil {
 			b.Fatalf("Call = %v", err)
@@ -49,7 +50,7 @@ func BenchmarkCast(b *testing.B) {
 	client, to := benchClient(b, "bcast")
 	ctx := context.Background()
 	for b.Loop() {
-		if err := client.Cast(ctx, to, &transport.Request{Method: "echo", Args: benchArgs}); err != nil {
+		if err := client.Cast(ctx, to, &message.Request{Method: "echo", Args: benchArgs}); err != nil {
 			b.Fatalf("Cast = %v", err)
 		}
 	}
@@ -145,11 +146,11 @@ func rawTopology(b *testing.B, tgt target.Target) {
 func BenchmarkRawCall(b *testing.B) {
 	tgt := serverTarget(b, "brawcall")
 	rawTopology(b, tgt)
-	request, err := wire.EncodeRequest(&transport.Request{Method: "echo", Args: benchArgs, MsgID: wire.NewID(), ReplyTo: "reply_x"})
+	request, err := wire.EncodeRequest(&message.Request{Method: "echo", Args: benchArgs, MsgID: wire.NewID(), ReplyTo: "reply_x"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	reply, err := wire.EncodeReply(wire.NewID(), &transport.Reply{Result: benchArgs})
+	reply, err := wire.EncodeReply(wire.NewID(), &message.Reply{Result: benchArgs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func BenchmarkRawCall(b *testing.B) {
 func BenchmarkRawCast(b *testing.B) {
 	tgt := serverTarget(b, "brawcast")
 	rawTopology(b, tgt)
-	request, err := wire.EncodeRequest(&transport.Request{Method: "echo", Args: benchArgs})
+	request, err := wire.EncodeRequest(&message.Request{Method: "echo", Args: benchArgs})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -225,10 +227,10 @@ func (l *listener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	if msgID == "" || replyTo == "" {
 		return
 	}
-	in := &incoming{t: l.t, req: &transport.Request{MsgID: msgID, ReplyTo: replyTo}}
+	in := &incoming{t: l.t, req: &message.Request{MsgID: msgID, ReplyTo: replyTo}}
 	msg := "the server rejected the request: " + err.Error()
-	f := &transport.Failure{Class: "ValueError", Module: "builtins", Message: msg, Args: []any{msg}}
-	if err := in.Reply(ctx, &transport.Reply{Failure: f}); err != nil {
+	f := &message.Failure{Class: "ValueError", Module: "builtins", Message: msg, Args: []any{msg}}
+	if err := in.Reply(ctx, &message.Reply{Failure: f}); err != nil {
 		l.t.log.Debug("rabbit: could not tell the caller its request was rejected", "msg_id", msgID, "error", err)
 	}
 }
@@ -324,26 +326,26 @@ func (l *listener) deleteFanoutQueue() error {
 // incoming is one request handed out by Next.
 type incoming struct {
 	t       *Transport
-	req     *transport.Request
+	req     *message.Request
 	replied atomic.Bool
 }
 
 // Request returns the request decoded from the delivery, with its deadline.
-func (in *incoming) Request() *transport.Request { return in.req }
+func (in *incoming) Request() *message.Request { return in.req }
 
 // Reply publishes the final reply to the caller's reply queue through the
 // default exchange, mandatory, and waits for the broker's confirm. When
 // the reply queue is gone (the caller's transport closed or expired) the
 // reply is dropped with a log line and Reply returns nil; it is not
 // retried. A reply larger than MaxMessageSize is refused with
-// ErrMessageTooLarge and counts as not sent, so a smaller failure reply
+// transport.ErrMessageTooLarge and counts as not sent, so a smaller failure reply
 // can follow.
-func (in *incoming) Reply(ctx context.Context, r *transport.Reply) error {
+func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
 	if !in.req.IsCall() {
 		return nil
 	}
 	if r == nil {
-		r = &transport.Reply{}
+		r = &message.Reply{}
 	}
 	body, err := wire.EncodeReply(in.req.MsgID, r)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -166,8 +167,8 @@ func TestReplyQueueRejectsInvalidMessages(t *testing.T) {
 	tgt := serverTarget(t, "badreply")
 	server := dial(t)
 	lis := listen(t, server, tgt)
-	serve(t, lis, func(in transport.Incoming) *transport.Reply {
-		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+	serve(t, lis, func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
 	})
 	logs := &logRecorder{}
 	client := dial(t, Logger(slog.New(logs)))
@@ -184,7 +185,7 @@ func TestReplyQueueRejectsInvalidMessages(t *testing.T) {
 	}
 	// The reply queue is FIFO: the call's reply comes after the invalid
 	// messages.
-	rep, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"})
+	rep, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"})
 	if err != nil || string(rep.Result) != `"ok"` {
 		t.Fatalf("Call = %v, %v; want \"ok\"", rep, err)
 	}
@@ -203,7 +204,7 @@ func TestReplyToClosedCaller(t *testing.T) {
 	client := dial(t)
 	errs := make(chan error, 1)
 	go func() {
-		_, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"})
+		_, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"})
 		errs <- err
 	}()
 	in, err := lis.Next(within(t, 10*time.Second))
@@ -216,13 +217,13 @@ func TestReplyToClosedCaller(t *testing.T) {
 	if err := await(t, errs, 5*time.Second, "Call return"); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("Call across Close = %v, want ErrClosed", err)
 	}
-	if err := in.Reply(within(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`1`)}); err != nil {
+	if err := in.Reply(within(t, 5*time.Second), &message.Reply{Result: json.RawMessage(`1`)}); err != nil {
 		t.Errorf("Reply to a closed caller = %v, want nil", err)
 	}
 	if got := logs.count("dropping a reply"); got != 1 {
 		t.Errorf("logged %d dropped replies, want 1", got)
 	}
-	if err := in.Reply(within(t, 5*time.Second), &transport.Reply{}); err == nil {
+	if err := in.Reply(within(t, 5*time.Second), &message.Reply{}); err == nil {
 		t.Errorf("second Reply = nil, want an error")
 	}
 }
@@ -404,7 +405,7 @@ func TestMalformedReplyFailsCall(t *testing.T) {
 	}()
 	client := dial(t)
 	start := time.Now()
-	_, err := client.Call(within(t, 20*time.Second), tgt, &transport.Request{Method: "m"})
+	_, err := client.Call(within(t, 20*time.Second), tgt, &message.Request{Method: "m"})
 	if !errors.Is(err, transport.ErrMalformed) {
 		t.Fatalf("Call answered with NaN = %v, want ErrMalformed", err)
 	}

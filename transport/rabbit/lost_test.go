@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -56,7 +57,7 @@ func TestConnectionLost(t *testing.T) {
 			server := dial(t)
 			lis := listen(t, server, tgt)
 			got := make(chan transport.Incoming, 1)
-			serve(t, lis, func(in transport.Incoming) *transport.Reply {
+			serve(t, lis, func(in transport.Incoming) *message.Reply {
 				got <- in
 				return nil
 			})
@@ -76,7 +77,7 @@ func TestConnectionLost(t *testing.T) {
 			})
 			calls := make(chan error, 1)
 			go func() {
-				_, err := client.Call(within(t, 30*time.Second), tgt, &transport.Request{Method: "hang"})
+				_, err := client.Call(within(t, 30*time.Second), tgt, &message.Request{Method: "hang"})
 				calls <- err
 			}()
 			nexts := make(chan error, 1)
@@ -95,10 +96,10 @@ func TestConnectionLost(t *testing.T) {
 				t.Errorf("blocked Next = %v, want ErrConnectionLost", err)
 			}
 			ctx := within(t, 5*time.Second)
-			if _, err := client.Call(ctx, tgt, &transport.Request{Method: "m"}); !errors.Is(err, transport.ErrConnectionLost) {
+			if _, err := client.Call(ctx, tgt, &message.Request{Method: "m"}); !errors.Is(err, transport.ErrConnectionLost) {
 				t.Errorf("Call after the loss = %v, want ErrConnectionLost", err)
 			}
-			if err := client.Cast(ctx, tgt, &transport.Request{Method: "m"}); !errors.Is(err, transport.ErrConnectionLost) {
+			if err := client.Cast(ctx, tgt, &message.Request{Method: "m"}); !errors.Is(err, transport.ErrConnectionLost) {
 				t.Errorf("Cast after the loss = %v, want ErrConnectionLost", err)
 			}
 			if _, err := client.Listen(ctx, target.Target{Topic: tgt.Topic, Server: "s2"}); !errors.Is(err, transport.ErrConnectionLost) {

@@ -17,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -170,7 +171,7 @@ func await[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) (v T
 
 // serve answers every request lis receives with handle's reply (nil: no
 // reply) until the test ends.
-func serve(tb testing.TB, lis transport.Listener, handle func(in transport.Incoming) *transport.Reply) {
+func serve(tb testing.TB, lis transport.Listener, handle func(in transport.Incoming) *message.Reply) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

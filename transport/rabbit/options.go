@@ -25,10 +25,6 @@ const (
 	DefaultHeartbeat = 60 * time.Second
 )
 
-// ErrMessageTooLarge means a message body is larger than the transport's
-// MaxMessageSize.
-var ErrMessageTooLarge = errors.New("rabbit: message too large")
-
 // Option configures a Transport at Dial.
 type Option func(*settings)
 
@@ -84,7 +80,7 @@ func Prefetch(n int) Option {
 
 // MaxMessageSize sets the largest message body, in bytes, the transport
 // sends or accepts: larger requests and replies are refused with
-// ErrMessageTooLarge, and larger received messages are rejected and
+// transport.ErrMessageTooLarge, and larger received messages are rejected and
 // logged. The default is DefaultMaxMessageSize.
 func MaxMessageSize(n int) Option {
 	return func(s *settings) { s.maxMessageSize = n }

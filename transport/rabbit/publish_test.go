@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -77,9 +78,9 @@ func TestPublishedMessages(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := within(t, 5*time.Second)
 			ctxDeadline, _ := ctx.Deadline()
-			req := &transport.Request{Method: "echo", Args: json.RawMessage(`{"x": 1}`), Deadline: c.deadline}
+			req := &message.Request{Method: "echo", Args: json.RawMessage(`{"x": 1}`), Deadline: c.deadline}
 			results := make(chan error, 1)
-			var rep *transport.Reply
+			var rep *message.Reply
 			go func() {
 				var err error
 				if c.call {
@@ -184,7 +185,7 @@ func TestNoRouteUnderLoad(t *testing.T) {
 			if i%2 == 1 {
 				to.Topic += "-nowhere"
 			}
-			err := tr.Cast(within(t, 10*time.Second), to, &transport.Request{Method: "m"})
+			err := tr.Cast(within(t, 10*time.Second), to, &message.Request{Method: "m"})
 			switch {
 			case to.Topic == tgt.Topic && err != nil:
 				errs <- fmt.Errorf("routable cast %d = %v, want nil", i, err)
@@ -207,11 +208,11 @@ func TestMessageTooLarge(t *testing.T) {
 	tgt := serverTarget(t, "large")
 	big := json.RawMessage(`{"s": "` + strings.Repeat("x", 2000) + `"}`)
 	client := dial(t, MaxMessageSize(1024))
-	if err := client.Cast(within(t, 5*time.Second), tgt, &transport.Request{Method: "m", Args: big}); !errors.Is(err, ErrMessageTooLarge) {
-		t.Errorf("Cast of 2000 bytes = %v, want ErrMessageTooLarge", err)
+	if err := client.Cast(within(t, 5*time.Second), tgt, &message.Request{Method: "m", Args: big}); !errors.Is(err, transport.ErrMessageTooLarge) {
+		t.Errorf("Cast of 2000 bytes = %v, want transport.ErrMessageTooLarge", err)
 	}
-	if _, err := client.Call(within(t, 5*time.Second), tgt, &transport.Request{Method: "m", Args: big}); !errors.Is(err, ErrMessageTooLarge) {
-		t.Errorf("Call of 2000 bytes = %v, want ErrMessageTooLarge", err)
+	if _, err := client.Call(within(t, 5*time.Second), tgt, &message.Request{Method: "m", Args: big}); !errors.Is(err, transport.ErrMessageTooLarge) {
+		t.Errorf("Call of 2000 bytes = %v, want transport.ErrMessageTooLarge", err)
 	}
 
 	// A reply too large is refused and counts as not sent: a smaller one
@@ -219,17 +220,17 @@ func TestMessageTooLarge(t *testing.T) {
 	server := dial(t, MaxMessageSize(1024))
 	lis := listen(t, server, tgt)
 	replies := make(chan error, 2)
-	serve(t, lis, func(in transport.Incoming) *transport.Reply {
-		replies <- in.Reply(within(t, 5*time.Second), &transport.Reply{Result: big})
-		replies <- in.Reply(within(t, 5*time.Second), &transport.Reply{Result: json.RawMessage(`"small"`)})
+	serve(t, lis, func(in transport.Incoming) *message.Reply {
+		replies <- in.Reply(within(t, 5*time.Second), &message.Reply{Result: big})
+		replies <- in.Reply(within(t, 5*time.Second), &message.Reply{Result: json.RawMessage(`"small"`)})
 		return nil
 	})
-	rep, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"})
+	rep, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"})
 	if err != nil || string(rep.Result) != `"small"` {
 		t.Errorf("Call = %v, %v; want the small reply", rep, err)
 	}
-	if err := await(t, replies, 5*time.Second, "Reply"); !errors.Is(err, ErrMessageTooLarge) {
-		t.Errorf("Reply of 2000 bytes = %v, want ErrMessageTooLarge", err)
+	if err := await(t, replies, 5*time.Second, "Reply"); !errors.Is(err, transport.ErrMessageTooLarge) {
+		t.Errorf("Reply of 2000 bytes = %v, want transport.ErrMessageTooLarge", err)
 	}
 	if err := await(t, replies, 5*time.Second, "Reply"); err != nil {
 		t.Errorf("Reply after a refused one = %v, want nil", err)
@@ -249,19 +250,19 @@ func TestPublishChannelRecovers(t *testing.T) {
 	t.Cleanup(func() { forget(t, durable) })
 	server := dial(t)
 	lis := listen(t, server, tgt)
-	serve(t, lis, func(in transport.Incoming) *transport.Reply {
-		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+	serve(t, lis, func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
 	})
 	client := dial(t)
 	// More failures than the pool has channels, so every channel dies.
 	for i := range 2 * publishChannels {
-		err := client.Cast(within(t, 5*time.Second), durable, &transport.Request{Method: "m"})
+		err := client.Cast(within(t, 5*time.Second), durable, &message.Request{Method: "m"})
 		if err == nil || !strings.Contains(err.Error(), "PRECONDITION_FAILED") || errors.Is(err, transport.ErrConnectionLost) {
 			t.Errorf("Cast %d to an inequivalent exchange = %v, want a 406 channel error", i, err)
 		}
 	}
 	for i := range 2 * publishChannels {
-		rep, err := client.Call(within(t, 5*time.Second), tgt, &transport.Request{Method: "m"})
+		rep, err := client.Call(within(t, 5*time.Second), tgt, &message.Request{Method: "m"})
 		if err != nil || string(rep.Result) != `"ok"` {
 			t.Errorf("Call %d after channel failures = %v, %v; want \"ok\"", i, rep, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -28,17 +29,17 @@ func TestReplyQueueDeleted(t *testing.T) {
 	tgt := serverTarget(t, "replydel")
 	lis := listen(t, dial(t), tgt)
 	got := make(chan transport.Incoming, 1)
-	serve(t, lis, func(in transport.Incoming) *transport.Reply {
+	serve(t, lis, func(in transport.Incoming) *message.Reply {
 		if in.Request().Method == "hang" {
 			got <- in
 			return nil
 		}
-		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
 	})
 	client := dial(t)
 	calls := make(chan error, 1)
 	go func() {
-		_, err := client.Call(within(t, 30*time.Second), tgt, &transport.Request{Method: "hang"})
+		_, err := client.Call(within(t, 30*time.Second), tgt, &message.Request{Method: "hang"})
 		calls <- err
 	}()
 	await(t, got, 10*time.Second, "request on the server")
@@ -48,7 +49,7 @@ func TestReplyQueueDeleted(t *testing.T) {
 	if err == nil || errors.Is(err, transport.ErrTimeout) || !strings.Contains(err.Error(), "stopped delivering") {
 		t.Errorf("pending Call across the reply queue's deletion = %v, want the consumer's end", err)
 	}
-	rep, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"})
+	rep, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"})
 	if err != nil || string(rep.Result) != `"ok"` {
 		t.Fatalf("Call after the deletion = %v, %v; want \"ok\"", rep, err)
 	}
@@ -92,12 +93,12 @@ func (f marshalHook) MarshalJSON() ([]byte, error) {
 func TestReplyConsumerEndsWhileCallSends(t *testing.T) {
 	tgt := serverTarget(t, "replyrace")
 	lis := listen(t, dial(t), tgt)
-	serve(t, lis, func(in transport.Incoming) *transport.Reply {
-		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+	serve(t, lis, func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
 	})
 	ended := &signalHandler{substr: "reply queue consumer ended", ch: make(chan struct{})}
 	client := dial(t, Logger(slog.New(ended)))
-	if _, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"}); err != nil {
+	if _, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
 		t.Fatalf("first Call = %v", err)
 	}
 	old := currentReplyQueue(client)
@@ -119,14 +120,14 @@ func TestReplyConsumerEndsWhileCallSends(t *testing.T) {
 		currentReplyQueue(client) // takes replyMu: replyEnded has returned
 	})
 	start := time.Now()
-	_, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m", Context: map[string]any{"hook": hook}})
+	_, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m", Context: map[string]any{"hook": hook}})
 	if hookErr != nil {
 		t.Fatal(hookErr)
 	}
 	if err == nil || errors.Is(err, transport.ErrTimeout) || !strings.Contains(err.Error(), "stopped delivering") {
 		t.Errorf("Call whose reply queue ended while it was sent = %v after %v, want the consumer's end at once", err, time.Since(start))
 	}
-	rep, err := client.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"})
+	rep, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"})
 	if err != nil || string(rep.Result) != `"ok"` {
 		t.Errorf("Call after = %v, %v; want \"ok\"", rep, err)
 	}

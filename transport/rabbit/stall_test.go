@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -126,7 +127,7 @@ func closeWithin(t *testing.T, tr *Transport, d time.Duration) {
 func TestStalledBrokerDeadlines(t *testing.T) {
 	const limit = 1 * time.Second
 	call := func(ctx context.Context, tr *Transport, tgt target.Target) error {
-		_, err := tr.Call(ctx, tgt, &transport.Request{Method: "m"})
+		_, err := tr.Call(ctx, tgt, &message.Request{Method: "m"})
 		return err
 	}
 	cases := []struct {
@@ -139,30 +140,30 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 		{"call-first", 0, nil, call},
 		{"call-reply-queue", 1, nil, call},
 		{"cast-fanout", 0, func(t *testing.T, tr *Transport, tgt target.Target) {
-			if err := tr.Cast(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"}); err != nil {
+			if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
 				t.Fatalf("Cast before the stall = %v", err)
 			}
 		}, func(ctx context.Context, tr *Transport, tgt target.Target) error {
-			return tr.Cast(ctx, target.Target{Topic: tgt.Topic, Fanout: true}, &transport.Request{Method: "m"})
+			return tr.Cast(ctx, target.Target{Topic: tgt.Topic, Fanout: true}, &message.Request{Method: "m"})
 		}},
 		// Every publishing channel open and the exchange declared: the
 		// cast is written, and only its confirm never comes back.
 		{"cast-confirm", 0, func(t *testing.T, tr *Transport, tgt target.Target) {
 			for range publishChannels {
-				if err := tr.Cast(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"}); err != nil {
+				if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
 					t.Fatalf("Cast before the stall = %v", err)
 				}
 			}
 		}, func(ctx context.Context, tr *Transport, tgt target.Target) error {
-			return tr.Cast(ctx, tgt, &transport.Request{Method: "m"})
+			return tr.Cast(ctx, tgt, &message.Request{Method: "m"})
 		}},
 		{"listen", 1, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
 			_, err := tr.Listen(ctx, target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic, Server: "s2"})
 			return err
 		}},
 		{"reply", 0, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
-			in := &incoming{t: tr, req: &transport.Request{MsgID: "m-1", ReplyTo: "reply_nowhere"}}
-			return in.Reply(ctx, &transport.Reply{})
+			in := &incoming{t: tr, req: &message.Request{MsgID: "m-1", ReplyTo: "reply_nowhere"}}
+			return in.Reply(ctx, &message.Reply{})
 		}},
 	}
 	for _, c := range cases {
@@ -235,8 +236,8 @@ func TestStalledBrokerClose(t *testing.T) {
 				forget(t, own)
 			})
 			// A call declares the reply queue.
-			serve(t, listen(t, dial(t), tgt), func(in transport.Incoming) *transport.Reply { return &transport.Reply{} })
-			if _, err := tr.Call(within(t, 10*time.Second), tgt, &transport.Request{Method: "m"}); err != nil {
+			serve(t, listen(t, dial(t), tgt), func(in transport.Incoming) *message.Reply { return &message.Reply{} })
+			if _, err := tr.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
 				t.Fatalf("Call = %v", err)
 			}
 			t.Cleanup(func() { deleteQueue(t, tr.replyQ) })

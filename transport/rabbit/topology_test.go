@@ -8,6 +8,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -136,18 +137,18 @@ func TestTopologyOsloFirst(t *testing.T) {
 		t.Fatalf("Listen on an oslo-declared topology = %v", err)
 	}
 	defer lis.Close()
-	serve(t, lis, func(in transport.Incoming) *transport.Reply {
-		return &transport.Reply{Result: json.RawMessage(`"ok"`)}
+	serve(t, lis, func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
 	})
 	client := dial(t)
 	for _, to := range []target.Target{{Exchange: tgt.Exchange, Topic: tgt.Topic}, tgt} {
-		rep, err := client.Call(within(t, 10*time.Second), to, &transport.Request{Method: "m"})
+		rep, err := client.Call(within(t, 10*time.Second), to, &message.Request{Method: "m"})
 		if err != nil || string(rep.Result) != `"ok"` {
 			t.Errorf("Call(%v) on an oslo-declared topology = %v, %v; want \"ok\"", to, rep, err)
 		}
 	}
 	fan := target.Target{Topic: tgt.Topic, Fanout: true}
-	if err := client.Cast(within(t, 10*time.Second), fan, &transport.Request{Method: "m"}); err != nil {
+	if err := client.Cast(within(t, 10*time.Second), fan, &message.Request{Method: "m"}); err != nil {
 		t.Errorf("fanout Cast on an oslo-declared topology = %v", err)
 	}
 }

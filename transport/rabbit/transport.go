@@ -11,8 +11,10 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/warrenrpc/warren/internal/replywait"
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -169,7 +171,7 @@ func (t *Transport) failure(conn *amqp.Connection, what string, cause error) err
 // reached the broker. A non-zero req.Deadline travels in header
 // x-warren-deadline, so that a Go server skips the cast once it passed;
 // as in oslo.messaging, a cast carries no AMQP expiration.
-func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *transport.Request) error {
+func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if err := tgt.ValidateCast(); err != nil {
 		return fmt.Errorf("rabbit: cast: %w", err)
 	}
@@ -194,7 +196,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *transport.
 // (in ms, as oslo.messaging does) and the deadline in header
 // x-warren-deadline. Replies come back through one reply queue per
 // transport, reply_<hex>, declared on the first call.
-func (t *Transport) Call(ctx context.Context, tgt target.Target, req *transport.Request) (*transport.Reply, error) {
+func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, fmt.Errorf("rabbit: call: %w", err)
 	}
@@ -221,7 +223,7 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *transport.
 
 // sendCall publishes req, a call registered for its reply, with the
 // transport's reply queue and the remaining time as its expiration.
-func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *transport.Request, deadline time.Time) error {
+func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *message.Request, deadline time.Time) error {
 	// A connection lost or a Close between the first usable and Register
 	// would have missed the call in FailAll.
 	if err := t.usable(); err != nil {
@@ -248,7 +250,7 @@ func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *transp
 // requestPublishing encodes req as an oslo.messaging message. It sets
 // req.UniqueID when empty; the AMQP message_id is unique per publish and
 // equals it then.
-func (t *Transport) requestPublishing(req *transport.Request, deadline time.Time) (amqp.Publishing, error) {
+func (t *Transport) requestPublishing(req *message.Request, deadline time.Time) (amqp.Publishing, error) {
 	id := wire.NewID()
 	if req.UniqueID == "" {
 		req.UniqueID = id
@@ -269,7 +271,7 @@ func (t *Transport) requestPublishing(req *transport.Request, deadline time.Time
 
 func (t *Transport) checkSize(n int) error {
 	if n > t.s.maxMessageSize {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMessageTooLarge, n, t.s.maxMessageSize)
+		return fmt.Errorf("%w: %d bytes, the limit is %d", transport.ErrMessageTooLarge, n, t.s.maxMessageSize)
 	}
 	return nil
 }

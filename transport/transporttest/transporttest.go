@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -177,7 +178,7 @@ func (e *env) serve(s *server, handle func(ctx context.Context, in transport.Inc
 }
 
 // reply sends r to in's caller and reports an error.
-func (e *env) reply(in transport.Incoming, r *transport.Reply) {
+func (e *env) reply(in transport.Incoming, r *message.Reply) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := in.Reply(ctx, r); err != nil {
@@ -192,7 +193,7 @@ func (e *env) reply(in transport.Incoming, r *transport.Reply) {
 func (e *env) replyName(s *server) func(context.Context, transport.Incoming) {
 	result := mustJSON(e.t, s.name)
 	return func(_ context.Context, in transport.Incoming) {
-		e.reply(in, &transport.Reply{Result: result})
+		e.reply(in, &message.Reply{Result: result})
 	}
 }
 
@@ -245,7 +246,7 @@ func await[T any](t *testing.T, ch <-chan T, d time.Duration, what string) (v T)
 }
 
 // resultName decodes a reply holding a JSON string.
-func resultName(t *testing.T, r *transport.Reply) string {
+func resultName(t *testing.T, r *message.Reply) string {
 	t.Helper()
 	if r.Failure != nil {
 		t.Fatalf("reply is a failure: %+v", r.Failure)
@@ -259,24 +260,24 @@ func resultName(t *testing.T, r *transport.Reply) string {
 
 func testRoundTrip(t *testing.T, e *env) {
 	s := e.listen("s1")
-	got := make(chan *transport.Request, 4)
+	got := make(chan *message.Request, 4)
 	var results sync.Map // method -> result to send
 	e.serve(s, func(_ context.Context, in transport.Incoming) {
 		got <- in.Request()
 		r, _ := results.Load(in.Request().Method)
-		e.reply(in, &transport.Reply{Result: r.(json.RawMessage)})
+		e.reply(in, &message.Reply{Result: r.(json.RawMessage)})
 	})
 	cl := e.client()
 
 	cases := []struct {
 		name   string
-		req    transport.Request
+		req    message.Request
 		args   json.RawMessage // what the server sees
 		result json.RawMessage
 	}{
 		{
 			name: "full",
-			req: transport.Request{
+			req: message.Request{
 				Method:    "add",
 				Args:      json.RawMessage(`{"a": 1, "b": 2.5, "text": "h\u00e9llo \"q\" <&>", "nested": {"list": [1, "x", null, true], "empty": {}}}`),
 				Namespace: "math",
@@ -294,13 +295,13 @@ func testRoundTrip(t *testing.T, e *env) {
 		},
 		{
 			name:   "minimal",
-			req:    transport.Request{Method: "ping"},
+			req:    message.Request{Method: "ping"},
 			args:   json.RawMessage(`{}`),
 			result: nil,
 		},
 		{
 			name:   "scalar-result",
-			req:    transport.Request{Method: "answer", Args: json.RawMessage(`{}`)},
+			req:    message.Request{Method: "answer", Args: json.RawMessage(`{}`)},
 			args:   json.RawMessage(`{}`),
 			result: json.RawMessage(`42`),
 		},
@@ -358,7 +359,7 @@ func testRoundTrip(t *testing.T, e *env) {
 func testConcurrentCalls(t *testing.T, e *env) {
 	s := e.listen("s1")
 	e.serve(s, func(_ context.Context, in transport.Incoming) {
-		e.reply(in, &transport.Reply{Result: in.Request().Args})
+		e.reply(in, &message.Reply{Result: in.Request().Args})
 	})
 	cl := e.client()
 	const n = 20
@@ -368,7 +369,7 @@ func testConcurrentCalls(t *testing.T, e *env) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			args := json.RawMessage(fmt.Sprintf(`{"i": %d}`, i))
-			rep, err := cl.Call(ctx, e.target(""), &transport.Request{Method: "echo", Args: args})
+			rep, err := cl.Call(ctx, e.target(""), &message.Request{Method: "echo", Args: args})
 			switch {
 			case err != nil:
 				errs <- fmt.Errorf("call %d: %w", i, err)
@@ -395,7 +396,7 @@ func testCast(t *testing.T, e *env) {
 	for _, tgt := range []target.Target{e.target(""), e.target("s1")} {
 		args := json.RawMessage(`{"n": 1, "who": "` + tgt.String() + `"}`)
 		rctx := map[string]any{"request_id": "req-1"}
-		if err := cl.Cast(e.ctx(5*time.Second), tgt, &transport.Request{Method: "notify", Args: args, Context: rctx}); err != nil {
+		if err := cl.Cast(e.ctx(5*time.Second), tgt, &message.Request{Method: "notify", Args: args, Context: rctx}); err != nil {
 			t.Fatalf("Cast(%v) = %v", tgt, err)
 		}
 		in := await(t, got, 5*time.Second, "cast on the server")
@@ -413,7 +414,7 @@ func testCast(t *testing.T, e *env) {
 		if err := in.Heartbeat(ctx); err != nil {
 			t.Errorf("Heartbeat on a cast = %v, want nil", err)
 		}
-		if err := in.Reply(ctx, &transport.Reply{Result: json.RawMessage(`1`)}); err != nil {
+		if err := in.Reply(ctx, &message.Reply{Result: json.RawMessage(`1`)}); err != nil {
 			t.Errorf("Reply on a cast = %v, want nil", err)
 		}
 	}
@@ -448,9 +449,9 @@ func testNoRoute(t *testing.T, e *env) {
 			start := time.Now()
 			var err error
 			if c.call {
-				_, err = cl.Call(ctx, c.tgt, &transport.Request{Method: "m"})
+				_, err = cl.Call(ctx, c.tgt, &message.Request{Method: "m"})
 			} else {
-				err = cl.Cast(ctx, c.tgt, &transport.Request{Method: "m"})
+				err = cl.Cast(ctx, c.tgt, &message.Request{Method: "m"})
 			}
 			if elapsed := time.Since(start); elapsed > 5*time.Second {
 				t.Errorf("unroutable send took %v, want it to fail fast", elapsed)
@@ -478,7 +479,7 @@ func testRoundRobin(t *testing.T, e *env) {
 	cl := e.client()
 	count := map[string]int{}
 	for i := range 30 {
-		rep, err := cl.Call(e.ctx(5*time.Second), e.target(""), &transport.Request{Method: "who"})
+		rep, err := cl.Call(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "who"})
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
@@ -511,7 +512,7 @@ func testFanout(t *testing.T, e *env) {
 	// reach a server before its "second".
 	count := map[hit]int{}
 	for _, method := range []string{"first", "second"} {
-		if err := cl.Cast(e.ctx(5*time.Second), fan, &transport.Request{Method: method}); err != nil {
+		if err := cl.Cast(e.ctx(5*time.Second), fan, &message.Request{Method: method}); err != nil {
 			t.Fatalf("fanout Cast(%s) = %v", method, err)
 		}
 		for seen := 0; seen < len(names); {
@@ -539,7 +540,7 @@ func testServerDirect(t *testing.T, e *env) {
 	}
 	cl := e.client()
 	for i := range 10 {
-		rep, err := cl.Call(e.ctx(5*time.Second), e.target("s2"), &transport.Request{Method: "who"})
+		rep, err := cl.Call(e.ctx(5*time.Second), e.target("s2"), &message.Request{Method: "who"})
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
@@ -550,7 +551,7 @@ func testServerDirect(t *testing.T, e *env) {
 }
 
 func testFailure(t *testing.T, e *env) {
-	failure := &transport.Failure{
+	failure := &message.Failure{
 		Class:     "ValueError",
 		Module:    "builtins",
 		Message:   "bad value: 'x' <&>",
@@ -560,10 +561,10 @@ func testFailure(t *testing.T, e *env) {
 	}
 	s := e.listen("s1")
 	e.serve(s, func(_ context.Context, in transport.Incoming) {
-		e.reply(in, &transport.Reply{Failure: failure})
+		e.reply(in, &message.Reply{Failure: failure})
 	})
 	cl := e.client()
-	rep, err := cl.Call(e.ctx(5*time.Second), e.target(""), &transport.Request{Method: "divide"})
+	rep, err := cl.Call(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "divide"})
 	if err != nil {
 		t.Fatalf("Call = %v, want a reply with a failure", err)
 	}
@@ -583,7 +584,7 @@ func testTimeout(t *testing.T, e *env) {
 
 	const timeout = time.Second
 	ctx := e.ctx(timeout)
-	req := &transport.Request{Method: "slow"}
+	req := &message.Request{Method: "slow"}
 	start := time.Now()
 	_, err := cl.Call(ctx, e.target(""), req)
 	elapsed := time.Since(start)
@@ -603,7 +604,7 @@ func testTimeout(t *testing.T, e *env) {
 
 	// The reply that comes too late is dropped without error.
 	in := await(t, got, 5*time.Second, "request on the server")
-	if err := in.Reply(e.ctx(5*time.Second), &transport.Reply{Result: json.RawMessage(`"late"`)}); err != nil {
+	if err := in.Reply(e.ctx(5*time.Second), &message.Reply{Result: json.RawMessage(`"late"`)}); err != nil {
 		t.Errorf("late Reply = %v, want nil", err)
 	}
 }
@@ -613,7 +614,7 @@ func testNoDeadline(t *testing.T, e *env) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for name, ctx := range map[string]context.Context{"background": context.Background(), "cancelable": ctx} {
-		_, err := cl.Call(ctx, e.target(""), &transport.Request{Method: "m"})
+		_, err := cl.Call(ctx, e.target(""), &message.Request{Method: "m"})
 		if !errors.Is(err, transport.ErrNoDeadline) {
 			t.Errorf("Call with %s ctx = %v, want ErrNoDeadline", name, err)
 		}
@@ -638,10 +639,10 @@ func testCallMonitorAlive(t *testing.T, e *env) {
 				e.t.Errorf("Heartbeat = %v", err)
 			}
 		}
-		e.reply(in, &transport.Reply{Result: json.RawMessage(`"done"`)})
+		e.reply(in, &message.Reply{Result: json.RawMessage(`"done"`)})
 	})
 	cl := e.client()
-	rep, err := cl.Call(e.ctx(10*time.Second), e.target(""), &transport.Request{Method: "long", CallMonitor: monitor})
+	rep, err := cl.Call(e.ctx(10*time.Second), e.target(""), &message.Request{Method: "long", CallMonitor: monitor})
 	if err != nil {
 		t.Fatalf("Call with heartbeats = %v, want success", err)
 	}
@@ -659,7 +660,7 @@ func testCallMonitorSilent(t *testing.T, e *env) {
 	e.serve(s, record(make(chan transport.Incoming, 1)))
 	cl := e.client()
 	start := time.Now()
-	_, err := cl.Call(e.ctx(10*time.Second), e.target(""), &transport.Request{Method: "hang", CallMonitor: monitor})
+	_, err := cl.Call(e.ctx(10*time.Second), e.target(""), &message.Request{Method: "hang", CallMonitor: monitor})
 	elapsed := time.Since(start)
 	var te *transport.TimeoutError
 	if !errors.As(err, &te) || !errors.Is(err, transport.ErrTimeout) {
@@ -738,7 +739,7 @@ func testStopHandsOver(t *testing.T, e *env) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			rep, err := cl.Call(ctx, e.target(""), &transport.Request{Method: "who"})
+			rep, err := cl.Call(ctx, e.target(""), &message.Request{Method: "who"})
 			if err != nil {
 				results <- result{err: err}
 				return
@@ -761,7 +762,7 @@ func testStopHandsOver(t *testing.T, e *env) {
 
 	// With a stopped, every request on the topic goes to b.
 	for i := range 5 {
-		rep, err := cl.Call(e.ctx(5*time.Second), e.target(""), &transport.Request{Method: "who"})
+		rep, err := cl.Call(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "who"})
 		if err != nil {
 			t.Fatalf("call %d after Stop: %v", i, err)
 		}
@@ -779,7 +780,7 @@ func testCloseFailsCall(t *testing.T, e *env) {
 
 	errs := make(chan error, 1)
 	go func() {
-		_, err := cl.Call(e.ctx(10*time.Second), e.target(""), &transport.Request{Method: "hang"})
+		_, err := cl.Call(e.ctx(10*time.Second), e.target(""), &message.Request{Method: "hang"})
 		errs <- err
 	}()
 	await(t, got, 5*time.Second, "request on the server")
@@ -792,10 +793,10 @@ func testCloseFailsCall(t *testing.T, e *env) {
 	}
 
 	ctx := e.ctx(5 * time.Second)
-	if _, err := cl.Call(ctx, e.target(""), &transport.Request{Method: "m"}); !errors.Is(err, transport.ErrClosed) {
+	if _, err := cl.Call(ctx, e.target(""), &message.Request{Method: "m"}); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("Call after Close = %v, want ErrClosed", err)
 	}
-	if err := cl.Cast(ctx, e.target(""), &transport.Request{Method: "m"}); !errors.Is(err, transport.ErrClosed) {
+	if err := cl.Cast(ctx, e.target(""), &message.Request{Method: "m"}); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("Cast after Close = %v, want ErrClosed", err)
 	}
 	if _, err := cl.Listen(ctx, e.target("s2")); !errors.Is(err, transport.ErrClosed) {
@@ -839,15 +840,15 @@ func testBadTarget(t *testing.T, e *env) {
 			return err
 		}},
 		{"call-fanout", func(ctx context.Context) error {
-			_, err := tr.Call(ctx, target.Target{Exchange: e.exchange, Topic: e.topic, Fanout: true}, &transport.Request{Method: "m"})
+			_, err := tr.Call(ctx, target.Target{Exchange: e.exchange, Topic: e.topic, Fanout: true}, &message.Request{Method: "m"})
 			return err
 		}},
 		{"call-no-topic", func(ctx context.Context) error {
-			_, err := tr.Call(ctx, target.Target{Exchange: e.exchange}, &transport.Request{Method: "m"})
+			_, err := tr.Call(ctx, target.Target{Exchange: e.exchange}, &message.Request{Method: "m"})
 			return err
 		}},
 		{"cast-no-topic", func(ctx context.Context) error {
-			return tr.Cast(ctx, target.Target{Exchange: e.exchange}, &transport.Request{Method: "m"})
+			return tr.Cast(ctx, target.Target{Exchange: e.exchange}, &message.Request{Method: "m"})
 		}},
 	}
 	for _, c := range cases {
