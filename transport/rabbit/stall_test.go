@@ -186,7 +186,7 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 				t.Fatalf("Listen = %v", err)
 			}
 			t.Cleanup(func() {
-				deleteQueue(t, lis.(*listener).queues[2])
+				deleteQueue(t, lis.(*rpcListener).expiring)
 				forget(t, target.Target{Topic: tgt.Topic, Server: "own"})
 			})
 			if c.warm != nil {
@@ -232,7 +232,7 @@ func TestStalledBrokerClose(t *testing.T) {
 				t.Fatalf("Listen = %v", err)
 			}
 			t.Cleanup(func() {
-				deleteQueue(t, lis.(*listener).queues[2])
+				deleteQueue(t, lis.(*rpcListener).expiring)
 				forget(t, own)
 			})
 			// A call declares the reply queue.
@@ -262,7 +262,7 @@ func TestStalledBrokerStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Listen = %v", err)
 	}
-	t.Cleanup(func() { deleteQueue(t, lis.(*listener).queues[2]) })
+	t.Cleanup(func() { deleteQueue(t, lis.(*rpcListener).expiring) })
 	p.stall(1)
 	for _, op := range []struct {
 		name string
