@@ -23,7 +23,7 @@ const QueueCapacity = 1024
 type Bus struct {
 	mu       sync.Mutex
 	queues   map[string]*queue     // topic and server queues, by name
-	bindings map[route]*queue      // topic exchanges: (exchange, routing key) -> queue
+	bindings map[route][]*queue    // topic exchanges: (exchange, routing key) -> bound queues
 	fanouts  map[string][]*queue   // fanout exchanges: name -> bound queues
 	replies  map[string]*Transport // reply queues: name -> owning transport
 }
@@ -37,7 +37,7 @@ type route struct {
 func NewBus() *Bus {
 	return &Bus{
 		queues:   make(map[string]*queue),
-		bindings: make(map[route]*queue),
+		bindings: make(map[route][]*queue),
 		fanouts:  make(map[string][]*queue),
 		replies:  make(map[string]*Transport),
 	}
@@ -49,6 +49,9 @@ func NewBus() *Bus {
 type envelope struct {
 	body     []byte
 	deadline time.Time
+	// deliveries counts the earlier deliveries of a requeued
+	// notification.
+	deliveries int
 }
 
 func (m *envelope) expired(now time.Time) bool {
@@ -75,12 +78,17 @@ type queue struct {
 	held      int           // messages of q in consumers' inboxes
 	space     chan struct{} // closed when a message leaves; nil when nobody waits for room
 	deleted   bool
+	limits    transport.QueueLimits // of a notification queue; zero for others
 }
 
 // put gives m to the consumer whose turn it is, or keeps it for the next
-// consumer when there is none.
+// consumer when there is none. A queue with a length limit drops its
+// oldest waiting message to make room, as RabbitMQ's x-max-length does.
 func (q *queue) put(m *envelope) {
 	if len(q.consumers) == 0 {
+		if q.limits.MaxLength > 0 && len(q.items) >= q.limits.MaxLength {
+			q.items = slices.Delete(q.items, 0, len(q.items)-q.limits.MaxLength+1)
+		}
 		q.items = append(q.items, m)
 		return
 	}
@@ -125,11 +133,24 @@ func (q *queue) taken() {
 // full reports whether q has no room. Expired messages that wait for a
 // consumer are dropped first, as RabbitMQ drops expired messages.
 func (q *queue) full(now time.Time) bool {
-	if len(q.items)+q.held < QueueCapacity {
+	if q.limits.MaxLength > 0 || len(q.items)+q.held < QueueCapacity {
 		return false
 	}
 	q.items = slices.DeleteFunc(q.items, func(m *envelope) bool { return m.expired(now) })
 	return len(q.items)+q.held >= QueueCapacity
+}
+
+// stamp returns m as q keeps it: with the message TTL of a notification
+// queue as its deadline.
+func (q *queue) stamp(m *envelope, now time.Time) *envelope {
+	if q.limits.TTL <= 0 {
+		return m
+	}
+	c := *m
+	if d := now.Add(q.limits.TTL); c.deadline.IsZero() || d.Before(c.deadline) {
+		c.deadline = d
+	}
+	return &c
 }
 
 // freed wakes the senders waiting for room.
@@ -158,8 +179,16 @@ func (b *Bus) declare(exchange, name string) *queue {
 		q = &queue{name: name}
 		b.queues[name] = q
 	}
-	b.bindings[route{exchange, name}] = q
+	b.bind(exchange, name, q)
 	return q
+}
+
+// bind binds q to exchange with key, once.
+func (b *Bus) bind(exchange, key string, q *queue) {
+	r := route{exchange, key}
+	if !slices.Contains(b.bindings[r], q) {
+		b.bindings[r] = append(b.bindings[r], q)
+	}
 }
 
 // listen declares what server l of topic consumes, in order: the
@@ -176,6 +205,7 @@ func (b *Bus) listen(l *listener, exchange, topic, server string) {
 		b.declare(exchange, topic),
 		fq,
 	}
+	l.fanout = fq
 	for _, q := range l.queues {
 		q.subscribe(l)
 	}
@@ -206,15 +236,13 @@ func fanoutExchange(topic string) string { return topic + "_fanout" }
 // while one of them is full. With fanout, exchange is a fanout exchange,
 // which ignores key.
 func (b *Bus) send(ctx context.Context, closed <-chan struct{}, exchange, key string, fanout bool, m *envelope) error {
-	var one [1]*queue
 	for {
 		b.mu.Lock()
 		var qs []*queue
 		if fanout {
 			qs = b.fanouts[exchange]
-		} else if q, ok := b.bindings[route{exchange, key}]; ok {
-			one[0] = q
-			qs = one[:]
+		} else {
+			qs = b.bindings[route{exchange, key}]
 		}
 		if len(qs) == 0 {
 			b.mu.Unlock()
@@ -230,7 +258,7 @@ func (b *Bus) send(ctx context.Context, closed <-chan struct{}, exchange, key st
 		}
 		if full == nil {
 			for _, q := range qs {
-				q.put(m)
+				q.put(q.stamp(m, now))
 			}
 			b.mu.Unlock()
 			return nil

@@ -18,7 +18,12 @@ import (
 type listener struct {
 	t      *Transport
 	topic  string
-	queues []*queue // set by Bus.listen
+	queues []*queue // set by Bus.listen or Bus.listenNotifications
+	fanout *queue   // the server's fanout queue, deleted by Stop; nil for notifications
+	// release, when set, runs once on Close after Stop: a notification
+	// listener requeues what it handed out and nobody acked.
+	release   func()
+	closeOnce sync.Once
 
 	// Guarded by the Bus lock.
 	inbox   []delivery
@@ -119,7 +124,9 @@ func (l *listener) Stop() error {
 		for _, q := range l.queues {
 			q.unsubscribe(l)
 		}
-		b.deleteFanout(l.topic, l.queues[len(l.queues)-1])
+		if l.fanout != nil {
+			b.deleteFanout(l.topic, l.fanout)
+		}
 		now := time.Now()
 		for _, d := range l.inbox {
 			d.q.taken()
@@ -139,6 +146,11 @@ func (l *listener) Stop() error {
 func (l *listener) Close() error {
 	l.Stop()
 	l.t.removeListener(l)
+	l.closeOnce.Do(func() {
+		if l.release != nil {
+			l.release()
+		}
+	})
 	return nil
 }
 
