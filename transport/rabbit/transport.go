@@ -44,6 +44,7 @@ type Transport struct {
 	next             atomic.Uint64 // round robin over pubs
 
 	waiters *replywait.Waiters
+	notes   *notifyState
 
 	replyMu sync.Mutex    // serializes the reply queue's lazy set-up
 	replyQ  string        // reply queue name; "" until the first call

@@ -61,6 +61,14 @@ func Run(t *testing.T, h Harness) {
 		{"close-call", testCloseFailsCall},
 		{"close-listener", testCloseStopsListener},
 		{"badtarget", testBadTarget},
+		{"notify", testNotify},
+		{"notify-waits", testNotifyWaitsForListener},
+		{"notify-priorities", testNotifyPriorities},
+		{"notify-pools", testNotifyPools},
+		{"notify-requeue", testNotifyRequeue},
+		{"notify-close-requeues", testNotifyCloseRequeues},
+		{"notify-stop-acks", testNotifyStopThenAck},
+		{"notify-bad", testNotifyBadInput},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
