@@ -1,0 +1,573 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
+)
+
+// ErrListenerClosed is what Serve and Listen return after Shutdown or
+// Close.
+var ErrListenerClosed = errors.New("notify: listener closed")
+
+// errServing is what a second concurrent Serve returns.
+var errServing = errors.New("notify: Serve is already running")
+
+// Defaults of the listener options.
+const (
+	// DefaultWorkers is how many notifications, or batches, a listener
+	// handles at once, as oslo.messaging's executor_thread_pool_size.
+	DefaultWorkers = 64
+	// DefaultMaxRequeues is how many times a notification is requeued
+	// before a failing handler's verdict is ignored and it is dropped.
+	DefaultMaxRequeues = 3
+)
+
+type listenerSettings struct {
+	pool        string
+	workers     int
+	maxRequeues int
+	log         *slog.Logger
+	onListen    func()
+}
+
+// ListenerOption changes a setting of a Listener.
+type ListenerOption func(*listenerSettings)
+
+// Pool makes the listener share its notifications with the other
+// listeners of pool name, Go or Python: each notification goes to one of
+// them. The pool's queue is named name, as oslo.messaging names it.
+// Listeners in different pools, and those in none, each get every
+// notification. Empty means no pool.
+func Pool(name string) ListenerOption { return func(s *listenerSettings) { s.pool = name } }
+
+// Workers sets how many notifications (or batches) are handled at once.
+// The listener takes a notification from the transport only when a worker
+// is free. n below 1 means DefaultWorkers.
+func Workers(n int) ListenerOption {
+	return func(s *listenerSettings) {
+		if n < 1 {
+			n = DefaultWorkers
+		}
+		s.workers = n
+	}
+}
+
+// Ordered handles one notification (or batch) at a time, in the order the
+// transport hands them out: queue order within each queue. It is
+// Workers(1).
+func Ordered() ListenerOption { return Workers(1) }
+
+// MaxRequeues sets how many times one notification may be requeued by
+// failing handlers; once delivered that many times more, a failure is
+// logged and the notification dropped, so one bad notification cannot
+// loop forever. Zero means DefaultMaxRequeues; below zero, notifications
+// are never requeued.
+func MaxRequeues(n int) ListenerOption {
+	return func(s *listenerSettings) {
+		if n == 0 {
+			n = DefaultMaxRequeues
+		}
+		s.maxRequeues = n
+	}
+}
+
+// Logger sets where the listener logs: handler failures and requeues
+// (warn), panics (error), dropped notifications (warn). Nil, the default,
+// logs nothing.
+func Logger(l *slog.Logger) ListenerOption { return func(s *listenerSettings) { s.log = l } }
+
+// OnListen sets a function Serve calls once it listens, before it takes
+// the first notification: from then on notifications sent reach this
+// listener. It runs on Serve's goroutine and should return quickly.
+func OnListen(f func()) ListenerOption { return func(s *listenerSettings) { s.onListen = f } }
+
+// endpoint is a compiled Endpoint or BatchEndpoint.
+type endpoint struct {
+	m     *matcher
+	one   map[Priority]Handler
+	batch map[Priority]BatchHandler
+}
+
+// Listener consumes notifications and hands them to the handlers of its
+// endpoints by priority, as oslo.messaging's notification listener. Its
+// methods are safe for concurrent use; Serve runs at most once at a time,
+// and Shutdown and Close may be called from any goroutine except a
+// handler of the same listener.
+type Listener struct {
+	tr           transport.Notifications
+	subs         []transport.Subscription
+	eps          []endpoint
+	batchSize    int
+	batchTimeout time.Duration
+	opt          listenerSettings
+
+	listenMu sync.Mutex // serializes Listen's transport round trip
+
+	mu     sync.Mutex
+	closed bool
+	lis    transport.NotificationListener // set by Listen, nil after Serve released it
+	run    *serveRun
+}
+
+// serveRun is the state of one Serve call that Shutdown and Close reach.
+type serveRun struct {
+	cancel context.CancelFunc // cancels handler contexts
+	done   chan struct{}      // closed when Serve has released everything
+	wg     sync.WaitGroup     // workers
+}
+
+// NewListener returns a listener for the notifications of targets (each
+// needs a Topic; Exchange empty means the transport's control exchange)
+// at every priority some endpoint handles. Each notification goes to the
+// endpoints in order: those with a handler for its priority whose filter
+// matches, until a handler fails or asks for a requeue. It does no I/O:
+// Listen or Serve does.
+func NewListener(tr transport.Notifications, targets []target.Target, endpoints []Endpoint, opts ...ListenerOption) (*Listener, error) {
+	eps := make([]endpoint, 0, len(endpoints))
+	for i, e := range endpoints {
+		m, err := e.Filter.compile()
+		if err != nil {
+			return nil, fmt.Errorf("notify: endpoint %d: %w", i, err)
+		}
+		eps = append(eps, endpoint{m: m, one: e.Handlers})
+	}
+	return newListener(tr, targets, eps, opts)
+}
+
+// NewBatchListener returns a listener like NewListener whose handlers
+// take batches: up to size notifications, handed over once size arrived
+// or timeout passed since the first, whichever comes first (oslo's
+// batch_size and batch_timeout). Each batch is split by priority, in
+// arrival order.
+func NewBatchListener(tr transport.Notifications, targets []target.Target, endpoints []BatchEndpoint, size int, timeout time.Duration, opts ...ListenerOption) (*Listener, error) {
+	if size < 1 {
+		return nil, fmt.Errorf("notify: batch size %d is not positive", size)
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("notify: batch timeout %v is not positive", timeout)
+	}
+	eps := make([]endpoint, 0, len(endpoints))
+	for i, e := range endpoints {
+		m, err := e.Filter.compile()
+		if err != nil {
+			return nil, fmt.Errorf("notify: endpoint %d: %w", i, err)
+		}
+		eps = append(eps, endpoint{m: m, batch: e.Handlers})
+	}
+	l, err := newListener(tr, targets, eps, opts)
+	if err != nil {
+		return nil, err
+	}
+	l.batchSize, l.batchTimeout = size, timeout
+	return l, nil
+}
+
+func newListener(tr transport.Notifications, targets []target.Target, eps []endpoint, opts []ListenerOption) (*Listener, error) {
+	o := listenerSettings{workers: DefaultWorkers, maxRequeues: DefaultMaxRequeues}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if tr == nil {
+		return nil, errors.New("notify: the listener has no transport")
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("notify: %w: no target to listen on", target.ErrInvalid)
+	}
+	var prios []Priority
+	for i, e := range eps {
+		for p, h := range e.one {
+			if h == nil {
+				return nil, fmt.Errorf("notify: endpoint %d: nil handler for %s", i, p)
+			}
+			prios = append(prios, p)
+		}
+		for p, h := range e.batch {
+			if h == nil {
+				return nil, fmt.Errorf("notify: endpoint %d: nil handler for %s", i, p)
+			}
+			prios = append(prios, p)
+		}
+	}
+	for _, p := range prios {
+		if !slices.Contains(Priorities, p) {
+			return nil, fmt.Errorf("notify: unknown priority %q (known: %v)", p, Priorities)
+		}
+	}
+	if len(prios) == 0 {
+		return nil, errors.New("notify: no endpoint handles any priority")
+	}
+	var subs []transport.Subscription
+	for _, t := range targets {
+		if t.Topic == "" {
+			return nil, fmt.Errorf("notify: %w: a notification target needs a topic", target.ErrInvalid)
+		}
+		for _, p := range Priorities {
+			if slices.Contains(prios, p) {
+				subs = append(subs, transport.Subscription{Target: target.Target{Exchange: t.Exchange, Topic: t.Topic}, Priority: string(p)})
+			}
+		}
+	}
+	return &Listener{tr: tr, subs: subs, eps: eps, opt: o}, nil
+}
+
+// Listen declares the listener's queues and starts consuming them, so
+// that notifications sent from now on reach it; Serve then handles them.
+// Serve calls it when it has not been called. It is idempotent, and
+// returns ErrListenerClosed after Shutdown or Close.
+func (l *Listener) Listen(ctx context.Context) error {
+	l.listenMu.Lock()
+	defer l.listenMu.Unlock()
+	l.mu.Lock()
+	closed, listening := l.closed, l.lis != nil
+	l.mu.Unlock()
+	if closed {
+		return ErrListenerClosed
+	}
+	if listening {
+		return nil
+	}
+	lis, err := l.tr.ListenNotifications(ctx, l.subs, l.opt.pool)
+	if err != nil {
+		return fmt.Errorf("notify: listening: %w", err)
+	}
+	l.mu.Lock()
+	closed = l.closed
+	if !closed {
+		l.lis = lis
+	}
+	l.mu.Unlock()
+	if closed {
+		l.closeListener(lis)
+		return ErrListenerClosed
+	}
+	return nil
+}
+
+// Serve listens (unless Listen did) and handles notifications until ctx
+// ends, Shutdown or Close is called, or the transport fails. It acks each
+// notification after its handlers return, and returns once every
+// notification it took is settled.
+//
+// Serve returns ErrListenerClosed after Shutdown or Close, an error
+// matching ctx.Err() when ctx ended (handler contexts are then cancelled
+// as by Close), and the transport's error when listening or receiving
+// failed; after anything but ErrListenerClosed it may be called again.
+func (l *Listener) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &serveRun{cancel: cancel, done: make(chan struct{})}
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return ErrListenerClosed
+	case l.run != nil:
+		l.mu.Unlock()
+		return errServing
+	}
+	l.run = r
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.run = nil
+		l.mu.Unlock()
+		close(r.done)
+	}()
+
+	if err := l.Listen(ctx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	lis := l.lis
+	l.mu.Unlock()
+	if lis == nil {
+		return ErrListenerClosed // Close released it meanwhile
+	}
+	if l.opt.onListen != nil {
+		l.opt.onListen()
+	}
+	var err error
+	if l.batchSize > 0 {
+		err = l.batchLoop(ctx, r, lis)
+	} else {
+		err = l.loop(ctx, r, lis)
+	}
+	r.wg.Wait()
+	l.mu.Lock()
+	if l.lis == lis {
+		l.lis = nil
+	}
+	l.mu.Unlock()
+	l.closeListener(lis)
+	switch {
+	case l.isClosed():
+		return ErrListenerClosed
+	case ctx.Err() != nil:
+		return fmt.Errorf("notify: %w", ctx.Err())
+	}
+	return err
+}
+
+// loop takes notifications while a worker is free and starts one for
+// each.
+func (l *Listener) loop(ctx context.Context, r *serveRun, lis transport.NotificationListener) error {
+	slots := make(chan struct{}, l.opt.workers)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		in, err := lis.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("notify: receiving: %w", err)
+		}
+		r.wg.Go(func() {
+			defer func() { <-slots }()
+			l.handle(ctx, in)
+		})
+	}
+}
+
+// batchLoop collects batches while a worker is free and starts one for
+// each.
+func (l *Listener) batchLoop(ctx context.Context, r *serveRun, lis transport.NotificationListener) error {
+	slots := make(chan struct{}, l.opt.workers)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch, err := l.collect(ctx, lis)
+		if len(batch) > 0 {
+			r.wg.Go(func() {
+				defer func() { <-slots }()
+				l.handleBatch(ctx, batch)
+			})
+		} else {
+			<-slots
+		}
+		if err != nil {
+			return fmt.Errorf("notify: receiving: %w", err)
+		}
+	}
+}
+
+// collect waits for a first notification, then takes more until the batch
+// is full or the batch timeout since the first has passed. It returns what
+// it took even with an error.
+func (l *Listener) collect(ctx context.Context, lis transport.NotificationListener) ([]transport.IncomingNotification, error) {
+	in, err := lis.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []transport.IncomingNotification{in}
+	bctx, cancel := context.WithTimeout(ctx, l.batchTimeout)
+	defer cancel()
+	for len(batch) < l.batchSize {
+		in, err := lis.Next(bctx)
+		if err != nil {
+			if bctx.Err() != nil && ctx.Err() == nil {
+				return batch, nil // the batch timeout
+			}
+			return batch, err
+		}
+		batch = append(batch, in)
+	}
+	return batch, nil
+}
+
+// handle dispatches one notification and settles it.
+func (l *Listener) handle(ctx context.Context, in transport.IncomingNotification) {
+	n, err := fromMessage(in.Notification(), in.Deliveries())
+	if err != nil {
+		l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: dropping a notification", slog.String("message_id", in.Notification().MessageID), slog.Any("error", err))
+		l.ack(ctx, in)
+		return
+	}
+	var failed error
+	for _, e := range l.eps {
+		h := e.one[n.Priority]
+		if h == nil || !e.m.match(n) {
+			continue
+		}
+		if failed = l.call(ctx, n.EventType, func() error { return h.HandleNotification(ctx, n) }); failed != nil {
+			break
+		}
+	}
+	l.settle(ctx, in, n, failed)
+}
+
+// handleBatch splits a batch by priority, dispatches each part and
+// settles its notifications.
+func (l *Listener) handleBatch(ctx context.Context, batch []transport.IncomingNotification) {
+	byPrio := map[Priority][]int{}
+	ns := make([]*Notification, len(batch))
+	for i, in := range batch {
+		n, err := fromMessage(in.Notification(), in.Deliveries())
+		if err != nil {
+			l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: dropping a notification", slog.String("message_id", in.Notification().MessageID), slog.Any("error", err))
+			l.ack(ctx, in)
+			continue
+		}
+		ns[i] = n
+		byPrio[n.Priority] = append(byPrio[n.Priority], i)
+	}
+	for _, p := range Priorities {
+		idx := byPrio[p]
+		if len(idx) == 0 {
+			continue
+		}
+		var failed error
+		for _, e := range l.eps {
+			h := e.batch[p]
+			if h == nil {
+				continue
+			}
+			var part []*Notification
+			for _, i := range idx {
+				if e.m.match(ns[i]) {
+					part = append(part, ns[i])
+				}
+			}
+			if len(part) == 0 {
+				continue
+			}
+			what := fmt.Sprintf("a batch of %d %s notifications", len(part), p)
+			if failed = l.call(ctx, what, func() error { return h.HandleNotifications(ctx, part) }); failed != nil {
+				break
+			}
+		}
+		for _, i := range idx {
+			l.settle(ctx, batch[i], ns[i], failed)
+		}
+	}
+}
+
+// call runs a handler, turning a panic into an error.
+func (l *Listener) call(ctx context.Context, what string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.opt.log.LogAttrs(ctx, slog.LevelError, "notify: handler panicked", slog.String("handling", what), slog.Any("panic", p))
+			err = fmt.Errorf("notify: handler panicked: %v", p)
+		}
+	}()
+	return f()
+}
+
+// settle acks in, or requeues it after a failure while its requeues last.
+func (l *Listener) settle(ctx context.Context, in transport.IncomingNotification, n *Notification, failed error) {
+	if failed == nil {
+		l.ack(ctx, in)
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("event_type", n.EventType), slog.String("message_id", n.MessageID),
+		slog.Int("deliveries", n.Deliveries), slog.Any("error", failed),
+	}
+	var drop *dropError
+	switch {
+	case errors.As(failed, &drop):
+		l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: dropping a notification its handler cannot take", attrs...)
+	case n.Deliveries > l.opt.maxRequeues:
+		l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: dropping a notification requeued too often", attrs...)
+	default:
+		if !errors.Is(failed, ErrRequeue) {
+			l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: handler failed; requeueing", attrs...)
+		}
+		if err := in.Requeue(); err != nil {
+			l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: could not requeue a notification; the broker keeps it", slog.String("message_id", n.MessageID), slog.Any("error", err))
+		}
+		return
+	}
+	l.ack(ctx, in)
+}
+
+func (l *Listener) ack(ctx context.Context, in transport.IncomingNotification) {
+	if err := in.Ack(); err != nil {
+		l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: could not ack a notification; the broker will deliver it again", slog.String("message_id", in.Notification().MessageID), slog.Any("error", err))
+	}
+}
+
+// Shutdown stops the listener gracefully: it stops taking notifications,
+// lets the handlers of those already taken finish and settles them, then
+// releases the transport listener and makes Serve return
+// ErrListenerClosed. If ctx ends first, Shutdown closes the listener as
+// Close does and returns ctx.Err(). It is idempotent.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	r, lis := l.markClosed()
+	if r == nil {
+		if lis != nil {
+			l.closeListener(lis)
+		}
+		return nil
+	}
+	if lis != nil {
+		if err := lis.Stop(); err != nil {
+			l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: stopping the listener", slog.Any("error", err))
+		}
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		l.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the listener now: it stops taking notifications, cancels
+// the contexts of running handlers, releases the transport listener (the
+// broker requeues what was not acked) and waits for the handlers to
+// return. Serve returns ErrListenerClosed. Close is idempotent; its error
+// is always nil and exists to implement io.Closer.
+func (l *Listener) Close() error {
+	r, lis := l.markClosed()
+	if r != nil {
+		r.cancel()
+	}
+	if lis != nil {
+		l.closeListener(lis)
+	}
+	if r != nil {
+		<-r.done
+	}
+	return nil
+}
+
+// markClosed marks the listener closed and returns the running Serve (nil
+// when none) and the transport listener (nil when none).
+func (l *Listener) markClosed() (*serveRun, transport.NotificationListener) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	lis := l.lis
+	if l.run == nil {
+		l.lis = nil // nobody else will close it
+	}
+	return l.run, lis
+}
+
+func (l *Listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+func (l *Listener) closeListener(lis transport.NotificationListener) {
+	if err := lis.Close(); err != nil {
+		l.opt.log.LogAttrs(context.Background(), slog.LevelWarn, "notify: closing the listener", slog.Any("error", err))
+	}
+}
