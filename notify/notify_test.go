@@ -761,7 +761,7 @@ func TestQueueLimits(t *testing.T) {
 		}
 	}
 	got := make(chan *notify.Notification, 10)
-	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(got)}})
+	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(got)}}, notify.Ordered())
 	for want := 7; want < 10; want++ {
 		var p instance
 		if err := await(t, got, "notification").Decode(&p); err != nil || p.ID != want {
