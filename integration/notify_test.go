@@ -19,7 +19,7 @@ import (
 
 // notifyBus is a bus whose topic serves as a notification topic: it
 // deletes the <topic>.<priority> queues and the given pools at the end.
-func notifyBus(t *testing.T, name string, pools ...string) *bus {
+func notifyBus(t testing.TB, name string, pools ...string) *bus {
 	t.Helper()
 	b := newBus(t, name)
 	for _, p := range notify.Priorities {
@@ -35,15 +35,17 @@ func (b *bus) notifyTargets() []target.Target {
 	return []target.Target{{Exchange: b.Exchange, Topic: b.Topic}}
 }
 
-func (b *bus) notifier(t *testing.T, publisherID string, opts ...notify.Option) *notify.Notifier {
+func (b *bus) notifier(t testing.TB, publisherID string, opts ...notify.Option) *notify.Notifier {
 	opts = append([]notify.Option{notify.Topics(b.Topic), notify.Exchange(b.Exchange)}, opts...)
 	return notify.NewNotifier(dial(t), publisherID, opts...)
 }
 
 // runListener serves l until the test ends; it listens before returning.
-func runListener(t *testing.T, l *notify.Listener) {
+func runListener(t testing.TB, l *notify.Listener) {
 	t.Helper()
-	if err := l.Listen(withTimeout(t, waitLimit)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := l.Listen(ctx); err != nil {
 		t.Fatalf("Listen = %v", err)
 	}
 	done := make(chan error, 1)
