@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -192,7 +194,10 @@ func (n *Notifier) Notify(ctx context.Context, p Priority, reqCtx map[string]any
 		ctx, cancel = context.WithTimeout(ctx, n.s.timeout)
 		defer cancel()
 	}
+	// One message id for every topic and driver, as oslo sends it; the
+	// transport gives each send its own _unique_id.
 	msg := &message.Notification{
+		MessageID:   uuid.NewString(),
 		PublisherID: n.s.publisherID,
 		EventType:   eventType,
 		Priority:    strings.ToUpper(string(p)),
@@ -204,9 +209,7 @@ func (n *Notifier) Notify(ctx context.Context, p Priority, reqCtx map[string]any
 	for _, t := range n.s.topics {
 		tgt := target.Target{Exchange: n.s.exchange, Topic: t}
 		for _, d := range n.drivers {
-			// Each send gets its own copy: one message id per topic, as
-			// oslo sends them.
-			m := *msg
+			m := *msg // drivers must not keep it, but get their own anyway
 			if err := d.Send(ctx, tgt, &m); err != nil {
 				errs = append(errs, fmt.Errorf("notify: %s to topic %s: %w", eventType, t, err))
 			}

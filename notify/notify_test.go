@@ -739,8 +739,8 @@ func TestTopicsAndPrepare(t *testing.T) {
 		}
 		ids[g.MessageID] = true
 	}
-	if len(ids) != 2 {
-		t.Errorf("message ids %v: want one per topic", ids)
+	if len(ids) != 1 {
+		t.Errorf("message ids %v: want the same on every topic, as oslo sends them", ids)
 	}
 	if err := base.Info(ctx10(t), nil, "e", nil); err != nil {
 		t.Fatal(err)
