@@ -113,7 +113,7 @@ func (t *Transport) declareNotifyQueue(ctx context.Context, ex exchangeDecl, nam
 		if err := ex.declare(ch); err != nil {
 			return struct{}{}, t.failure(t.pubConn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 		}
-		if _, err := ch.QueueDeclare(name, false, false, false, false, limitArgs(q)); err != nil {
+		if err := declareNotificationQueue(ch, name, limitArgs(q)); err != nil {
 			var ae *amqp.Error
 			if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
 				return struct{}{}, fmt.Errorf("rabbit: declaring notification queue %q with limits %+v: it exists with other arguments (every publisher must use the same limits, or none and a broker policy): %v", name, q, err)
@@ -231,7 +231,7 @@ func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error 
 		if err == nil {
 			return nil
 		}
-		return declareSharedQueue(ch, name)
+		return declareNotificationQueue(ch, name, nil)
 	}
 }
 
