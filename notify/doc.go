@@ -40,8 +40,9 @@
 //	err = l.Shutdown(shutdownCtx)
 //
 // Listeners in the same Pool share notifications, each delivered to one
-// of them; listeners in different pools, and those in none, each get every
-// notification. Pool queues are named as oslo.messaging names them, so Go
+// of them, and every pool gets every notification. Listeners in no pool
+// share the queue <topic>.<priority> that publishers declare, as one more
+// pool. Pool queues are named as oslo.messaging names them, so Go
 // and Python listeners can share a pool. A batch listener
 // (NewBatchListener) hands notifications over in batches of a size or
 // after a timeout, whichever comes first.

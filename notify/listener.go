@@ -43,9 +43,11 @@ type ListenerOption func(*listenerSettings)
 
 // Pool makes the listener share its notifications with the other
 // listeners of pool name, Go or Python: each notification goes to one of
-// them. The pool's queue is named name, as oslo.messaging names it.
-// Listeners in different pools, and those in none, each get every
-// notification. Empty means no pool.
+// them. The pool's queue is named name, as oslo.messaging names it, and
+// receives the notifications sent after it was first declared. Every pool
+// gets every notification. Empty means no pool: the listeners in no pool
+// share the queue <topic>.<priority> as one more pool, the one publishers
+// declare, where notifications wait until a listener comes.
 func Pool(name string) ListenerOption { return func(s *listenerSettings) { s.pool = name } }
 
 // Workers sets how many notifications (or batches) are handled at once.

@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	topic := fs.String("topic", notify.DefaultTopic, "notification `topic`")
 	prios := fs.String("priority", "", "comma-separated priorities; empty means all")
-	pool := fs.String("pool", "", "pool to join; empty means none (this listener gets every notification)")
+	pool := fs.String("pool", "", "pool to join; empty means none: share the publishers' queue <topic>.<priority>")
 	event := fs.String("event", "", "regular expression event types must match (at their start)")
 	count := fs.Int("count", 0, "exit after this many notifications; 0 means run until a signal")
 	if err := fs.Parse(args); err != nil {

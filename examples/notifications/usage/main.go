@@ -3,7 +3,9 @@
 // starting point of a billing or capacity service. It joins pool "usage"
 // on topic "notifications", so several replicas share the work and a
 // Python consumer of the same pool can run beside them; it prints a line
-// per event and the usage of every project when it stops.
+// per event and the usage of every project when it stops. Start it before
+// the publishers: the pool's queue gets the notifications sent after it
+// was first declared.
 //
 // Nova sends notifications to control exchange "nova":
 //
