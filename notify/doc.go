@@ -53,4 +53,8 @@
 // server's: Listen declares the queues, Serve blocks while it runs,
 // Shutdown stops taking notifications and lets the handlers finish, Close
 // stops at once and the broker requeues what was not acked.
+//
+// Interceptors (Intercept) wrap each dispatch, as the RPC server's do:
+// logging, metrics and a tracing span per notification belong there. On
+// the sending side, a Driver that wraps MessagingV2 does the same.
 package notify

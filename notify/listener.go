@@ -31,11 +31,12 @@ const (
 )
 
 type listenerSettings struct {
-	pool        string
-	workers     int
-	maxRequeues int
-	log         *slog.Logger
-	onListen    func()
+	pool         string
+	workers      int
+	maxRequeues  int
+	log          *slog.Logger
+	onListen     func()
+	interceptors []Interceptor
 }
 
 // ListenerOption changes a setting of a Listener.
@@ -90,6 +91,19 @@ func Logger(l *slog.Logger) ListenerOption { return func(s *listenerSettings) { 
 // the first notification: from then on notifications sent reach this
 // listener. It runs on Serve's goroutine and should return quickly.
 func OnListen(f func()) ListenerOption { return func(s *listenerSettings) { s.onListen = f } }
+
+// Interceptor wraps a listener's dispatch of one notification to its
+// endpoints (ns holds it alone), or of a batch listener's notifications of
+// one priority (ns holds them all). It calls next, with ctx or a ctx
+// derived from it that the handlers then get, and returns next's error or
+// its own, which counts as a handler's failure. Logging, metrics and
+// tracing (a span per notification) are interceptors. It must not keep ns.
+type Interceptor func(ctx context.Context, ns []*Notification, next func(ctx context.Context) error) error
+
+// Intercept adds interceptors around every dispatch, the first outermost.
+func Intercept(is ...Interceptor) ListenerOption {
+	return func(s *listenerSettings) { s.interceptors = append(slices.Clone(s.interceptors), is...) }
+}
 
 // endpoint is a compiled Endpoint or BatchEndpoint.
 type endpoint struct {
@@ -399,16 +413,18 @@ func (l *Listener) handle(ctx context.Context, in transport.IncomingNotification
 		l.ack(ctx, in)
 		return
 	}
-	var failed error
-	for _, e := range l.eps {
-		h := e.one[n.Priority]
-		if h == nil || !e.m.match(n) {
-			continue
+	failed := l.intercept(ctx, []*Notification{n}, func(ctx context.Context) error {
+		for _, e := range l.eps {
+			h := e.one[n.Priority]
+			if h == nil || !e.m.match(n) {
+				continue
+			}
+			if err := l.call(ctx, "the handler of "+n.EventType, func() error { return h.HandleNotification(ctx, n) }); err != nil {
+				return err
+			}
 		}
-		if failed = l.call(ctx, n.EventType, func() error { return h.HandleNotification(ctx, n) }); failed != nil {
-			break
-		}
-	}
+		return nil
+	})
 	l.settle(ctx, in, n, failed)
 }
 
@@ -432,38 +448,57 @@ func (l *Listener) handleBatch(ctx context.Context, batch []transport.IncomingNo
 		if len(idx) == 0 {
 			continue
 		}
-		var failed error
-		for _, e := range l.eps {
-			h := e.batch[p]
-			if h == nil {
-				continue
-			}
-			var part []*Notification
-			for _, i := range idx {
-				if e.m.match(ns[i]) {
-					part = append(part, ns[i])
+		group := make([]*Notification, len(idx))
+		for j, i := range idx {
+			group[j] = ns[i]
+		}
+		failed := l.intercept(ctx, group, func(ctx context.Context) error {
+			for _, e := range l.eps {
+				h := e.batch[p]
+				if h == nil {
+					continue
+				}
+				var part []*Notification
+				for _, n := range group {
+					if e.m.match(n) {
+						part = append(part, n)
+					}
+				}
+				if len(part) == 0 {
+					continue
+				}
+				what := fmt.Sprintf("the handler of a batch of %d %s notifications", len(part), p)
+				if err := l.call(ctx, what, func() error { return h.HandleNotifications(ctx, part) }); err != nil {
+					return err
 				}
 			}
-			if len(part) == 0 {
-				continue
-			}
-			what := fmt.Sprintf("a batch of %d %s notifications", len(part), p)
-			if failed = l.call(ctx, what, func() error { return h.HandleNotifications(ctx, part) }); failed != nil {
-				break
-			}
-		}
+			return nil
+		})
 		for _, i := range idx {
 			l.settle(ctx, batch[i], ns[i], failed)
 		}
 	}
 }
 
+// intercept runs dispatch inside the listener's interceptors, the first
+// outermost, turning a panic of one of them into an error.
+func (l *Listener) intercept(ctx context.Context, ns []*Notification, dispatch func(ctx context.Context) error) error {
+	next := dispatch
+	for i := len(l.opt.interceptors) - 1; i >= 0; i-- {
+		ic, inner := l.opt.interceptors[i], next
+		next = func(ctx context.Context) error {
+			return l.call(ctx, "an interceptor", func() error { return ic(ctx, ns, inner) })
+		}
+	}
+	return next(ctx)
+}
+
 // call runs a handler, turning a panic into an error.
 func (l *Listener) call(ctx context.Context, what string, f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			l.opt.log.LogAttrs(ctx, slog.LevelError, "notify: handler panicked", slog.String("handling", what), slog.Any("panic", p))
-			err = fmt.Errorf("notify: handler panicked: %v", p)
+			l.opt.log.LogAttrs(ctx, slog.LevelError, "notify: recovered a panic", slog.String("in", what), slog.Any("panic", p))
+			err = fmt.Errorf("notify: panic in %s: %v", what, p)
 		}
 	}()
 	return f()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -817,4 +818,90 @@ func TestParsePriority(t *testing.T) {
 	if _, err := notify.ParsePriority("loud"); err == nil {
 		t.Error(`ParsePriority("loud") = nil error`)
 	}
+}
+
+type traceKey struct{}
+
+// TestInterceptors: interceptors run around the dispatch, the first
+// outermost, pass their ctx to the handlers, and can fail a notification.
+func TestInterceptors(t *testing.T) {
+	bus := memory.NewBus()
+	var mu sync.Mutex
+	var trace []string
+	record := func(s string) {
+		mu.Lock()
+		defer mu.Unlock()
+		trace = append(trace, s)
+	}
+	named := func(name string) notify.Interceptor {
+		return func(ctx context.Context, ns []*notify.Notification, next func(context.Context) error) error {
+			record(name + ">" + ns[0].EventType)
+			err := next(context.WithValue(ctx, traceKey{}, name))
+			record(name + "<")
+			if ns[0].EventType == "vetoed" && ns[0].Deliveries == 1 {
+				return notify.ErrRequeue
+			}
+			return err
+		}
+	}
+	done := make(chan string, 10)
+	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{
+		notify.Info: notify.HandlerFunc(func(ctx context.Context, n *notify.Notification) error {
+			record("handler sees " + ctx.Value(traceKey{}).(string))
+			done <- n.EventType
+			return nil
+		}),
+	}}, notify.Intercept(named("outer")), notify.Intercept(named("inner")), notify.Ordered())
+	n := notify.NewNotifier(newTransport(t, bus), "p")
+	if err := n.Info(ctx10(t), nil, "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	await(t, done, "handler")
+	if err := n.Info(ctx10(t), nil, "vetoed", nil); err != nil {
+		t.Fatal(err)
+	}
+	await(t, done, "vetoed handler")
+	await(t, done, "vetoed handler again")
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"outer>e", "inner>e", "handler sees inner", "inner<", "outer<"}
+	if len(trace) < len(want) || !slices.Equal(trace[:len(want)], want) {
+		t.Errorf("trace = %v, want it to start %v", trace, want)
+	}
+	if got := len(trace); got != 3*len(want) {
+		t.Errorf("trace has %d entries, want %d: e once, vetoed twice", got, 3*len(want))
+	}
+}
+
+// TestBatchInterceptor: a batch listener's interceptor sees each
+// priority's part of the batch.
+func TestBatchInterceptor(t *testing.T) {
+	bus := memory.NewBus()
+	sizes := make(chan int, 10)
+	handled := make(chan struct{}, 10)
+	l, err := notify.NewBatchListener(newTransport(t, bus), topics, []notify.BatchEndpoint{{
+		Handlers: map[notify.Priority]notify.BatchHandler{
+			notify.Info: notify.BatchHandlerFunc(func(context.Context, []*notify.Notification) error {
+				handled <- struct{}{}
+				return nil
+			}),
+		},
+	}}, 3, 5*time.Second, notify.Intercept(func(ctx context.Context, ns []*notify.Notification, next func(context.Context) error) error {
+		sizes <- len(ns)
+		return next(ctx)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, l)
+	n := notify.NewNotifier(newTransport(t, bus), "p")
+	for range 3 {
+		if err := n.Info(ctx10(t), nil, "e", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := await(t, sizes, "interceptor call"); got != 3 {
+		t.Errorf("interceptor saw %d notifications, want the batch of 3", got)
+	}
+	await(t, handled, "batch handler")
 }
