@@ -22,7 +22,7 @@ import (
 func notifyBus(t testing.TB, name string, pools ...string) *bus {
 	t.Helper()
 	b := newBus(t, name)
-	for _, p := range notify.Priorities {
+	for _, p := range notify.Priorities() {
 		b.forgetQueue(b.Topic + "." + string(p))
 	}
 	for _, p := range pools {

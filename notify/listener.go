@@ -216,8 +216,8 @@ func newListener(tr transport.Notifications, targets []target.Target, eps []endp
 		}
 	}
 	for _, p := range prios {
-		if !slices.Contains(Priorities, p) {
-			return nil, fmt.Errorf("notify: unknown priority %q (known: %v)", p, Priorities)
+		if !slices.Contains(priorities, p) {
+			return nil, fmt.Errorf("notify: unknown priority %q (known: %v)", p, priorities)
 		}
 	}
 	if len(prios) == 0 {
@@ -228,7 +228,7 @@ func newListener(tr transport.Notifications, targets []target.Target, eps []endp
 		if t.Topic == "" {
 			return nil, fmt.Errorf("notify: %w: a notification target needs a topic", target.ErrInvalid)
 		}
-		for _, p := range Priorities {
+		for _, p := range priorities {
 			if slices.Contains(prios, p) {
 				subs = append(subs, transport.Subscription{Target: target.Target{Exchange: t.Exchange, Topic: t.Topic}, Priority: string(p)})
 			}
@@ -443,7 +443,7 @@ func (l *Listener) handleBatch(ctx context.Context, batch []transport.IncomingNo
 		ns[i] = n
 		byPrio[n.Priority] = append(byPrio[n.Priority], i)
 	}
-	for _, p := range Priorities {
+	for _, p := range priorities {
 		idx := byPrio[p]
 		if len(idx) == 0 {
 			continue

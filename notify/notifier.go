@@ -179,7 +179,7 @@ func (n *Notifier) Sample(ctx context.Context, reqCtx map[string]any, eventType 
 // has no deadline, the notifier's Timeout bounds it. The error joins what
 // each driver and topic returned; a failing one does not stop the others.
 func (n *Notifier) Notify(ctx context.Context, p Priority, reqCtx map[string]any, eventType string, payload any) error {
-	if !slices.Contains(Priorities, p) {
+	if !slices.Contains(priorities, p) {
 		return fmt.Errorf("notify: unknown priority %q", p)
 	}
 	if eventType == "" {

@@ -161,7 +161,7 @@ func TestEveryPriority(t *testing.T) {
 	bus := memory.NewBus()
 	got := make(chan *notify.Notification, 10)
 	hs := map[notify.Priority]notify.Handler{}
-	for _, p := range notify.Priorities {
+	for _, p := range notify.Priorities() {
 		hs[p] = recorder(got)
 	}
 	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: hs})
@@ -170,7 +170,7 @@ func TestEveryPriority(t *testing.T) {
 		notify.Audit: n.Audit, notify.Debug: n.Debug, notify.Info: n.Info, notify.Warn: n.Warn,
 		notify.Error: n.Error, notify.Critical: n.Critical, notify.Sample: n.Sample,
 	}
-	for _, p := range notify.Priorities {
+	for _, p := range notify.Priorities() {
 		if err := send[p](ctx10(t), nil, "e."+string(p), nil); err != nil {
 			t.Fatalf("%s = %v", p, err)
 		}

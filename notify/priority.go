@@ -21,8 +21,11 @@ const (
 	Sample   Priority = "sample"
 )
 
-// Priorities lists every priority, in oslo.messaging's order.
-var Priorities = []Priority{Audit, Debug, Info, Warn, Error, Critical, Sample}
+// priorities lists every priority, in oslo.messaging's order.
+var priorities = []Priority{Audit, Debug, Info, Warn, Error, Critical, Sample}
+
+// Priorities returns every priority, in oslo.messaging's order.
+func Priorities() []Priority { return slices.Clone(priorities) }
 
 // ParsePriority returns the priority named s, in any case; oslo's
 // "warning" is read as Warn.
@@ -31,8 +34,8 @@ func ParsePriority(s string) (Priority, error) {
 	if p == "warning" {
 		p = Warn
 	}
-	if !slices.Contains(Priorities, p) {
-		return "", fmt.Errorf("notify: unknown priority %q (known: %v)", s, Priorities)
+	if !slices.Contains(priorities, p) {
+		return "", fmt.Errorf("notify: unknown priority %q (known: %v)", s, priorities)
 	}
 	return p, nil
 }

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	priorities := notify.Priorities
+	priorities := notify.Priorities()
 	if *prios != "" {
 		priorities = nil
 		for _, s := range strings.Split(*prios, ",") {
