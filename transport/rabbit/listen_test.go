@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -118,7 +119,7 @@ func TestListenerDeadline(t *testing.T) {
 				t.Fatalf("Next = %v", err)
 			}
 			after := time.Now()
-			got := in.Request().Deadline
+			got := in.Deadline()
 			switch {
 			case !c.exact.IsZero():
 				if !got.Equal(c.exact) {
@@ -356,7 +357,7 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	tr := dial(t)
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
-	replyQ := replyQueueName()
+	replyQ := topology.ReplyQueue()
 	if err := declareExpiringQueue(ch, replyQ); err != nil {
 		t.Fatalf("QueueDeclare = %v", err)
 	}
