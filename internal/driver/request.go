@@ -83,10 +83,10 @@ func Reserved(k string) bool {
 func Encode(req *message.Request, limit int) ([]byte, error) {
 	body, err := wire.EncodeRequest(req)
 	if err != nil {
-		return nil, fmt.Errorf("encoding request %s: %w", req.Method, err)
+		return nil, err
 	}
 	if err := CheckSize(len(body), limit); err != nil {
-		return nil, fmt.Errorf("request %s: %w", req.Method, err)
+		return nil, err
 	}
 	return body, nil
 }

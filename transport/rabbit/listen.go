@@ -153,9 +153,10 @@ func (l *listener) setup(ctx context.Context) error {
 // (dead-lettered if the broker has a policy for it) and logged, and Next
 // goes on waiting.
 //
-// The request's Deadline comes from header x-warren-deadline, or else is
+// The Incoming's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
-// caller sends it.
+// caller sends it. The request's Headers are the message's headers with
+// string values, without the x-warren- ones.
 func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
 		var (

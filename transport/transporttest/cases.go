@@ -30,6 +30,20 @@ func ended(t *testing.T) (cancelled, expired context.Context) {
 	return c, x
 }
 
+// onePrefix checks that err names each layer once: its first prefix,
+// such as "rabbit: ", does not come back later in the text.
+func onePrefix(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	prefix, _, ok := strings.Cut(msg, ": ")
+	if ok && strings.Count(msg, prefix+": ") > 1 {
+		t.Errorf("error %q repeats its prefix %q", msg, prefix)
+	}
+}
+
 // firstMethod waits for the next request of got and returns its method.
 func firstMethod(t *testing.T, got <-chan transport.Incoming) string {
 	t.Helper()
@@ -165,6 +179,7 @@ func testReservedHeaders(t *testing.T, e *env) {
 		if !errors.Is(err, transport.ErrInvalidHeader) {
 			t.Errorf("Call with header %.20q = %v, want ErrInvalidHeader", name, err)
 		}
+		onePrefix(t, err)
 		if err := cl.Cast(e.ctx(5*time.Second), e.target(""), req); !errors.Is(err, transport.ErrInvalidHeader) {
 			t.Errorf("Cast with header %.20q = %v, want ErrInvalidHeader", name, err)
 		}
@@ -186,12 +201,16 @@ func testCastEndedCtx(t *testing.T, e *env) {
 	cancelled, expired := ended(t)
 	fan := target.Target{Exchange: e.exchange, Topic: e.topic, Fanout: true}
 	for _, tgt := range []target.Target{e.target(""), fan} {
-		if err := cl.Cast(cancelled, tgt, &message.Request{Method: "cancelled"}); !errors.Is(err, context.Canceled) {
+		err := cl.Cast(cancelled, tgt, &message.Request{Method: "cancelled"})
+		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Cast(%v) with a cancelled ctx = %v, want context.Canceled", tgt, err)
 		}
-		if err := cl.Cast(expired, tgt, &message.Request{Method: "expired"}); !errors.Is(err, context.DeadlineExceeded) {
+		onePrefix(t, err)
+		err = cl.Cast(expired, tgt, &message.Request{Method: "expired"})
+		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Cast(%v) with an expired ctx = %v, want context.DeadlineExceeded", tgt, err)
 		}
+		onePrefix(t, err)
 	}
 	if err := cl.Cast(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "good"}); err != nil {
 		t.Fatalf("Cast = %v", err)
@@ -210,10 +229,12 @@ func testCallEndedCtx(t *testing.T, e *env) {
 	})
 	cl := e.client()
 	cancelled, expired := ended(t)
-	if _, err := cl.Call(cancelled, e.target(""), &message.Request{Method: "cancelled"}); !errors.Is(err, context.Canceled) {
+	_, err := cl.Call(cancelled, e.target(""), &message.Request{Method: "cancelled"})
+	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Call with a cancelled ctx = %v, want context.Canceled", err)
 	}
-	_, err := cl.Call(expired, e.target(""), &message.Request{Method: "expired"})
+	onePrefix(t, err)
+	_, err = cl.Call(expired, e.target(""), &message.Request{Method: "expired"})
 	var te *transport.TimeoutError
 	if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Call with an expired ctx = %v, want a *transport.TimeoutError", err)
@@ -257,16 +278,22 @@ func testTooLarge(t *testing.T, e *env) {
 	})
 	cl := e.client()
 
-	if err := cl.Cast(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "big", Args: big}); !errors.Is(err, transport.ErrMessageTooLarge) {
+	err := cl.Cast(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "big", Args: big})
+	if !errors.Is(err, transport.ErrMessageTooLarge) {
 		t.Errorf("Cast of %d bytes = %v, want ErrMessageTooLarge", len(big), err)
 	}
-	if _, err := cl.Call(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "big", Args: big}); !errors.Is(err, transport.ErrMessageTooLarge) {
+	onePrefix(t, err)
+	_, err = cl.Call(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "big", Args: big})
+	if !errors.Is(err, transport.ErrMessageTooLarge) {
 		t.Errorf("Call of %d bytes = %v, want ErrMessageTooLarge", len(big), err)
 	}
+	onePrefix(t, err)
 
 	rep, err := cl.Call(e.ctx(10*time.Second), e.target(""), &message.Request{Method: "answer"})
 	if err := await(t, replies, 5*time.Second, "first Reply"); !errors.Is(err, transport.ErrMessageTooLarge) {
 		t.Errorf("Reply of %d bytes = %v, want ErrMessageTooLarge", len(big), err)
+	} else {
+		onePrefix(t, err)
 	}
 	if err := await(t, replies, 5*time.Second, "second Reply"); err != nil {
 		t.Errorf("Reply after a too large one = %v, want nil: the refused reply does not count", err)
