@@ -345,3 +345,49 @@ func testReplyEndedCtx(t *testing.T, e *env) {
 		t.Errorf("Reply with a cancelled ctx = %v, want context.Canceled", err)
 	}
 }
+
+func testReplyServerClosed(t *testing.T, e *env) {
+	s := e.listen("s1")
+	got := make(chan transport.Incoming, 1)
+	e.serve(s, record(got))
+	cl := e.client()
+	go cl.Call(e.ctx(10*time.Second), e.target(""), &message.Request{Method: "m", CallMonitor: 5 * time.Second})
+	in := await(t, got, 5*time.Second, "call on the server")
+	if err := s.tr.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	ctx := e.ctx(5 * time.Second)
+	if err := in.Heartbeat(ctx); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Heartbeat after the server's transport closed = %v, want ErrClosed", err)
+	}
+	if err := in.Reply(ctx, nil); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Reply after the server's transport closed = %v, want ErrClosed", err)
+	}
+}
+
+func testUnencodable(t *testing.T, e *env) {
+	s := e.listen("s1")
+	got := make(chan transport.Incoming, 4)
+	e.serve(s, record(got))
+	cl := e.client()
+	bad := []message.Request{
+		{Method: "array-args", Args: json.RawMessage(`[1]`)},
+		{Method: "invalid-args", Args: json.RawMessage(`{"a":`)},
+		{Method: "context", Context: map[string]any{"c": make(chan int)}},
+		{},
+	}
+	for _, req := range bad {
+		if _, err := cl.Call(e.ctx(5*time.Second), e.target(""), &req); err == nil {
+			t.Errorf("Call(%q) = nil, want an error: the request cannot be encoded", req.Method)
+		}
+		if err := cl.Cast(e.ctx(5*time.Second), e.target(""), &req); err == nil {
+			t.Errorf("Cast(%q) = nil, want an error: the request cannot be encoded", req.Method)
+		}
+	}
+	if err := cl.Cast(e.ctx(5*time.Second), e.target(""), &message.Request{Method: "good"}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	if m := firstMethod(t, got); m != "good" {
+		t.Errorf("server received %q first, want good: requests that cannot be encoded must not be sent", m)
+	}
+}

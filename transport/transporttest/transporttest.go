@@ -80,6 +80,8 @@ func Run(t *testing.T, h Harness) {
 		{"too-large", testTooLarge},
 		{"reply-caller-gone", testReplyCallerGone},
 		{"reply-ended-ctx", testReplyEndedCtx},
+		{"reply-server-closed", testReplyServerClosed},
+		{"unencodable", testUnencodable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
