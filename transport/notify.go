@@ -40,11 +40,6 @@ type Subscription struct {
 	Priority string
 }
 
-// RoutingKey returns <topic>.<priority>: the routing key the
-// subscription's notifications carry and, without a pool, its queue's
-// name.
-func (s Subscription) RoutingKey() string { return s.Target.Topic + "." + s.Priority }
-
 // QueueLimits bound the queue a notification publisher declares. Zero
 // values mean no limit, as oslo.messaging declares it. A broker refuses
 // to declare an existing queue with other arguments (406

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -32,12 +33,12 @@ func (t *Transport) Notify(ctx context.Context, tgt target.Target, n *message.No
 	if err != nil {
 		return fmt.Errorf("memory: notify %s: %w", n.EventType, err)
 	}
-	sub := transport.Subscription{Target: tgt, Priority: strings.ToLower(n.Priority)}
-	ex, key := t.exchangeOf(tgt), sub.RoutingKey()
+	ex := topology.ControlExchange(tgt, t.exchange)
+	key := topology.NotificationKey(tgt.Topic, strings.ToLower(n.Priority))
 	if err := t.bus.declareNotifyQueue(ex, key, key, q); err != nil {
 		return err
 	}
-	return t.bus.send(ctx, t.done, ex, key, false, &envelope{body: body})
+	return t.bus.send(ctx, t.done, topology.Route{Exchange: ex, Key: key}, &envelope{body: body})
 }
 
 // ListenNotifications declares the queues of subs on the Bus, as the
@@ -54,7 +55,7 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 	if t.closed {
 		return nil, transport.ErrClosed
 	}
-	l := newListener(t, "")
+	l := newListener(t)
 	if err := t.bus.listenNotifications(l, t.exchange, subs, pool); err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func validateSubscriptions(subs []transport.Subscription) error {
 	}
 	for _, s := range subs {
 		if s.Target.Topic == "" || s.Priority == "" {
-			return fmt.Errorf("memory: listen for notifications: %w: subscription %q needs a topic and a priority", target.ErrInvalid, s.RoutingKey())
+			return fmt.Errorf("memory: listen for notifications: %w: subscription %q needs a topic and a priority", target.ErrInvalid, topology.NotificationKey(s.Target.Topic, s.Priority))
 		}
 	}
 	return nil
@@ -105,15 +106,9 @@ func (b *Bus) listenNotifications(l *listener, defaultExchange string, subs []tr
 	defer b.mu.Unlock()
 	var qs []*queue
 	for _, s := range subs {
-		ex := s.Target.Exchange
-		if ex == "" {
-			ex = defaultExchange
-		}
-		name := s.RoutingKey()
-		if pool != "" {
-			name = pool
-		}
-		q, err := b.notifyQueue(ex, name, s.RoutingKey(), b.limitsOf(name))
+		ex := topology.ControlExchange(s.Target, defaultExchange)
+		name := topology.NotificationQueue(s.Target.Topic, s.Priority, pool)
+		q, err := b.notifyQueue(ex, name, topology.NotificationKey(s.Target.Topic, s.Priority), b.limitsOf(name))
 		if err != nil {
 			return err
 		}

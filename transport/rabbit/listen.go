@@ -8,11 +8,12 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/driver"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -94,8 +95,9 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
-	topicEx, fanoutEx := topicExchange(t.controlExchange(tgt)), fanoutExchange(tgt.Topic)
-	fanoutQ := fanoutQueueName(tgt.Topic)
+	srv := topology.ServerOf(tgt, t.s.controlExchange)
+	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
+	fanoutQ := srv.FanoutQueue
 	shared := func(name string) queueSpec {
 		return queueSpec{
 			name:    name,
@@ -107,12 +109,12 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		t:    t,
 		name: tgt.String(),
 		specs: []queueSpec{
-			shared(tgt.Topic),
-			shared(tgt.Topic + "." + tgt.Server),
+			shared(srv.TopicQueue),
+			shared(srv.ServerQueue),
 			{
 				name:    fanoutQ,
 				declare: func(ch *amqp.Channel) error { return declareExpiringQueue(ch, fanoutQ) },
-				binds:   []bindSpec{{fanoutEx, tgt.Topic}},
+				binds:   []bindSpec{{fanoutEx, srv.FanoutKey}},
 			},
 		},
 		expiring: fanoutQ,
@@ -251,9 +253,10 @@ type rpcListener struct{ *listener }
 // (dead-lettered if the broker has a policy for it) and logged, and Next
 // goes on waiting.
 //
-// The request's Deadline comes from header x-warren-deadline, or else is
+// The Incoming's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
-// caller sends it.
+// caller sends it. The request's Headers are the message's headers with
+// string values, without the x-warren- ones.
 func (l *rpcListener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
 		d, err := l.receive(ctx)
@@ -276,7 +279,7 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		return nil
 	default:
 	}
-	if err := l.t.checkSize(len(d.Body)); err != nil {
+	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
 		l.reject(ctx, d, err)
 		return nil
 	}
@@ -290,8 +293,8 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
 		return nil
 	}
-	req.Deadline = deadlineOf(d, received)
-	return &incoming{t: l.t, req: req}
+	req.Headers = headersOf(d)
+	return l.t.replier.Incoming(req, deadlineOf(d, received))
 }
 
 // reject drops d, which is not a valid request, without requeueing it. When
@@ -308,7 +311,7 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	if msgID == "" || replyTo == "" {
 		return
 	}
-	in := &incoming{t: l.t, req: &message.Request{MsgID: msgID, ReplyTo: replyTo}}
+	in := l.t.replier.Incoming(&message.Request{MsgID: msgID, ReplyTo: replyTo}, time.Time{})
 	msg := "the server rejected the request: " + err.Error()
 	f := &message.Failure{Class: "ValueError", Module: "builtins", Message: msg, Args: []any{msg}}
 	if err := in.Reply(ctx, &message.Reply{Failure: f}); err != nil {
@@ -338,6 +341,23 @@ func (l *listener) ended(queue string) error {
 	default:
 	}
 	return fmt.Errorf("rabbit: listener on %s: consuming queue %q ended: %s", l.name, queue, reason)
+}
+
+// headersOf returns the application headers of d: those with string
+// values, without warren's own x-warren- headers; nil when none.
+func headersOf(d *amqp.Delivery) map[string]string {
+	var h map[string]string
+	for k, v := range d.Headers {
+		s, ok := v.(string)
+		if !ok || driver.Reserved(k) {
+			continue
+		}
+		if h == nil {
+			h = make(map[string]string)
+		}
+		h[k] = s
+	}
+	return h
 }
 
 // deadlineOf returns the deadline d carries, or zero.
@@ -379,7 +399,7 @@ func (l *listener) Stop() error {
 			}
 		}
 		if err := l.t.bounded(stop); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %v", l.name, err)
+			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %w", l.name, err)
 		}
 	})
 	return l.stopErr
@@ -397,7 +417,7 @@ func (l *listener) Close() error {
 		l.t.mu.Unlock()
 		if l.cancelOnStop {
 			if err := l.t.bounded(l.ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
-				errs = append(errs, fmt.Errorf("rabbit: closing listener on %s: %v", l.name, err))
+				errs = append(errs, fmt.Errorf("rabbit: closing listener on %s: %w", l.name, err))
 			}
 		}
 		if l.expiring != "" {
@@ -421,72 +441,17 @@ func (l *listener) deleteExpiringQueue() error {
 		return err
 	})
 	if err != nil && !l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: deleting fanout queue %q: %v", l.expiring, err)
+		return fmt.Errorf("rabbit: deleting fanout queue %q: %w", l.expiring, err)
 	}
 	return nil
 }
 
-// incoming is one request handed out by Next.
-type incoming struct {
-	t       *Transport
-	req     *message.Request
-	replied atomic.Bool
-}
-
-// Request returns the request decoded from the delivery, with its deadline.
-func (in *incoming) Request() *message.Request { return in.req }
-
-// Reply publishes the final reply to the caller's reply queue through the
-// default exchange, mandatory, and waits for the broker's confirm. When
-// the reply queue is gone (the caller's transport closed or expired) the
-// reply is dropped with a log line and Reply returns nil; it is not
-// retried. A reply larger than MaxMessageSize is refused with
-// transport.ErrMessageTooLarge and counts as not sent, so a smaller failure reply
-// can follow.
-func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
-	if !in.req.IsCall() {
-		return nil
-	}
-	if r == nil {
-		r = &message.Reply{}
-	}
-	body, err := wire.EncodeReply(in.req.MsgID, r)
-	if err != nil {
-		return fmt.Errorf("rabbit: encoding the reply to message %s: %w", in.req.MsgID, err)
-	}
-	if err := in.t.checkSize(len(body)); err != nil {
+// publishReply publishes body, an encoded reply or heartbeat, to reply
+// queue replyTo through the default exchange, mandatory, and waits for the
+// broker's confirm. A queue that is gone gives a *transport.NoRouteError.
+func (t *Transport) publishReply(ctx context.Context, replyTo string, body []byte) error {
+	if err := t.usable(); err != nil {
 		return err
 	}
-	if in.replied.Swap(true) {
-		return fmt.Errorf("rabbit: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)
-	}
-	return in.send(ctx, "reply", body)
-}
-
-// Heartbeat sends a call-monitor heartbeat, only to a caller that asked
-// for them (oslo.messaging callers without _timeout fail on one) and only
-// before the final reply.
-func (in *incoming) Heartbeat(ctx context.Context) error {
-	if !in.req.IsCall() || in.req.CallMonitor <= 0 || in.replied.Load() {
-		return nil
-	}
-	body, err := wire.EncodeHeartbeat(in.req.MsgID)
-	if err != nil {
-		return fmt.Errorf("rabbit: encoding a heartbeat for message %s: %w", in.req.MsgID, err)
-	}
-	return in.send(ctx, "heartbeat", body)
-}
-
-func (in *incoming) send(ctx context.Context, kind string, body []byte) error {
-	if err := in.t.usable(); err != nil {
-		return err
-	}
-	err := in.t.publish(ctx, nil, in.req.ReplyTo, publishing(wire.NewID(), body))
-	var noRoute *transport.NoRouteError
-	if errors.As(err, &noRoute) {
-		in.t.log.Warn("rabbit: dropping a "+kind+": the caller's reply queue is gone",
-			"msg_id", in.req.MsgID, "reply_queue", in.req.ReplyTo)
-		return nil
-	}
-	return err
+	return t.publish(ctx, nil, replyTo, publishing(wire.NewID(), body))
 }

@@ -11,6 +11,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/driver"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -68,11 +70,11 @@ func (t *Transport) Notify(ctx context.Context, tgt target.Target, n *message.No
 	if err != nil {
 		return fmt.Errorf("rabbit: encoding notification %s: %w", n.EventType, err)
 	}
-	if err := t.checkSize(len(body)); err != nil {
+	if err := driver.CheckSize(len(body), t.s.maxMessageSize); err != nil {
 		return err
 	}
-	ex := topicExchange(t.controlExchange(tgt))
-	key := transport.Subscription{Target: tgt, Priority: strings.ToLower(n.Priority)}.RoutingKey()
+	ex := topicExchange(topology.ControlExchange(tgt, t.s.controlExchange))
+	key := topology.NotificationKey(tgt.Topic, strings.ToLower(n.Priority))
 	for attempt := 0; ; attempt++ {
 		if err := t.declareNotifyQueue(ctx, ex, key, q); err != nil {
 			return err
@@ -177,9 +179,9 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 	var keys []string
 	for _, s := range subs {
 		if s.Target.Topic == "" || s.Priority == "" {
-			return nil, fmt.Errorf("rabbit: listen for notifications: %w: subscription %q needs a topic and a priority", target.ErrInvalid, s.RoutingKey())
+			return nil, fmt.Errorf("rabbit: listen for notifications: %w: subscription %q needs a topic and a priority", target.ErrInvalid, topology.NotificationKey(s.Target.Topic, s.Priority))
 		}
-		keys = append(keys, s.RoutingKey())
+		keys = append(keys, topology.NotificationKey(s.Target.Topic, s.Priority))
 	}
 	if err := t.usable(); err != nil {
 		return nil, err
@@ -195,12 +197,8 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 		return &specs[len(specs)-1]
 	}
 	for _, s := range subs {
-		name := s.RoutingKey()
-		if pool != "" {
-			name = pool
-		}
-		q := spec(name)
-		b := bindSpec{topicExchange(t.controlExchange(s.Target)), s.RoutingKey()}
+		q := spec(topology.NotificationQueue(s.Target.Topic, s.Priority, pool))
+		b := bindSpec{topicExchange(topology.ControlExchange(s.Target, t.s.controlExchange)), topology.NotificationKey(s.Target.Topic, s.Priority)}
 		if !slices.Contains(q.binds, b) {
 			q.binds = append(q.binds, b)
 		}
@@ -263,7 +261,7 @@ func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotificati
 }
 
 func (l *notifyListener) decode(d *amqp.Delivery) (*message.Notification, error) {
-	if err := l.t.checkSize(len(d.Body)); err != nil {
+	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
 		return nil, err
 	}
 	return wire.DecodeNotification(d.Body)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -48,7 +49,7 @@ func (e *env) forgetQueue(name string) {
 func (e *env) listenNotifications(pool string, subs ...transport.Subscription) transport.NotificationListener {
 	e.t.Helper()
 	for _, s := range subs {
-		e.forgetQueue(s.RoutingKey())
+		e.forgetQueue(topology.NotificationKey(s.Target.Topic, s.Priority))
 	}
 	if pool != "" {
 		e.forgetQueue(pool)
