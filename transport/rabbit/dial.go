@@ -2,7 +2,6 @@ package rabbit
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -119,9 +118,9 @@ func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.H
 		},
 	}
 	scheme := "amqp"
-	if u.TLS() {
+	if t.s.tlsClient != nil {
 		scheme = "amqps"
-		cfg.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.Host}
+		cfg.TLSClientConfig = tlsFor(t.s.tlsClient, h.Host)
 	}
 	var stop func() bool
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
@@ -142,7 +141,9 @@ func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.H
 		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 		return conn, nil
 	}
-	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Username: h.Username, Password: h.Password, Vhost: u.VirtualHost}
+	// The credentials go in cfg.SASL, never in the URI, which amqp091
+	// may quote in its errors.
+	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Vhost: u.VirtualHost}
 	conn, err := amqp.DialConfig(uri.String(), cfg)
 	if stop != nil && !stop() {
 		// ctx ended while dialing: the connection may carry the expired
