@@ -94,7 +94,8 @@ func (u *URL) String() string {
 			q.Set(k, u.Options[k])
 		}
 		b.WriteByte('?')
-		b.WriteString(q.Encode())
+		// A query may hold '/' as it is, and file paths read better so.
+		b.WriteString(strings.ReplaceAll(q.Encode(), "%2F", "/"))
 	}
 	return b.String()
 }

@@ -147,6 +147,16 @@ func TestParseURLHidesPassword(t *testing.T) {
 	if s := u.String(); strings.Contains(s, "s3cret") || strings.Contains(s, "pw2") || !strings.Contains(s, "h2:5672") {
 		t.Errorf("String() = %q, want hosts without passwords", s)
 	}
+	raw := "amqps://u:p@h:5671/vh?ssl_ca_file=/etc/a%26b.pem&x=1"
+	if u, err = ParseURL(raw); err != nil {
+		t.Fatal(err)
+	}
+	if s, want := u.String(), "amqps://u:****@h:5671/vh?ssl_ca_file=/etc/a%26b.pem&x=1"; s != want {
+		t.Errorf("ParseURL(%q).String() = %q, want %q", raw, s, want)
+	}
+	if back, err := ParseURL(u.String()); err != nil || !reflect.DeepEqual(back.Options, u.Options) {
+		t.Errorf("ParseURL(%q) = %+v, %v; want the options of %q", u.String(), back, err, raw)
+	}
 }
 
 func TestParseBool(t *testing.T) {
