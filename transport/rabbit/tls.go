@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -113,9 +114,9 @@ func (ts *tlsSettings) build(u *transport.URL) (*tls.Config, error) {
 		c.MinVersion, c.MaxVersion = v, v
 	}
 	if ts.caFile != "" {
-		pem, err := os.ReadFile(ts.caFile)
+		pem, err := readPEM("ssl_ca_file", ts.caFile)
 		if err != nil {
-			return nil, fmt.Errorf("rabbit: ssl_ca_file: %w", err)
+			return nil, err
 		}
 		roots := x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
@@ -164,14 +165,14 @@ func (ts *tlsSettings) given() []string {
 // loadKeyPair reads the client certificate and its key; the key is in the
 // certificate file when keyFile is empty, as oslo.messaging allows.
 func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
-	certPEM, err := os.ReadFile(certFile)
+	certPEM, err := readPEM("ssl_cert_file", certFile)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("rabbit: ssl_cert_file: %w", err)
+		return tls.Certificate{}, err
 	}
 	keyPEM, files := certPEM, fmt.Sprintf("ssl_cert_file %q (certificate and key)", certFile)
 	if keyFile != "" {
-		if keyPEM, err = os.ReadFile(keyFile); err != nil {
-			return tls.Certificate{}, fmt.Errorf("rabbit: ssl_key_file: %w", err)
+		if keyPEM, err = readPEM("ssl_key_file", keyFile); err != nil {
+			return tls.Certificate{}, err
 		}
 		files = fmt.Sprintf("ssl_cert_file %q and ssl_key_file %q", certFile, keyFile)
 	}
@@ -182,6 +183,36 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("rabbit: %s: %w", files, err)
 	}
 	return cert, nil
+}
+
+// maxPEMFile bounds the size of a CA, certificate or key file: the
+// largest CA bundles are well under a megabyte.
+const maxPEMFile = 8 << 20
+
+// readPEM reads the PEM file path that the URL option key names. It
+// refuses what is not a regular file or is larger than maxPEMFile, so
+// that a name such as /dev/zero cannot hang or exhaust Dial.
+func readPEM(key, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rabbit: %s: %w", key, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("rabbit: %s: %w", key, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("rabbit: %s %q is not a regular file", key, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("rabbit: %s: %w", key, err)
+	}
+	if len(data) > maxPEMFile {
+		return nil, fmt.Errorf("rabbit: %s %q is larger than %d MiB", key, path, maxPEMFile>>20)
+	}
+	return data, nil
 }
 
 // verifyChainOnly makes c check the broker's certificate chain against

@@ -126,6 +126,7 @@ func TestTLSOptionErrors(t *testing.T) {
 	otherKey := certtest.Write(t, p.dir, "other.key", other.KeyPEM)
 	keyAsCA := certtest.Write(t, p.dir, "key-as-ca.pem", p.client.KeyPEM)
 	missing := filepath.Join(p.dir, "missing.pem")
+	huge := certtest.Write(t, p.dir, "huge.pem", bytes.Repeat(p.ca.PEM, maxPEMFile/len(p.ca.PEM)+1))
 	type errorCase struct {
 		name string
 		url  string
@@ -147,7 +148,9 @@ func TestTLSOptionErrors(t *testing.T) {
 		{name: "unknown ssl option", url: "amqps://h?ssl_ciphers=x", want: []string{`unknown query option "ssl_ciphers"`}, invalid: true},
 		{name: "bad hostname verification", url: "amqps://h?ssl_enforce_hostname_verification=sometimes", want: []string{"ssl_enforce_hostname_verification"}, invalid: true},
 		{name: "missing ca file", url: "amqps://h?ssl_ca_file=" + missing, want: []string{"ssl_ca_file", missing}, notExist: true},
-		{name: "ca file is a directory", url: "amqps://h?ssl_ca_file=" + p.dir, want: []string{"ssl_ca_file", p.dir, "is a directory"}},
+		{name: "ca file is a directory", url: "amqps://h?ssl_ca_file=" + p.dir, want: []string{"ssl_ca_file", p.dir, "not a regular file"}},
+		{name: "ca file is a device", url: "amqps://h?ssl_ca_file=/dev/zero", want: []string{"ssl_ca_file", "/dev/zero", "not a regular file"}},
+		{name: "ca file too large", url: "amqps://h?ssl_ca_file=" + huge, want: []string{"ssl_ca_file", huge, "larger than 8 MiB"}},
 		{name: "ca file holds a key", url: "amqps://h?ssl_ca_file=" + keyAsCA, want: []string{keyAsCA, "holds no PEM certificate"}},
 		{name: "missing certificate file", url: "amqps://h?ssl_cert_file=" + missing, want: []string{"ssl_cert_file", missing}, notExist: true},
 		{name: "missing key file", url: "amqps://h?ssl_cert_file=" + p.certFile + "&ssl_key_file=" + missing, want: []string{"ssl_key_file", missing}, notExist: true},
