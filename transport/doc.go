@@ -3,6 +3,10 @@
 // (Request, Reply, Failure and Notification, from package message), transport URLs, configuration from the
 // environment, and the sentinel errors every driver returns.
 //
+// ParseURL's errors and URL.String never show a password, however
+// malformed the URL; ParseBool reads a URL option's boolean as
+// oslo.messaging does.
+//
 // Two drivers implement it: transport/rabbit on RabbitMQ and transport/memory
 // in process. Package transport/transporttest holds the conformance suite
 // both pass.

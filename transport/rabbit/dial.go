@@ -22,9 +22,13 @@ const handshakeTimeout = 30 * time.Second
 // Dial connects to the RabbitMQ broker of rawURL and returns a transport
 // on it. The URL scheme is rabbit, amqp or amqps; see transport.ParseURL
 // for its form. Query options: prefetch (see Prefetch), heartbeat
-// (seconds, see Heartbeat), connection_name (see ConnectionName) and ssl
-// (a boolean; amqps implies it). They override the matching Options.
-// Unknown query keys are an error matching transport.ErrInvalidURL.
+// (seconds, see Heartbeat), connection_name (see ConnectionName), and
+// oslo.messaging's ssl, ssl_ca_file, ssl_cert_file, ssl_key_file,
+// ssl_version, ssl_enforce_hostname_verification and ssl_enforce_fips_mode
+// (see TLS in the package doc). They override the matching Options.
+// Unknown query keys are an error matching transport.ErrInvalidURL; oslo
+// options that mean nothing to warren are logged and ignored. Errors show
+// no password.
 //
 // With several hosts, Dial tries them in the order given until one
 // accepts both connections (oslo.messaging shuffles them first). ctx
