@@ -142,29 +142,32 @@ func (s *settings) applyURL(u *transport.URL) error {
 	var ignored []string
 	for _, k := range keys {
 		v := u.Options[k]
-		switch {
-		case k == "prefetch":
+		switch k {
+		case "prefetch":
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return fmt.Errorf("rabbit: %w: prefetch %q is not an integer", transport.ErrInvalidURL, v)
 			}
 			s.prefetch = n
-		case k == "heartbeat":
+		case "heartbeat":
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return fmt.Errorf("rabbit: %w: heartbeat %q is not a whole number of seconds", transport.ErrInvalidURL, v)
 			}
 			s.heartbeat = time.Duration(n) * time.Second
-		case k == "connection_name":
+		case "connection_name":
 			s.connectionName = v
-		case slices.Contains(tlsKeys, k):
-			if err := s.tls.applyURL(k, v); err != nil {
-				return err
-			}
-		case slices.Contains(ignoredKeys, k):
-			ignored = append(ignored, k)
 		default:
-			return fmt.Errorf("rabbit: %w: unknown query option %q (known: %v)", transport.ErrInvalidURL, k, urlKeys)
+			switch {
+			case slices.Contains(tlsKeys, k):
+				if err := s.tls.applyURL(k, v); err != nil {
+					return err
+				}
+			case slices.Contains(ignoredKeys, k):
+				ignored = append(ignored, k)
+			default:
+				return fmt.Errorf("rabbit: %w: unknown query option %q (known: %v)", transport.ErrInvalidURL, k, urlKeys)
+			}
 		}
 	}
 	if len(ignored) > 0 {
