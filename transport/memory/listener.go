@@ -153,7 +153,9 @@ type incoming struct {
 func (in *incoming) Request() *message.Request { return in.req }
 
 // Reply sends r to the caller. For a cast it does nothing. A second Reply
-// returns an error matching transport.ErrReplied; a reply to a transport
+// returns an error matching transport.ErrReplied; a reply above
+// MaxMessageSize fails with transport.ErrMessageTooLarge and counts as not
+// sent; a reply to a transport
 // that has closed fails with a *transport.NoRouteError; a reply that
 // arrives after the call gave up is dropped without error.
 func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
@@ -166,6 +168,9 @@ func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
 	body, err := wire.EncodeReply(in.req.MsgID, r)
 	if err != nil {
 		return fmt.Errorf("memory: encoding the reply to message %s: %w", in.req.MsgID, err)
+	}
+	if err := in.t.checkSize(len(body)); err != nil {
+		return err
 	}
 	if in.replied.Swap(true) {
 		return fmt.Errorf("memory: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)

@@ -20,6 +20,7 @@ var _ transport.Transport = (*Transport)(nil)
 type Transport struct {
 	bus      *Bus
 	exchange string
+	maxSize  int
 	replyQ   string
 	waiters  *replywait.Waiters
 
@@ -32,6 +33,7 @@ type Transport struct {
 type options struct {
 	bus      *Bus
 	exchange string
+	maxSize  int
 }
 
 // Option configures a Transport.
@@ -54,6 +56,15 @@ func ControlExchange(name string) Option {
 	}
 }
 
+// MaxMessageSize sets the largest message body, in bytes, the transport
+// sends: larger requests and replies are refused with
+// transport.ErrMessageTooLarge, and a refused reply counts as not sent, so
+// a smaller one can follow, as with the rabbit driver. Zero, the default,
+// means no limit.
+func MaxMessageSize(n int) Option {
+	return func(o *options) { o.maxSize = n }
+}
+
 // New returns a transport on the Bus given by OnBus, or on a new Bus of its
 // own. It does no I/O.
 func New(opts ...Option) *Transport {
@@ -67,6 +78,7 @@ func New(opts ...Option) *Transport {
 	t := &Transport{
 		bus:       o.bus,
 		exchange:  o.exchange,
+		maxSize:   o.maxSize,
 		replyQ:    "reply_" + wire.NewID(),
 		waiters:   replywait.New(),
 		done:      make(chan struct{}),
@@ -108,6 +120,9 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 	if err != nil {
 		return fmt.Errorf("memory: cast %s: %w", req.Method, err)
 	}
+	if err := t.checkSize(len(body)); err != nil {
+		return err
+	}
 	m := &envelope{body: body, deadline: req.Deadline}
 	if tgt.Fanout {
 		// oslo.messaging publishes fanout casts with an empty routing key.
@@ -136,6 +151,9 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 	body, err := wire.EncodeRequest(req)
 	if err != nil {
 		return nil, fmt.Errorf("memory: call %s: %w", req.Method, err)
+	}
+	if err := t.checkSize(len(body)); err != nil {
+		return nil, err
 	}
 	w, err := t.register(req.MsgID)
 	if err != nil {
@@ -223,6 +241,14 @@ func (t *Transport) removeListener(l *listener) {
 	t.mu.Lock()
 	delete(t.listeners, l)
 	t.mu.Unlock()
+}
+
+// checkSize refuses a body of n bytes above the MaxMessageSize limit.
+func (t *Transport) checkSize(n int) error {
+	if t.maxSize > 0 && n > t.maxSize {
+		return fmt.Errorf("memory: %w: %d bytes, the limit is %d", transport.ErrMessageTooLarge, n, t.maxSize)
+	}
+	return nil
 }
 
 // sendReply sends an encoded reply or heartbeat to reply queue name.

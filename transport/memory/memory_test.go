@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -474,5 +475,42 @@ func TestRequestOnTheWire(t *testing.T) {
 	in := next(t, lis)
 	if got := in.Request().UniqueID; got != req.UniqueID {
 		t.Errorf("UniqueID = %q, want %q", got, req.UniqueID)
+	}
+}
+
+func TestMaxMessageSize(t *testing.T) {
+	tr := memory.New(memory.MaxMessageSize(300))
+	defer tr.Close()
+	tgt := target.Target{Topic: "sized", Server: "s1"}
+	lis, err := tr.Listen(t.Context(), tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	big := json.RawMessage(`{"data":"` + strings.Repeat("x", 400) + `"}`)
+	if err := tr.Cast(t.Context(), tgt, &message.Request{Method: "m", Args: big}); !errors.Is(err, transport.ErrMessageTooLarge) {
+		t.Errorf("Cast(400-byte args) = %v, want ErrMessageTooLarge", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	replies := make(chan error, 1)
+	go func() {
+		in, err := lis.Next(ctx)
+		if err != nil {
+			replies <- err
+			return
+		}
+		if err := in.Reply(ctx, &message.Reply{Result: big}); !errors.Is(err, transport.ErrMessageTooLarge) {
+			replies <- fmt.Errorf("Reply(400-byte result) = %v, want ErrMessageTooLarge", err)
+			return
+		}
+		replies <- in.Reply(ctx, &message.Reply{Result: json.RawMessage(`"small"`)})
+	}()
+	rep, err := tr.Call(ctx, tgt, &message.Request{Method: "m"})
+	if err != nil || string(rep.Result) != `"small"` {
+		t.Errorf("Call = %v, %v; want the small reply that followed the refused one", rep, err)
+	}
+	if err := <-replies; err != nil {
+		t.Error(err)
 	}
 }
