@@ -479,7 +479,11 @@ func decodeFailure(raw json.RawMessage) (*message.Failure, error) {
 		if isNull(fd.raw) {
 			continue
 		}
-		if err := json.Unmarshal(fd.raw, fd.dst); err != nil {
+		// Numbers in args and kwargs stay json.Number: a Python int
+		// beyond 2^53 keeps every digit.
+		dec := json.NewDecoder(bytes.NewReader(fd.raw))
+		dec.UseNumber()
+		if err := dec.Decode(fd.dst); err != nil {
 			return nil, malformed("reply failure %s: %v", fd.key, err)
 		}
 	}

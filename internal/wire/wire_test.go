@@ -531,3 +531,20 @@ func TestNamespaceEmptyOrMissing(t *testing.T) {
 		})
 	}
 }
+
+func TestFailureKeepsBigIntegers(t *testing.T) {
+	body, err := EncodeReply("m1", &message.Reply{Failure: &message.Failure{
+		Class: "QuotaExceeded", Module: "inv", Message: "over",
+		Args: []any{json.Number("9007199254740993")}, Kwargs: map[string]any{"limit": json.Number("18446744073709551615")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := DecodeReply(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failure; f == nil || f.Args[0] != json.Number("9007199254740993") || f.Kwargs["limit"] != json.Number("18446744073709551615") {
+		t.Errorf("DecodeReply(EncodeReply(big failure)) = %+v, want every digit as json.Number", rep.Failure)
+	}
+}
