@@ -48,7 +48,7 @@ func newArgSpec(t reflect.Type) (argSpec, error) {
 	case base.Kind() == reflect.Interface && base.NumMethod() == 0:
 		return s, nil
 	}
-	return s, fmt.Errorf("%w: argument type %s cannot hold keyword arguments: want a struct or a map", ErrInvalid, t)
+	return s, fmt.Errorf("argument type %s cannot hold keyword arguments: want a struct or a map", t)
 }
 
 func implements(t, iface reflect.Type) bool {
@@ -76,13 +76,14 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return err
 	}
 	if !s.strict {
-		if err := json.Unmarshal(args, dst); err != nil {
+		if err := unmarshal(args, dst); err != nil {
 			return argumentError(method, args, err)
 		}
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	err := dec.Decode(dst)
 	if err == nil && isSpace(args[dec.InputOffset():]) {
 		return nil
@@ -97,10 +98,22 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return &ArgumentError{Method: method, Err: fmt.Errorf("got an unexpected keyword argument '%s'", key)}
 	}
 	reflect.ValueOf(dst).Elem().SetZero()
-	if err := json.Unmarshal(args, dst); err != nil {
+	if err := unmarshal(args, dst); err != nil {
 		return argumentError(method, args, err)
 	}
 	return nil
+}
+
+// unmarshal is json.Unmarshal with numbers decoded into an interface
+// value as json.Number, so that integers beyond 2^53 (which Python sends
+// as they are) keep every digit in a map[string]any or an any field.
+func unmarshal(data []byte, dst any) error {
+	if !json.Valid(data) {
+		return json.Unmarshal(data, dst) // the same syntax error
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(dst)
 }
 
 // unknownKeyword returns the first top-level key of the JSON object args

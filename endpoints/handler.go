@@ -10,7 +10,7 @@ import (
 // Handler runs one RPC method. args holds the caller's keyword arguments
 // as a JSON object; the dispatcher never passes an empty one ("{}" when
 // there are none). The result is encoded with encoding/json and sent to
-// the caller; an error is sent as an exception (see Classed).
+// the caller; an error is sent as an exception (see rpcerr.FailureOf).
 //
 // ServeRPC may be called from many goroutines at once.
 type Handler interface {
@@ -114,13 +114,19 @@ var (
 	errorType   = reflect.TypeFor[error]()
 )
 
+// rpcShaped reports whether t, the type of a bound method, has the shape
+// func(context.Context, A) (R, error).
+func rpcShaped(t reflect.Type) bool {
+	return t.NumIn() == 2 && t.In(0) == contextType && !t.IsVariadic() &&
+		t.NumOut() == 2 && t.Out(1) == errorType
+}
+
 // newMethodHandler checks that fn, a bound method, has the signature
 // func(context.Context, A) (R, error) with a usable A, and returns the
 // Handler that calls it as method name.
 func newMethodHandler(name string, fn reflect.Value) (*methodHandler, error) {
 	t := fn.Type()
-	if t.NumIn() != 2 || t.In(0) != contextType || t.IsVariadic() ||
-		t.NumOut() != 2 || t.Out(1) != errorType {
+	if !rpcShaped(t) {
 		return nil, fmt.Errorf("want func(context.Context, A) (R, error), have %s", t)
 	}
 	spec, err := newArgSpec(t.In(1))
