@@ -13,9 +13,10 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/rabbit"
@@ -160,7 +161,28 @@ func dial(t testing.TB) *rabbit.Transport {
 func startServer(t testing.TB, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
 	t.Helper()
 	b.forgetServer(name)
-	servertest.Start(t, dial(t), b.target(name), eps, opts...)
+	d, err := dispatcher.New(eps)
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	srv := rpcserver.New(dial(t), b.target(name), d, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := srv.Listen(ctx); err != nil {
+		t.Fatalf("server %s: Listen: %v", name, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server %s: Shutdown: %v", name, err)
+		}
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("server %s: Serve = %v, want ErrServerClosed", name, err)
+		}
+	})
 }
 
 // newClient returns a client of the bus's topic on a transport of its own.
@@ -187,9 +209,9 @@ type remoteErrorCase struct {
 func (tt remoteErrorCase) check(ctx context.Context, t *testing.T, withTraceback bool) {
 	t.Helper()
 	err := tt.client.Call(ctx, tt.method, tt.args, nil)
-	var re *rpcclient.RemoteError
+	var re *rpcerr.RemoteError
 	if !errors.As(err, &re) {
-		t.Fatalf("Call(%s) = %v, want a *rpcclient.RemoteError", tt.method, err)
+		t.Fatalf("Call(%s) = %v, want a *rpcerr.RemoteError", tt.method, err)
 	}
 	if re.Class != tt.class || re.Module != tt.module || re.Message != tt.message {
 		t.Errorf("Call(%s) = remote %s.%s %q, want %s.%s %q",

@@ -14,7 +14,9 @@ import (
 
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/transport"
 )
 
 // calcEndpoint returns the endpoint Go servers serve in these tests (version
@@ -61,13 +63,17 @@ func calcEndpoint(name string, c *counter, events chan<- event, opts ...endpoint
 		}
 		return nil, nil
 	})
+	endpoints.Register(e, "echo_any", func(_ context.Context, m map[string]any) (map[string]any, error) {
+		count("echo_any")
+		return m, nil
+	})
 	endpoints.Register(e, "fail", func(context.Context, struct{}) (any, error) {
 		count("fail")
-		return nil, endpoints.NewError("InvalidOperation", "invalid operation")
+		return nil, rpcerr.NewError("InvalidOperation", "invalid operation")
 	})
 	endpoints.Register(e, "fail_value_error", func(context.Context, struct{}) (any, error) {
 		count("fail_value_error")
-		return nil, &endpoints.Error{Class: "ValueError", Module: "builtins", Message: "bad value 42"}
+		return nil, &rpcerr.Error{Class: "ValueError", Module: "builtins", Message: "bad value 42"}
 	})
 	endpoints.Register(e, "slow", func(ctx context.Context, a struct{ Seconds float64 }) (string, error) {
 		count("slow")
@@ -246,8 +252,8 @@ func TestNoRouteFailsFast(t *testing.T) {
 			start := time.Now()
 			err := tt.do(ctx)
 			elapsed := time.Since(start)
-			if !errors.Is(err, rpcclient.ErrNoRoute) {
-				t.Errorf("err = %v, want one matching rpcclient.ErrNoRoute", err)
+			if !errors.Is(err, transport.ErrNoRoute) {
+				t.Errorf("err = %v, want one matching transport.ErrNoRoute", err)
 			}
 			if elapsed > bound {
 				t.Errorf("failing took %v, want under %v (fail fast, not at the 10 s deadline)", elapsed, bound)
@@ -276,8 +282,8 @@ func TestSlowHandlerTimesOut(t *testing.T) {
 	start := time.Now()
 	err := client.Call(ctx, "block", nil, nil)
 	elapsed := time.Since(start)
-	if !errors.Is(err, rpcclient.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Call = %v, want an error matching rpcclient.ErrTimeout and context.DeadlineExceeded", err)
+	if !errors.Is(err, transport.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Call = %v, want an error matching transport.ErrTimeout and context.DeadlineExceeded", err)
 	}
 	if limit := deadline + 3*time.Second; elapsed > limit {
 		t.Errorf("Call returned after %v, want by about its %v deadline (limit %v)", elapsed, deadline, limit)
@@ -339,7 +345,7 @@ func TestExpiredRequestNotRun(t *testing.T) {
 
 		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
-		if err := client.Call(short, "late", map[string]string{"value": "queued"}, nil); !errors.Is(err, rpcclient.ErrTimeout) {
+		if err := client.Call(short, "late", map[string]string{"value": "queued"}, nil); !errors.Is(err, transport.ErrTimeout) {
 			t.Errorf("late call behind a busy worker = %v, want a timeout", err)
 		}
 		releaseWorker()
@@ -444,18 +450,58 @@ func TestRemoteErrors(t *testing.T) {
 			class: "ValueError", module: "builtins", message: "bad value 42"},
 		{name: "unknown method", client: client, method: "no_such_method",
 			class: "NoSuchMethod", module: dispatcherModule,
-			message: "Endpoint does not support RPC method no_such_method", is: rpcclient.ErrNoSuchMethod},
+			message: "Endpoint does not support RPC method no_such_method", is: rpcerr.ErrNoSuchMethod},
 		{name: "private method", client: client, method: "_add",
 			class: "NoSuchMethod", module: dispatcherModule,
-			message: "Endpoint does not support RPC method _add", is: rpcclient.ErrNoSuchMethod},
+			message: "Endpoint does not support RPC method _add", is: rpcerr.ErrNoSuchMethod},
 		{name: "newer major version", client: client.Prepare(rpcclient.Version("2.0")), method: "add",
 			args: addArgs{A: 1, B: 1}, class: "UnsupportedVersion", module: dispatcherModule,
-			message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+			message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 		{name: "unknown keyword argument", client: client, method: "add",
 			args: map[string]int{"a": 1, "c": 2}, class: "TypeError", module: "builtins",
 			message: "add() got an unexpected keyword argument 'c'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.check(ctx, t, false) })
+	}
+}
+
+// QuotaError is a Go service's own error type.
+type QuotaError struct {
+	Resource string `json:"resource"`
+	Limit    uint64 `json:"limit"`
+}
+
+func (e *QuotaError) Error() string { return "quota exceeded for " + e.Resource }
+
+func (e *QuotaError) ExceptionClass() (class, module string) {
+	return "QuotaExceeded", "inventory.errors"
+}
+
+// TestTypedErrorRoundTrip checks that a Go handler's own error type
+// reaches a Go client through RabbitMQ with its fields, and that dispatcher
+// conditions match the same sentinels on both sides.
+func TestTypedErrorRoundTrip(t *testing.T) {
+	b := newBus(t, "typederr")
+	e := endpoints.New()
+	endpoints.Register(e, "reserve", func(context.Context, struct{}) (int, error) {
+		return 0, &QuotaError{Resource: "cores", Limit: 1<<64 - 1}
+	})
+	startServer(t, b, "go1", []*endpoints.Endpoint{e})
+	reg, err := rpcerr.NewRegistry(&QuotaError{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClient(t, b, rpcclient.Errors(reg))
+	ctx := withTimeout(t, 30*time.Second)
+
+	err = client.Call(ctx, "reserve", nil, nil)
+	var qe *QuotaError
+	if !errors.As(err, &qe) || *qe != (QuotaError{Resource: "cores", Limit: 1<<64 - 1}) {
+		t.Errorf("reserve() = %v (%+v), want a *QuotaError with its fields", err, qe)
+	}
+	err = client.Call(ctx, "missing", nil, nil)
+	if !errors.Is(err, rpcerr.ErrNoSuchMethod) {
+		t.Errorf("missing() = %v, want rpcerr.ErrNoSuchMethod", err)
 	}
 }
