@@ -22,6 +22,8 @@
 //     in-process driver for tests, examples and demos.
 //   - endpoints and dispatcher: declaring handlers and routing requests to
 //     them.
+//   - rpcerr: the errors that cross the wire, matched the same way on
+//     both sides.
 //   - rpcclient and rpcserver: the client and the server.
 //
 // This package only opens a transport from a Config, which is what most
