@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/rpcerr"
@@ -504,4 +505,82 @@ func TestTypedErrorRoundTrip(t *testing.T) {
 	if !errors.Is(err, rpcerr.ErrNoSuchMethod) {
 		t.Errorf("missing() = %v, want rpcerr.ErrNoSuchMethod", err)
 	}
+}
+
+// TestGracefulStopFromContext ends a server's Serve ctx, as a signal does,
+// while two calls run on RabbitMQ: the one that finishes within the grace
+// period gets its result, the other a ServerShuttingDown failure at once
+// instead of waiting out its deadline.
+func TestGracefulStopFromContext(t *testing.T) {
+	b := newBus(t, "graceful")
+	quickStarted, stuckStarted := make(chan struct{}, 1), make(chan struct{}, 1)
+	release := make(chan struct{})
+	e := endpoints.New()
+	endpoints.Register(e, "quick", func(context.Context, struct{}) (string, error) {
+		quickStarted <- struct{}{}
+		<-release
+		return "done", nil
+	})
+	endpoints.Register(e, "stuck", func(ctx context.Context, _ struct{}) (string, error) {
+		stuckStarted <- struct{}{}
+		<-ctx.Done()
+		return "", ctx.Err()
+	})
+	d, err := dispatcher.New([]*endpoints.Endpoint{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.forgetServer("go1")
+	srv := rpcserver.New(dial(t), b.target("go1"), d, rpcserver.GracePeriod(3*time.Second))
+	if err := srv.Listen(withTimeout(t, waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx) }()
+
+	client := newClient(t, b)
+	ctx := withTimeout(t, time.Minute) // far beyond the test: a caller left waiting would show
+	quick, stuck := make(chan error, 1), make(chan error, 1)
+	go func() {
+		got, err := rpcclient.Call[string](ctx, client, "quick", nil)
+		if err == nil && got != "done" {
+			err = fmt.Errorf("quick() = %q, want done", got)
+		}
+		quick <- err
+	}()
+	go func() { stuck <- client.Call(ctx, "stuck", nil, nil) }()
+	for _, started := range []chan struct{}{quickStarted, stuckStarted} {
+		select {
+		case <-started:
+		case <-time.After(waitLimit):
+			t.Fatal("a call did not start")
+		}
+	}
+	began := time.Now()
+	stop()
+	close(release)
+	for name, ch := range map[string]chan error{"quick": quick, "stuck": stuck} {
+		select {
+		case err := <-ch:
+			switch {
+			case name == "quick" && err != nil:
+				t.Errorf("quick() during the grace period: %v", err)
+			case name == "stuck" && !errors.Is(err, rpcerr.ErrServerShuttingDown):
+				t.Errorf("stuck() past the grace period = %v, want ErrServerShuttingDown", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("%s() got no answer within %v of the stop", name, waitLimit)
+		}
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Serve did not return")
+	}
+	t.Logf("the stuck caller heard of the shutdown %v after the stop (grace period 3s)", time.Since(began).Round(10*time.Millisecond))
 }
