@@ -41,7 +41,8 @@
 // take, or a value of the wrong type, fails the call with an
 // *ArgumentError, which a Python caller sees as TypeError ("divide() got an
 // unexpected keyword argument 'z'"). Keywords a caller leaves out keep
-// their zero value.
+// their zero value. Numbers decoded into interface values are json.Number,
+// so Python's big integers keep every digit.
 //
 // # Errors
 //

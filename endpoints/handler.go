@@ -40,7 +40,9 @@ type binder interface {
 // objects are ignored, as encoding/json and Python dicts do. A may also be
 // a map type, which takes every keyword, a pointer to a struct or map, any
 // (a map[string]any), or a type with its own UnmarshalJSON; struct{} takes
-// no arguments.
+// no arguments. Numbers decoded into an interface value (a map[string]any,
+// an any field) are json.Number, so that integers beyond 2^53, which Python
+// sends as they are, keep every digit.
 //
 // f must not be nil; Endpoint.Handle reports a nil f, and an A that cannot
 // hold keyword arguments, as registration errors.
