@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/warrenrpc/warren/internal/jsonnum"
 )
 
 // argSpec describes the type a handler decodes its keyword arguments into.
@@ -76,7 +78,7 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return err
 	}
 	if !s.strict {
-		if err := unmarshal(args, dst); err != nil {
+		if err := jsonnum.Unmarshal(args, dst); err != nil {
 			return argumentError(method, args, err)
 		}
 		return nil
@@ -98,22 +100,10 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return &ArgumentError{Method: method, Err: fmt.Errorf("got an unexpected keyword argument '%s'", key)}
 	}
 	reflect.ValueOf(dst).Elem().SetZero()
-	if err := unmarshal(args, dst); err != nil {
+	if err := jsonnum.Unmarshal(args, dst); err != nil {
 		return argumentError(method, args, err)
 	}
 	return nil
-}
-
-// unmarshal is json.Unmarshal with numbers decoded into an interface
-// value as json.Number, so that integers beyond 2^53 (which Python sends
-// as they are) keep every digit in a map[string]any or an any field.
-func unmarshal(data []byte, dst any) error {
-	if !json.Valid(data) {
-		return json.Unmarshal(data, dst) // the same syntax error
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return dec.Decode(dst)
 }
 
 // unknownKeyword returns the first top-level key of the JSON object args

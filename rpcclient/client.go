@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/warrenrpc/warren/internal/jsonnum"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/target"
@@ -220,7 +221,7 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 	if reply == nil || len(rep.Result) == 0 || bytes.Equal(rep.Result, jsonNull) {
 		return nil
 	}
-	if err := unmarshal(rep.Result, reply); err != nil {
+	if err := jsonnum.Unmarshal(rep.Result, reply); err != nil {
 		return fmt.Errorf("rpcclient: call %s: decoding the result into %T: %w", method, reply, err)
 	}
 	return nil
@@ -330,17 +331,6 @@ func (c *Client) checkVersionCap(method string) error {
 		return &VersionCapError{Method: method, Version: c.s.tgt.Version, Cap: vcap}
 	}
 	return nil
-}
-
-// unmarshal is json.Unmarshal with numbers decoded into an interface value
-// as json.Number.
-func unmarshal(data []byte, dst any) error {
-	if !json.Valid(data) {
-		return json.Unmarshal(data, dst) // the same syntax error
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return dec.Decode(dst)
 }
 
 // marshalArgs encodes args as the JSON object of keyword arguments. Nil, and

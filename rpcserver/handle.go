@@ -13,7 +13,8 @@ import (
 	"github.com/warrenrpc/warren/transport"
 )
 
-// replyTimeout bounds sending a reply to a request without a deadline.
+// replyTimeout bounds sending the reply to a request without a deadline
+// whose handler shutdown cancelled.
 const replyTimeout = 10 * time.Second
 
 // handle runs one request on a worker and replies to it. ctx is cancelled
@@ -46,12 +47,18 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 			slog.String("method", req.Method), slog.String("msg_id", req.MsgID))
 		return
 	}
-	// The reply goes out even when shutdown cancelled the handler.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
-	if !req.Deadline.IsZero() {
-		rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), req.Deadline)
+	rctx := hctx
+	if hctx.Err() != nil {
+		// Shutdown cancelled the handler: the reply goes out all the same,
+		// within the caller's deadline.
+		var cancel context.CancelFunc
+		if req.Deadline.IsZero() {
+			rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+		} else {
+			rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), req.Deadline)
+		}
+		defer cancel()
 	}
-	defer cancel()
 	s.reply(rctx, in, req, result, err)
 }
 
