@@ -69,3 +69,31 @@ func TestUnmarshal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnmarshal checks Unmarshal against encoding/json on any input: it
+// fails exactly on invalid JSON (json.Unmarshal also fails on numbers out
+// of float64's range, which json.Number keeps), and what it decodes into
+// an any survives a round trip, numbers spelled as they came.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range []string{`{}`, `{"n": 18446744073709551617}`, `[1.0, -0, 1e400]`, `"x"`, `null`, `{"a": {"b": [true]}}`, `{`, `1 2`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, want any
+		gerr, werr := jsonnum.Unmarshal(data, &got), json.Unmarshal(data, &want)
+		if (gerr == nil) != json.Valid(data) || (werr == nil && gerr != nil) {
+			t.Fatalf("Unmarshal(%q) = %v, json.Unmarshal = %v", data, gerr, werr)
+		}
+		if gerr != nil {
+			return
+		}
+		out, err := json.Marshal(got)
+		if err != nil {
+			t.Fatalf("Marshal(Unmarshal(%q)): %v", data, err)
+		}
+		var again any
+		if err := jsonnum.Unmarshal(out, &again); err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("Unmarshal(%q) = %#v, which does not survive a round trip (%s)", data, got, out)
+		}
+	})
+}
