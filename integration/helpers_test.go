@@ -136,13 +136,14 @@ func rawDo(t testing.TB, conn *amqp.Connection, what string, f func(*amqp.Channe
 	_ = ch.Close()
 }
 
-// dial returns a new RabbitMQ transport, as a separate process would have
-// one, closed when the test ends. An unreachable broker fails the test.
-func dial(t testing.TB) *rabbit.Transport {
+// dial returns a new RabbitMQ transport with opts, as a separate process
+// would have one, closed when the test ends. An unreachable broker fails
+// the test.
+func dial(t testing.TB, opts ...rabbit.Option) *rabbit.Transport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
-	tr, err := rabbit.Dial(ctx, brokerURL())
+	tr, err := rabbit.Dial(ctx, brokerURL(), opts...)
 	if err != nil {
 		t.Fatalf("rabbit.Dial(%s): %v (a RabbitMQ broker is required: run ./scripts/test, or set WARREN_TEST_AMQP_URL)", brokerURL(), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/transport/rabbit"
 )
 
 // calcEndpoint returns the endpoint Go servers serve in these tests (version
@@ -583,4 +585,38 @@ func TestGracefulStopFromContext(t *testing.T) {
 		t.Fatal("Serve did not return")
 	}
 	t.Logf("the stuck caller heard of the shutdown %v after the stop (grace period 3s)", time.Since(began).Round(10*time.Millisecond))
+}
+
+// TestReplyTooLarge has a server whose transport refuses large messages
+// answer with a result above the limit: the caller gets a MessageTooLarge
+// failure at once instead of waiting out its deadline.
+func TestReplyTooLarge(t *testing.T) {
+	b := newBus(t, "toolarge")
+	e := endpoints.New()
+	endpoints.Register(e, "big", func(context.Context, struct{}) (string, error) { return strings.Repeat("x", 8<<10), nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.forgetServer("go1")
+	srv := rpcserver.New(dial(t, rabbit.MaxMessageSize(4<<10)), b.target("go1"), d)
+	if err := srv.Listen(withTimeout(t, waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	defer func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	}()
+
+	began := time.Now()
+	_, err = rpcclient.Call[string](withTimeout(t, time.Minute), newClient(t, b), "big", nil)
+	var re *rpcerr.RemoteError
+	if !errors.Is(err, rpcerr.ErrReplyTooLarge) || !errors.As(err, &re) || re.Class != rpcerr.ClassMessageTooLarge {
+		t.Errorf("big() = %v, want a MessageTooLarge failure", err)
+	}
+	t.Logf("big() failed after %v: %v", time.Since(began).Round(time.Millisecond), err)
 }
