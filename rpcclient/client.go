@@ -193,14 +193,11 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 	if err != nil {
 		return err
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
+	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
 		defer cancel()
-		deadline, _ = ctx.Deadline()
 	}
-	req.Deadline = deadline
 	req.CallMonitor = c.s.callMonitor
 
 	rep, err := c.invoke(ctx, &Invocation{Target: c.s.tgt, Request: req})

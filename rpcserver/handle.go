@@ -20,11 +20,11 @@ const replyTimeout = 10 * time.Second
 // handle runs one request on a worker and replies to it. ctx is cancelled
 // when shutdown stops handlers, with errShutdown as its cause.
 func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming) {
-	req := in.Request()
+	req, deadline := in.Request(), in.Deadline()
 	hctx := ctx
-	if !req.Deadline.IsZero() {
+	if !deadline.IsZero() {
 		var cancel context.CancelFunc
-		hctx, cancel = context.WithDeadline(ctx, req.Deadline)
+		hctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
 
@@ -39,7 +39,7 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 		err = &rpcerr.Error{Class: rpcerr.ClassServerShuttingDown, Module: rpcerr.Module,
 			Message: fmt.Sprintf("the server stopped method %s as it shut down: %v", req.Method, err)}
 	}
-	if !req.Deadline.IsZero() && !time.Now().Before(req.Deadline) {
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		// The caller stopped waiting at the deadline. A reply now, often
 		// the handler's own "deadline exceeded" error, would race with
 		// the caller's timeout and could be taken for the method's answer.
@@ -52,10 +52,10 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 		// Shutdown cancelled the handler: the reply goes out all the same,
 		// within the caller's deadline.
 		var cancel context.CancelFunc
-		if req.Deadline.IsZero() {
+		if deadline.IsZero() {
 			rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
 		} else {
-			rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), req.Deadline)
+			rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		}
 		defer cancel()
 	}

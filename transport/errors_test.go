@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/warrenrpc/warren/internal/wire"
 )
 
 func TestTimeoutErrorMatches(t *testing.T) {
@@ -22,5 +24,29 @@ func TestNoRouteErrorMatches(t *testing.T) {
 	var nr *NoRouteError
 	if !errors.Is(err, ErrNoRoute) || !errors.As(err, &nr) || nr.RoutingKey != "t" {
 		t.Errorf("%v does not match ErrNoRoute / *NoRouteError", err)
+	}
+}
+
+// TestDecodeErrorsMatchTransport checks that what the wire codec reports
+// matches transport's sentinels, so a user matches a decoding failure
+// without importing an internal package.
+func TestDecodeErrorsMatchTransport(t *testing.T) {
+	cases := []struct {
+		body string
+		want error
+	}{
+		{`not json`, ErrMalformed},
+		{`{"oslo.version": "2.0", "oslo.message": "{\"result\": 1}"}`, ErrMalformed},
+		{`{"oslo.version": "3.0", "oslo.message": "{}"}`, ErrUnsupportedEnvelope},
+	}
+	for _, c := range cases {
+		_, err := wire.DecodeReply([]byte(c.body))
+		if !errors.Is(fmt.Errorf("rabbit: reply: %w", err), c.want) {
+			t.Errorf("DecodeReply(%q) = %v, want an error matching %v", c.body, err, c.want)
+		}
+		_, err = wire.DecodeRequest([]byte(c.body))
+		if !errors.Is(err, c.want) {
+			t.Errorf("DecodeRequest(%q) = %v, want an error matching %v", c.body, err, c.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/replywait"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/transport"
@@ -56,6 +57,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error
 		done:      make(chan struct{}),
 		lost:      make(chan struct{}),
 	}
+	t.replier = &driver.Replier{Name: "rabbit", Limit: s.maxMessageSize, Log: s.logger, Publish: t.publishReply}
 	// Each host's error is reported; the last one is wrapped, so that a
 	// ctx that ended matches.
 	var earlier strings.Builder

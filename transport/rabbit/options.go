@@ -19,7 +19,7 @@ const (
 	DefaultPrefetch = 64
 	// DefaultMaxMessageSize is the largest message body, in bytes, a
 	// transport sends or accepts.
-	DefaultMaxMessageSize = 16 << 20
+	DefaultMaxMessageSize = transport.DefaultMaxMessageSize
 	// DefaultHeartbeat is the AMQP heartbeat interval proposed to the
 	// broker, as oslo.messaging's heartbeat_timeout_threshold.
 	DefaultHeartbeat = 60 * time.Second

@@ -6,8 +6,9 @@ import (
 	"fmt"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/driver"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
-	"github.com/warrenrpc/warren/transport"
 )
 
 // replyQueue returns the transport's reply queue, declaring it and
@@ -30,7 +31,7 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", t.failure(t.conConn, "opening the reply channel", err)
 	}
-	name := replyQueueName()
+	name := topology.ReplyQueue()
 	var deliveries <-chan amqp.Delivery
 	steps := []struct {
 		what string
@@ -76,7 +77,7 @@ func (t *Transport) consumeReplies(ch *amqp.Channel, queue string, deliveries <-
 // _msg_id of one can still be read, its call fails at once with an error
 // matching transport.ErrMalformed instead of waiting out its timeout.
 func (t *Transport) takeReply(d *amqp.Delivery) {
-	err := t.checkSize(len(d.Body))
+	err := driver.CheckSize(len(d.Body), t.s.maxMessageSize)
 	var m *wire.ReplyMessage
 	if err == nil {
 		m, err = wire.DecodeReply(d.Body)
@@ -88,7 +89,7 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 			t.log.Debug("rabbit: could not reject a reply", "error", err)
 		}
 		if id, _ := wire.Peek(d.Body); id != "" {
-			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w: %v", id, transport.ErrMalformed, err))
+			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w", id, err))
 		}
 		return
 	}
@@ -133,7 +134,7 @@ func (t *Transport) closeReplyQueue() error {
 	_, err := t.replyCh.QueueDelete(t.replyQ, false, false, false)
 	_ = t.replyCh.Close()
 	if err != nil && !errors.Is(err, amqp.ErrClosed) {
-		return fmt.Errorf("rabbit: deleting reply queue %q: %v", t.replyQ, err)
+		return fmt.Errorf("rabbit: deleting reply queue %q: %w", t.replyQ, err)
 	}
 	return nil
 }
