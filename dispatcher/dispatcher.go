@@ -30,6 +30,10 @@ type Request struct {
 	// Context is the caller's request context, handed to the handler
 	// through endpoints.RequestContext. Nil means none.
 	Context map[string]any
+	// Headers are the application headers a Go caller sent with the
+	// request (message.Request.Headers), such as tracing's traceparent.
+	// The dispatcher does not use them; interceptors may. Nil means none.
+	Headers map[string]string
 	// Cast is true when the caller expects no reply. The dispatcher does
 	// not use it; interceptors may (a failed cast is worth a louder log
 	// line than a failed call, whose caller hears of it).

@@ -14,8 +14,9 @@ type Invocation struct {
 	Target target.Target
 	// Request is the request, built for this invocation alone: an
 	// interceptor may change its fields before calling next, for instance
-	// to add a header. Its maps may be shared with the client: replace
-	// them, never write into them.
+	// to add a traceparent to Headers, which a server's interceptors see
+	// as dispatcher.Request.Headers. Its maps may be shared with the
+	// client: replace them, never write into them.
 	Request *message.Request
 	// Cast is true for a cast, which gets no reply, and false for a call.
 	Cast bool

@@ -10,10 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/rpcerr"
+	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/memory"
 )
 
@@ -222,5 +225,57 @@ func TestRegistryRefuses(t *testing.T) {
 				t.Errorf("NewRegistry(%v) = %v, want ErrInvalidRegistry", tt.errs, err)
 			}
 		})
+	}
+}
+
+// TestInterceptorsCarryHeaders is the shape of tracing: a client
+// interceptor adds a traceparent header, and a server interceptor reads it.
+func TestInterceptorsCarryHeaders(t *testing.T) {
+	bus := memory.NewBus()
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	seen := make(chan string, 1)
+	e := endpoints.New()
+	endpoints.Register(e, "traced", func(context.Context, struct{}) (string, error) { return "ok", nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{e}, dispatcher.Interceptors(
+		func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
+			seen <- req.Headers["traceparent"]
+			return next(ctx, req)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := memory.New(memory.OnBus(bus))
+	t.Cleanup(func() { tr.Close() })
+	srv := rpcserver.New(tr, target.Target{Topic: "traced", Server: "s1"}, d)
+	if err := srv.Listen(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-served
+	})
+
+	inject := func(ctx context.Context, inv *rpcclient.Invocation, next rpcclient.Invoker) (*message.Reply, error) {
+		h := maps.Clone(inv.Request.Headers)
+		if h == nil {
+			h = map[string]string{}
+		}
+		h["traceparent"] = traceparent
+		inv.Request.Headers = h
+		return next(ctx, inv)
+	}
+	c := newClient(t, bus, "traced", rpcclient.Interceptors(inject))
+	if got, err := rpcclient.Call[string](t.Context(), c, "traced", nil); err != nil || got != "ok" {
+		t.Fatalf("traced() = %q, %v", got, err)
+	}
+	select {
+	case got := <-seen:
+		if got != traceparent {
+			t.Errorf("the server interceptor saw traceparent %q, want %q", got, traceparent)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server interceptor did not run")
 	}
 }

@@ -96,6 +96,7 @@ func (s *Server) invoke(ctx context.Context, req *message.Request) ([]byte, erro
 		Version:        req.Version,
 		Args:           req.Args,
 		Context:        req.Context,
+		Headers:        req.Headers,
 		Cast:           !req.IsCall(),
 	})
 	if err != nil {
