@@ -9,6 +9,10 @@
 // it from Incoming.Deadline. Drivers never write into the Request they are
 // given.
 //
+// ParseURL's errors and URL.String never show a password, however
+// malformed the URL; ParseBool reads a URL option's boolean as
+// oslo.messaging does.
+//
 // Two drivers implement it: transport/rabbit on RabbitMQ and transport/memory
 // in process. Package transport/transporttest holds the conformance suite
 // both pass.

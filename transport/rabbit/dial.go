@@ -2,7 +2,6 @@ package rabbit
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -24,9 +23,13 @@ const handshakeTimeout = 30 * time.Second
 // Dial connects to the RabbitMQ broker of rawURL and returns a transport
 // on it. The URL scheme is rabbit, amqp or amqps; see transport.ParseURL
 // for its form. Query options: prefetch (see Prefetch), heartbeat
-// (seconds, see Heartbeat), connection_name (see ConnectionName) and ssl
-// (a boolean; amqps implies it). They override the matching Options.
-// Unknown query keys are an error matching transport.ErrInvalidURL.
+// (seconds, see Heartbeat), connection_name (see ConnectionName), and
+// oslo.messaging's ssl, ssl_ca_file, ssl_cert_file, ssl_key_file,
+// ssl_version, ssl_enforce_hostname_verification and ssl_enforce_fips_mode
+// (see TLS in the package doc). They override the matching Options.
+// Unknown query keys are an error matching transport.ErrInvalidURL; oslo
+// options that mean nothing to warren are logged and ignored. Errors show
+// no password.
 //
 // With several hosts, Dial tries them in the order given until one
 // accepts both connections (oslo.messaging shuffles them first). ctx
@@ -121,9 +124,9 @@ func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.H
 		},
 	}
 	scheme := "amqp"
-	if u.TLS() {
+	if t.s.tlsClient != nil {
 		scheme = "amqps"
-		cfg.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.Host}
+		cfg.TLSClientConfig = tlsFor(t.s.tlsClient, h.Host)
 	}
 	var stop func() bool
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
@@ -144,7 +147,9 @@ func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.H
 		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 		return conn, nil
 	}
-	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Username: h.Username, Password: h.Password, Vhost: u.VirtualHost}
+	// The credentials go in cfg.SASL, never in the URI, which amqp091
+	// may quote in its errors.
+	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Vhost: u.VirtualHost}
 	conn, err := amqp.DialConfig(uri.String(), cfg)
 	if stop != nil && !stop() {
 		// ctx ended while dialing: the connection may carry the expired

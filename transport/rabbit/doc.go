@@ -20,6 +20,25 @@
 // returns that error: close the transport and dial again. amqp091's own
 // recovery is not enabled.
 //
+// # TLS
+//
+// A URL with scheme amqps or the query option ssl=true connects with TLS
+// 1.2 or later. The broker's certificate must chain to the system's roots,
+// or to the PEM roots of ssl_ca_file, and must name the host dialed, as
+// the URL writes it (ssl_enforce_hostname_verification=false checks the
+// chain only, and logs a warning). ssl_cert_file and ssl_key_file give a
+// client certificate and its key in PEM (the key may be in the certificate
+// file); ssl_version TLSv1_2 pins TLS 1.2, SSLv23 negotiates, older
+// versions are refused; ssl_enforce_fips_mode=true needs Go's FIPS 140-3
+// mode (GODEBUG=fips140=on). The option TLSConfig gives a *tls.Config of
+// the caller's, whose fields the URL's options override. TLS settings on a
+// URL that asks for no TLS are an error. Dial reads the files at once and
+// names them, never their content, in its errors.
+//
+// Credentials travel only in the AMQP handshake (SASL PLAIN); the URI
+// given to amqp091 carries none, and errors and log lines show URLs with
+// their passwords masked.
+//
 // # Topology
 //
 // Names and flags are those of oslo.messaging 14 with its defaults:
