@@ -19,6 +19,7 @@ import (
 	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/rabbit"
 )
 
@@ -162,15 +163,23 @@ func dial(t testing.TB, opts ...rabbit.Option) *rabbit.Transport {
 func startServer(t testing.TB, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
 	t.Helper()
 	b.forgetServer(name)
+	serve(t, dial(t), b.target(name), eps, opts...)
+}
+
+// serve serves eps as tgt on tr and returns once the server listens. The
+// server shuts down when the test ends, and Serve must then have returned
+// rpcserver.ErrServerClosed.
+func serve(t testing.TB, tr transport.Transport, tgt target.Target, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
+	t.Helper()
 	d, err := dispatcher.New(eps)
 	if err != nil {
 		t.Fatalf("dispatcher.New: %v", err)
 	}
-	srv := rpcserver.New(dial(t), b.target(name), d, opts...)
+	srv := rpcserver.New(tr, tgt, d, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	if err := srv.Listen(ctx); err != nil {
-		t.Fatalf("server %s: Listen: %v", name, err)
+		t.Fatalf("server %s: Listen: %v", tgt, err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background()) }()
@@ -178,10 +187,10 @@ func startServer(t testing.TB, b *bus, name string, eps []*endpoints.Endpoint, o
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("server %s: Shutdown: %v", name, err)
+			t.Errorf("server %s: Shutdown: %v", tgt, err)
 		}
 		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
-			t.Errorf("server %s: Serve = %v, want ErrServerClosed", name, err)
+			t.Errorf("server %s: Serve = %v, want ErrServerClosed", tgt, err)
 		}
 	})
 }
