@@ -23,6 +23,8 @@
 //     in-process driver for tests, examples and demos.
 //   - endpoints and dispatcher: declaring handlers and routing requests to
 //     them.
+//   - rpcerr: the errors that cross the wire, matched the same way on
+//     both sides.
 //   - rpcclient and rpcserver: the client and the server.
 //   - notify: the notifier and the notification listener (pools, filters,
 //     requeues, batches).

@@ -11,7 +11,6 @@ import (
 
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/internal/certtest"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/rabbit"
@@ -111,7 +110,7 @@ func dialTLS(t *testing.T, rawURL string, opts ...rabbit.Option) *rabbit.Transpo
 func roundTrip(t *testing.T, server, client *rabbit.Transport) {
 	t.Helper()
 	tgt := target.Target{Exchange: unique(t, "tls-x"), Topic: unique(t, "tls"), Server: "s1"}
-	servertest.Start(t, server, tgt, []*endpoints.Endpoint{echoEndpoint()})
+	serve(t, server, tgt, []*endpoints.Endpoint{echoEndpoint()})
 	var got benchArgs
 	if err := rpcclient.New(client, tgt).Call(withTimeout(t, waitLimit), "echo", benchRequest, &got); err != nil {
 		t.Fatalf("Call over TLS = %v", err)
