@@ -50,9 +50,10 @@
 // A listener handles up to Workers notifications at once (64 by default),
 // taking one from the transport only when a worker is free; Ordered
 // handles one at a time, in queue order. Its lifecycle follows the RPC
-// server's: Listen declares the queues, Serve blocks while it runs,
-// Shutdown stops taking notifications and lets the handlers finish, Close
-// stops at once and the broker requeues what was not acked.
+// server's: Listen declares the queues, Serve blocks while it runs, the
+// end of Serve's ctx (from a signal) and Shutdown stop taking
+// notifications and let the handlers finish (the former for GracePeriod),
+// Close stops at once and the broker requeues what was not acked.
 //
 // Interceptors (Intercept) wrap each dispatch, as the RPC server's do:
 // logging, metrics and a tracing span per notification belong there. On

@@ -17,8 +17,13 @@ import (
 // Close.
 var ErrListenerClosed = errors.New("notify: listener closed")
 
-// errServing is what a second concurrent Serve returns.
-var errServing = errors.New("notify: Serve is already running")
+var (
+	// errServing is what a second concurrent Serve returns.
+	errServing = errors.New("notify: Serve is already running")
+	// errShutdown is the cause with which a stop cancels the contexts of
+	// running handlers.
+	errShutdown = errors.New("notify: listener shutting down")
+)
 
 // Defaults of the listener options.
 const (
@@ -28,6 +33,9 @@ const (
 	// DefaultMaxRequeues is how many times a notification is requeued
 	// before a failing handler's verdict is ignored and it is dropped.
 	DefaultMaxRequeues = 3
+	// DefaultGracePeriod is how long running handlers may go on once the
+	// ctx given to Serve ended, as the RPC server's default.
+	DefaultGracePeriod = 20 * time.Second
 )
 
 type listenerSettings struct {
@@ -37,6 +45,7 @@ type listenerSettings struct {
 	log          *slog.Logger
 	onListen     func()
 	interceptors []Interceptor
+	grace        time.Duration
 }
 
 // ListenerOption changes a setting of a Listener.
@@ -87,6 +96,18 @@ func MaxRequeues(n int) ListenerOption {
 // logs nothing.
 func Logger(l *slog.Logger) ListenerOption { return func(s *listenerSettings) { s.log = l } }
 
+// GracePeriod sets how long running handlers may go on, once the ctx
+// given to Serve has ended, before their contexts are cancelled. Zero
+// means DefaultGracePeriod; negative makes NewListener fail.
+func GracePeriod(d time.Duration) ListenerOption {
+	return func(s *listenerSettings) {
+		if d == 0 {
+			d = DefaultGracePeriod
+		}
+		s.grace = d
+	}
+}
+
 // OnListen sets a function Serve calls once it listens, before it takes
 // the first notification: from then on notifications sent reach this
 // listener. It runs on Serve's goroutine and should return quickly.
@@ -135,9 +156,10 @@ type Listener struct {
 
 // serveRun is the state of one Serve call that Shutdown and Close reach.
 type serveRun struct {
-	cancel context.CancelFunc // cancels handler contexts
-	done   chan struct{}      // closed when Serve has released everything
-	wg     sync.WaitGroup     // workers
+	stopTaking context.CancelFunc      // ends the wait for notifications
+	cancel     context.CancelCauseFunc // cancels handler contexts
+	done       chan struct{}           // closed when Serve has released everything
+	wg         sync.WaitGroup          // workers
 }
 
 // NewListener returns a listener for the notifications of targets (each
@@ -187,9 +209,12 @@ func NewBatchListener(tr transport.Notifications, targets []target.Target, endpo
 }
 
 func newListener(tr transport.Notifications, targets []target.Target, eps []endpoint, opts []ListenerOption) (*Listener, error) {
-	o := listenerSettings{workers: DefaultWorkers, maxRequeues: DefaultMaxRequeues}
+	o := listenerSettings{workers: DefaultWorkers, maxRequeues: DefaultMaxRequeues, grace: DefaultGracePeriod}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.grace < 0 {
+		return nil, fmt.Errorf("notify: negative grace period %v", o.grace)
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
@@ -270,19 +295,34 @@ func (l *Listener) Listen(ctx context.Context) error {
 	return nil
 }
 
-// Serve listens (unless Listen did) and handles notifications until ctx
-// ends, Shutdown or Close is called, or the transport fails. It acks each
-// notification after its handlers return, and returns once every
-// notification it took is settled.
+// Serve handles notifications until ctx ends, Shutdown or Close is
+// called, or the transport fails; it listens first when Listen has not
+// been called. It acks each notification after its handlers return, and
+// returns once every notification it took is settled.
 //
-// Serve returns ErrListenerClosed after Shutdown or Close, an error
-// matching ctx.Err() when ctx ended (handler contexts are then cancelled
-// as by Close), and the transport's error when listening or receiving
-// failed; after anything but ErrListenerClosed it may be called again.
+// The end of ctx is the graceful path, as on the RPC server: the listener
+// stops taking notifications, lets running handlers finish for up to the
+// grace period (GracePeriod), then cancels the contexts of those still
+// running. Handler contexts carry ctx's values, but not its cancellation.
+//
+// Serve returns ErrListenerClosed on every clean stop: after the end of
+// ctx, Shutdown or Close, after which the listener is closed for good. It
+// returns the transport's error when listening or receiving failed; after
+// such an error it may be called again, and listens anew.
 func (l *Listener) Serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	r := &serveRun{cancel: cancel, done: make(chan struct{})}
+	if err := l.Listen(ctx); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrListenerClosed) {
+			// ctx ended while listening: a clean stop like any other.
+			l.markClosing()
+			return ErrListenerClosed
+		}
+		return err
+	}
+	handlerCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	takeCtx, stopTaking := context.WithCancel(ctx)
+	defer stopTaking()
+	r := &serveRun{stopTaking: stopTaking, cancel: cancel, done: make(chan struct{})}
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -293,51 +333,46 @@ func (l *Listener) Serve(ctx context.Context) error {
 		return errServing
 	}
 	l.run = r
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.run = nil
-		l.mu.Unlock()
-		close(r.done)
-	}()
-
-	if err := l.Listen(ctx); err != nil {
-		return err
-	}
-	l.mu.Lock()
 	lis := l.lis
 	l.mu.Unlock()
-	if lis == nil {
-		return ErrListenerClosed // Close released it meanwhile
-	}
 	if l.opt.onListen != nil {
 		l.opt.onListen()
 	}
+
 	var err error
 	if l.batchSize > 0 {
-		err = l.batchLoop(ctx, r, lis)
+		err = l.batchLoop(takeCtx, handlerCtx, r, lis)
 	} else {
-		err = l.loop(ctx, r, lis)
+		err = l.loop(takeCtx, handlerCtx, r, lis)
+	}
+	if ctx.Err() != nil && l.markClosing() {
+		// The graceful path: what is not taken stays in the broker, running
+		// handlers get the grace period.
+		l.stopListener(lis)
+		grace := time.AfterFunc(l.opt.grace, func() { cancel(errShutdown) })
+		r.wg.Wait()
+		grace.Stop()
 	}
 	r.wg.Wait()
 	l.mu.Lock()
+	l.run = nil
 	if l.lis == lis {
 		l.lis = nil
 	}
+	closed := l.closed
 	l.mu.Unlock()
 	l.closeListener(lis)
-	switch {
-	case l.isClosed():
+	close(r.done)
+	if closed {
 		return ErrListenerClosed
-	case ctx.Err() != nil:
-		return fmt.Errorf("notify: %w", ctx.Err())
 	}
 	return err
 }
 
 // loop takes notifications while a worker is free and starts one for
-// each.
-func (l *Listener) loop(ctx context.Context, r *serveRun, lis transport.NotificationListener) error {
+// each, until ctx ends or the listener fails. Handlers run with contexts
+// derived from handlerCtx.
+func (l *Listener) loop(ctx, handlerCtx context.Context, r *serveRun, lis transport.NotificationListener) error {
 	slots := make(chan struct{}, l.opt.workers)
 	for {
 		select {
@@ -351,14 +386,14 @@ func (l *Listener) loop(ctx context.Context, r *serveRun, lis transport.Notifica
 		}
 		r.wg.Go(func() {
 			defer func() { <-slots }()
-			l.handle(ctx, in)
+			l.handle(handlerCtx, in)
 		})
 	}
 }
 
 // batchLoop collects batches while a worker is free and starts one for
-// each.
-func (l *Listener) batchLoop(ctx context.Context, r *serveRun, lis transport.NotificationListener) error {
+// each, as loop does.
+func (l *Listener) batchLoop(ctx, handlerCtx context.Context, r *serveRun, lis transport.NotificationListener) error {
 	slots := make(chan struct{}, l.opt.workers)
 	for {
 		select {
@@ -370,7 +405,7 @@ func (l *Listener) batchLoop(ctx context.Context, r *serveRun, lis transport.Not
 		if len(batch) > 0 {
 			r.wg.Go(func() {
 				defer func() { <-slots }()
-				l.handleBatch(ctx, batch)
+				l.handleBatch(handlerCtx, batch)
 			})
 		} else {
 			<-slots
@@ -551,10 +586,9 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		}
 		return nil
 	}
+	r.stopTaking()
 	if lis != nil {
-		if err := lis.Stop(); err != nil {
-			l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: stopping the listener", slog.Any("error", err))
-		}
+		l.stopListener(lis)
 	}
 	select {
 	case <-r.done:
@@ -572,15 +606,18 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 // is always nil and exists to implement io.Closer.
 func (l *Listener) Close() error {
 	r, lis := l.markClosed()
-	if r != nil {
-		r.cancel()
+	if r == nil {
+		if lis != nil {
+			l.closeListener(lis)
+		}
+		return nil
 	}
+	r.stopTaking()
+	r.cancel(errShutdown)
 	if lis != nil {
 		l.closeListener(lis)
 	}
-	if r != nil {
-		<-r.done
-	}
+	<-r.done
 	return nil
 }
 
@@ -597,10 +634,21 @@ func (l *Listener) markClosed() (*serveRun, transport.NotificationListener) {
 	return l.run, lis
 }
 
-func (l *Listener) isClosed() bool {
+// markClosing marks the listener closed for Serve's graceful path and
+// reports whether it was open until then.
+func (l *Listener) markClosing() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.closed
+	was := l.closed
+	l.closed = true
+	return !was
+}
+
+// stopListener stops lis consuming, logging a failure.
+func (l *Listener) stopListener(lis transport.NotificationListener) {
+	if err := lis.Stop(); err != nil {
+		l.opt.log.LogAttrs(context.Background(), slog.LevelWarn, "notify: stopping the listener", slog.Any("error", err))
+	}
 }
 
 func (l *Listener) closeListener(lis transport.NotificationListener) {

@@ -908,3 +908,69 @@ func TestBatchInterceptor(t *testing.T) {
 	}
 	await(t, handled, "batch handler")
 }
+
+// TestServeCtxEndIsGraceful: when Serve's ctx ends, a running handler
+// finishes with a live ctx and its notification is acked; one that
+// outlives the grace period has its ctx cancelled. Serve returns
+// ErrListenerClosed.
+func TestServeCtxEndIsGraceful(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		grace     time.Duration
+		release   bool // the handler returns by itself
+		wantAlive bool
+	}{
+		{"finishes", time.Minute, true, true},
+		{"outlives-grace", 100 * time.Millisecond, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bus := memory.NewBus()
+			started, ended := make(chan struct{}), make(chan error, 1)
+			release := make(chan struct{})
+			l, err := notify.NewListener(newTransport(t, bus), topics, []notify.Endpoint{{Handlers: map[notify.Priority]notify.Handler{
+				notify.Info: notify.HandlerFunc(func(ctx context.Context, _ *notify.Notification) error {
+					close(started)
+					select {
+					case <-release:
+					case <-ctx.Done():
+					}
+					ended <- context.Cause(ctx)
+					return nil
+				}),
+			}}}, notify.GracePeriod(c.grace))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Listen(ctx10(t)); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- l.Serve(ctx) }()
+			if err := notify.NewNotifier(newTransport(t, bus), "p").Info(ctx10(t), nil, "e", nil); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			cancel()
+			if c.release {
+				none(t, served, "Serve end while a handler runs")
+				close(release)
+			}
+			cause := await(t, ended, "handler end")
+			if alive := cause == nil; alive != c.wantAlive {
+				t.Errorf("handler ctx cause = %v, want alive %v", cause, c.wantAlive)
+			}
+			if err := await(t, served, "Serve"); !errors.Is(err, notify.ErrListenerClosed) {
+				t.Errorf("Serve = %v, want ErrListenerClosed", err)
+			}
+			if c.wantAlive {
+				again := make(chan *notify.Notification, 1)
+				listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(again)}})
+				none(t, again, "redelivered notification")
+			}
+		})
+	}
+	if _, err := notify.NewListener(memory.New(), topics, []notify.Endpoint{{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(nil)}}}, notify.GracePeriod(-time.Second)); err == nil {
+		t.Error("NewListener with a negative grace period = nil error")
+	}
+}
