@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
@@ -62,15 +61,7 @@ func (s *Server) dispatch(ctx context.Context, req *message.Request) (result jso
 			err = &panicError{value: v, stack: debug.Stack()}
 		}
 	}()
-	// The dispatcher puts req.Context in the handler's ctx and treats
-	// missing args as {}.
-	return s.d.Dispatch(ctx, &dispatcher.Request{
-		Method:    req.Method,
-		Namespace: req.Namespace,
-		Version:   req.Version,
-		Args:      req.Args,
-		Context:   req.Context,
-	})
+	return s.invoke(ctx, req)
 }
 
 func (s *Server) logFailure(ctx context.Context, req *message.Request, err error) {

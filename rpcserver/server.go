@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -32,6 +33,7 @@ type options struct {
 	workers  int
 	log      *slog.Logger
 	onListen func()
+	ser      serializer.Serializer
 }
 
 // Option changes a setting of a Server.
