@@ -57,7 +57,7 @@ func Dial(ctx context.Context, cfg transport.Config, opts ...Option) (transport.
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.URL == "" {
-		return nil, fmt.Errorf("warren: %w: no transport URL: set WARREN_TRANSPORT_URL "+
+		return nil, fmt.Errorf("warren: %w: none given: set WARREN_TRANSPORT_URL "+
 			"(for example rabbit://guest:guest@localhost:5672/), or memory:// for the in-process driver",
 			transport.ErrInvalidURL)
 	}
