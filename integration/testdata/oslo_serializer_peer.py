@@ -1,18 +1,29 @@
-"""An oslo.messaging peer that passes oslo.context RequestContexts, for
-warren's serializer interoperability test.
+"""An oslo.messaging peer that passes oslo.context RequestContexts and
+oslo.versionedobjects objects, for warren's serializer interoperability
+test.
 
-Usage: oslo_context_peer.py URL EXCHANGE TOPIC SERVER GO_SERVER TIMEOUT
+Usage: oslo_serializer_peer.py URL EXCHANGE TOPIC SERVER GO_SERVER TIMEOUT
 
 oslo.messaging 14 leaves the request-context serializer to each service
 (nova.rpc, neutron_lib.rpc and cinder.rpc each define one); this script
 defines one the same way: to_dict() going out, RequestContext.from_dict()
-coming in.
+coming in, with oslo.versionedobjects' VersionedObjectSerializer for
+entities. Its objects are nova-style: prefix "nova_object", namespace
+"nova", Instance 2.1 (uuid, host, flavor) and Flavor 1.2 (name, vcpus).
 
 It serves Target(exchange=EXCHANGE, topic=TOPIC, server=SERVER) with that
-serializer; its method describe(ctxt) returns what the RequestContext it
-received holds. Once its queues are declared it prints READY, then calls
-method "context" of the warren server GO_SERVER on the same topic with a
-RequestContext and prints {"case": "go_context", "ok": ..., "result": ...}.
+serializer:
+  describe(ctxt)              what the RequestContext received holds
+  inspect(ctxt, instance)     what the object received is: class, fields,
+                              changed fields
+  rename(ctxt, instance, host) sets instance.host and returns the object
+Once its queues are declared it prints READY, then calls the warren server
+GO_SERVER on the same topic, printing one JSON line per case:
+  {"case": "go_context", "ok": ..., "result": ...}   method "context"
+  {"case": "go_resize", "ok": ..., "result": ...}    method "resize" with an
+                                                     Instance; the result
+                                                     describes the object
+                                                     that came back
 It stops when its stdin is closed or after TIMEOUT seconds.
 """
 
@@ -25,6 +36,8 @@ import threading
 from oslo_config import cfg
 from oslo_context import context as oslo_context
 import oslo_messaging as messaging
+from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import fields as ovo_fields
 
 _out = threading.Lock()
 
@@ -54,7 +67,56 @@ class RequestContextSerializer(messaging.Serializer):
         return oslo_context.RequestContext.from_dict(ctxt)
 
 
+class NovaObject(ovo_base.VersionedObject):
+    OBJ_SERIAL_NAMESPACE = "nova_object"
+    OBJ_PROJECT_NAMESPACE = "nova"
+
+
+@ovo_base.VersionedObjectRegistry.register
+class Flavor(NovaObject):
+    VERSION = "1.2"
+    fields = {
+        "name": ovo_fields.StringField(),
+        "vcpus": ovo_fields.IntegerField(),
+    }
+
+
+@ovo_base.VersionedObjectRegistry.register
+class Instance(NovaObject):
+    VERSION = "2.1"
+    fields = {
+        "uuid": ovo_fields.StringField(),
+        "host": ovo_fields.StringField(nullable=True),
+        "flavor": ovo_fields.ObjectField("Flavor", nullable=True),
+    }
+
+
+class NovaObjectSerializer(ovo_base.VersionedObjectSerializer):
+    OBJ_BASE_CLASS = NovaObject
+
+
+def describe_instance(inst):
+    return {
+        "class": type(inst).__name__,
+        "version": inst.VERSION,
+        "uuid": inst.uuid,
+        "host": inst.host,
+        "flavor_class": type(inst.flavor).__name__,
+        "flavor_name": inst.flavor.name,
+        "vcpus": inst.flavor.vcpus,
+        "changes": sorted(inst.obj_what_changed()),
+    }
+
+
 class Describer(object):
+    def inspect(self, ctxt, instance):
+        return describe_instance(instance)
+
+    def rename(self, ctxt, instance, host):
+        instance.obj_reset_changes(recursive=True)
+        instance.host = host
+        return instance
+
     def describe(self, ctxt):
         return {
             "class": type(ctxt).__module__ + "." + type(ctxt).__name__,
@@ -79,6 +141,13 @@ class Describer(object):
         }
 
 
+def run(name, fn):
+    try:
+        emit({"case": name, "ok": True, "result": fn()})
+    except Exception as e:  # report every failure to the Go test
+        emit({"case": name, "ok": False, "message": "%s: %s" % (type(e).__name__, e)})
+
+
 def main():
     url, exchange, topic, server, go_server, timeout = sys.argv[1:7]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -86,7 +155,7 @@ def main():
     conf([])
     conf.set_override("metrics_thread_stop_timeout", 1, group="oslo_messaging_metrics")
     transport = messaging.get_rpc_transport(conf, url=url)
-    ser = RequestContextSerializer(messaging.NoOpSerializer())
+    ser = RequestContextSerializer(NovaObjectSerializer())
     srv = messaging.get_rpc_server(
         transport, messaging.Target(exchange=exchange, topic=topic, server=server),
         [Describer()], executor="threading", serializer=ser,
@@ -104,10 +173,9 @@ def main():
         show_deleted=False, auth_token="py-token", request_id="req-py-1",
         global_request_id="req-global-1", resource_uuid="res-1",
         is_admin_project=False, user_name="alice")
-    try:
-        emit({"case": "go_context", "ok": True, "result": client.call(ctxt, "context")})
-    except Exception as e:  # report every failure to the Go test
-        emit({"case": "go_context", "ok": False, "message": "%s: %s" % (type(e).__name__, e)})
+    run("go_context", lambda: client.call(ctxt, "context"))
+    inst = Instance(uuid="i-py", host="py-host", flavor=Flavor(name="m1.small", vcpus=1))
+    run("go_resize", lambda: describe_instance(client.call(ctxt, "resize", instance=inst, vcpus=4)))
 
     stdin_closed = threading.Event()
 
