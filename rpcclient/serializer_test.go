@@ -162,3 +162,28 @@ func TestObjectsEndToEnd(t *testing.T) {
 		t.Errorf("Call with Instance 2.5 = %v, want a RemoteError of class oslo_versionedobjects.exception.IncompatibleObjectVersion", err)
 	}
 }
+
+// TestRequestContextPassedOn: a handler that calls another server with its
+// own ctx passes its caller's request context on, as oslo services pass
+// their ctxt along.
+func TestRequestContextPassedOn(t *testing.T) {
+	bus := memory.NewBus()
+	startServer(t, bus, "back", "b1", contextEndpoint())
+	back := newClient(t, bus, "back")
+	front := endpoints.New()
+	endpoints.Register(front, "relay", func(ctx context.Context, _ struct{}) (*seen, error) {
+		var got seen
+		err := back.Call(ctx, "context", nil, &got)
+		return &got, err
+	})
+	startServer(t, bus, "front", "f1", front)
+
+	ctx := serializer.WithRequestContext(withTimeout(t, waitLimit), &serializer.RequestContext{UserID: "u1", GlobalRequestID: "g1"})
+	var got seen
+	if err := newClient(t, bus, "front").Call(ctx, "relay", nil, &got); err != nil {
+		t.Fatalf("Call(relay) = %v", err)
+	}
+	if got.User != "u1" || got.Raw["global_request_id"] != "g1" {
+		t.Errorf("the second server saw %+v, want user u1 and global request id g1", got)
+	}
+}
