@@ -21,11 +21,11 @@ type divideArgs struct {
 	Num2 float64 `json:"num2"`
 }
 
-// Example serves a divide method and calls it, on the memory driver that
-// Dial picks when the transport URL is empty.
+// Example serves a divide method and calls it, on the in-process memory
+// driver that the URL memory:// selects.
 func Example() {
 	ctx := context.Background()
-	tr, err := warren.Dial(ctx, transport.Config{})
+	tr, err := warren.Dial(ctx, transport.Config{URL: "memory://"})
 	if err != nil {
 		panic(err)
 	}

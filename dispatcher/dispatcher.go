@@ -177,6 +177,21 @@ func chain(is []Interceptor, h endpoints.Handler) Handler {
 // object fail with an *endpoints.ArgumentError, as Python's f(**args)
 // does; a result encoding/json cannot encode fails with an error.
 func (d *Dispatcher) Dispatch(ctx context.Context, req *Request) (json.RawMessage, error) {
+	result, err := d.Invoke(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: method %q: encoding the result: %w", req.Method, err)
+	}
+	return b, nil
+}
+
+// Invoke runs the method req names as Dispatch does, and returns its
+// result as the handler returned it, for a server that encodes results
+// itself (with a serializer).
+func (d *Dispatcher) Invoke(ctx context.Context, req *Request) (any, error) {
 	version := req.Version
 	if version == "" {
 		version = defaultVersion
@@ -193,15 +208,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req *Request) (json.RawMessag
 		if h == nil {
 			continue
 		}
-		result, err := h(endpoints.WithRequestContext(ctx, req.Context), req)
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(result)
-		if err != nil {
-			return nil, fmt.Errorf("dispatcher: method %q: encoding the result: %w", req.Method, err)
-		}
-		return b, nil
+		return h(endpoints.WithRequestContext(ctx, req.Context), req)
 	}
 	if compatible {
 		return nil, &NoSuchMethodError{Method: req.Method}

@@ -47,8 +47,8 @@ func (n *Notification) Decode(v any) error {
 	return nil
 }
 
-// fromMessage converts what the transport decoded; the one place where
-// the listener deserializes what it receives.
+// fromMessage converts what the transport decoded; Listener.decode then
+// deserializes it.
 func fromMessage(m *message.Notification, deliveries int) (*Notification, error) {
 	p, err := ParsePriority(m.Priority)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -46,6 +47,7 @@ type listenerSettings struct {
 	onListen     func()
 	interceptors []Interceptor
 	grace        time.Duration
+	ser          serializer.Serializer
 }
 
 // ListenerOption changes a setting of a Listener.
@@ -95,6 +97,24 @@ func MaxRequeues(n int) ListenerOption {
 // (warn), panics (error), dropped notifications (warn). Nil, the default,
 // logs nothing.
 func Logger(l *slog.Logger) ListenerOption { return func(s *listenerSettings) { s.log = l } }
+
+// Deserializer sets how received payloads and request contexts are
+// decoded, the listener's side of a notifier's Serializer: payloads
+// through DeserializeEntity, and the request context through
+// DeserializeContext onto the handler's ctx (read it there with
+// serializer.RequestContextFrom); Notification.Context keeps the entries
+// as they came. A payload it cannot decode is logged and the notification
+// dropped; a request context it cannot decode is logged and left out of
+// the handler's ctx.
+// Nil, the default, is serializer.JSON.
+func Deserializer(s serializer.Serializer) ListenerOption {
+	return func(o *listenerSettings) {
+		if s == nil {
+			s = serializer.JSON{}
+		}
+		o.ser = s
+	}
+}
 
 // GracePeriod sets how long running handlers may go on, once the ctx
 // given to Serve has ended, before their contexts are cancelled. Zero
@@ -209,7 +229,7 @@ func NewBatchListener(tr transport.Notifications, targets []target.Target, endpo
 }
 
 func newListener(tr transport.Notifications, targets []target.Target, eps []endpoint, opts []ListenerOption) (*Listener, error) {
-	o := listenerSettings{workers: DefaultWorkers, maxRequeues: DefaultMaxRequeues, grace: DefaultGracePeriod}
+	o := listenerSettings{workers: DefaultWorkers, maxRequeues: DefaultMaxRequeues, grace: DefaultGracePeriod, ser: serializer.JSON{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -442,7 +462,7 @@ func (l *Listener) collect(ctx context.Context, lis transport.NotificationListen
 
 // handle dispatches one notification and settles it.
 func (l *Listener) handle(ctx context.Context, in transport.IncomingNotification) {
-	n, err := fromMessage(in.Notification(), in.Deliveries())
+	n, ctx, err := l.decode(ctx, in)
 	if err != nil {
 		l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: dropping a notification", slog.String("message_id", in.Notification().MessageID), slog.Any("error", err))
 		l.ack(ctx, in)
@@ -469,7 +489,8 @@ func (l *Listener) handleBatch(ctx context.Context, batch []transport.IncomingNo
 	byPrio := map[Priority][]int{}
 	ns := make([]*Notification, len(batch))
 	for i, in := range batch {
-		n, err := fromMessage(in.Notification(), in.Deliveries())
+		// Batch handlers get each request context as Notification.Context.
+		n, _, err := l.decode(ctx, in)
 		if err != nil {
 			l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: dropping a notification", slog.String("message_id", in.Notification().MessageID), slog.Any("error", err))
 			l.ack(ctx, in)
@@ -526,6 +547,29 @@ func (l *Listener) intercept(ctx context.Context, ns []*Notification, dispatch f
 		}
 	}
 	return next(ctx)
+}
+
+// decode converts what the transport decoded and deserializes its payload
+// and request context, which the returned ctx carries; the one place where
+// the listener decodes what it receives.
+func (l *Listener) decode(ctx context.Context, in transport.IncomingNotification) (*Notification, context.Context, error) {
+	n, err := fromMessage(in.Notification(), in.Deliveries())
+	if err != nil {
+		return nil, ctx, err
+	}
+	if n.Payload != nil {
+		if n.Payload, err = l.opt.ser.DeserializeEntity(ctx, n.Payload); err != nil {
+			return nil, ctx, fmt.Errorf("notify: decoding the payload of %s: %w", n.EventType, err)
+		}
+	}
+	hctx, err := l.opt.ser.DeserializeContext(ctx, n.Context)
+	if err != nil {
+		// Notification.Context still holds the entries: handle it anyway.
+		l.opt.log.LogAttrs(ctx, slog.LevelWarn, "notify: the request context does not decode; handling the notification without it",
+			slog.String("event_type", n.EventType), slog.String("message_id", n.MessageID), slog.Any("error", err))
+		return n, ctx, nil
+	}
+	return n, hctx, nil
 }
 
 // call runs a handler, turning a panic into an error.

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/warrenrpc/warren/message"
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -34,6 +35,7 @@ type notifierSettings struct {
 	limits      transport.QueueLimits
 	drivers     []Driver // nil: messagingv2 on the notifier's transport
 	timeout     time.Duration
+	ser         serializer.Serializer
 }
 
 // Option changes a setting of a Notifier. Options are given to
@@ -84,6 +86,20 @@ func Drivers(ds ...Driver) Option {
 	}
 }
 
+// Serializer sets how payloads and the request context are encoded, as
+// oslo's Notifier serializer: payloads through SerializeEntity, and the
+// request context ctx carries through SerializeContext, with the reqCtx
+// given to Notify laid over it key by key. Nil, the default, is
+// serializer.JSON.
+func Serializer(s serializer.Serializer) Option {
+	return func(o *notifierSettings) {
+		if s == nil {
+			s = serializer.JSON{}
+		}
+		o.ser = s
+	}
+}
+
 // Timeout bounds a notification whose ctx has no deadline; zero or less
 // restores DefaultTimeout. A ctx deadline always wins.
 func Timeout(d time.Duration) Option {
@@ -114,6 +130,7 @@ func NewNotifier(tr transport.Notifications, publisherID string, opts ...Option)
 		publisherID: publisherID,
 		topics:      []string{DefaultTopic},
 		timeout:     DefaultTimeout,
+		ser:         serializer.JSON{},
 	}}
 	return n.with(opts)
 }
@@ -173,7 +190,8 @@ func (n *Notifier) Sample(ctx context.Context, reqCtx map[string]any, eventType 
 // Notify sends a notification of priority p: eventType (such as
 // "compute.instance.create.end"), payload (any value that encodes to
 // JSON; nil sends null) and reqCtx, the request context sent as
-// _context_<key> entries (nil sends none). It goes to every topic through
+// _context_<key> entries, laid over the one ctx carries (see Serializer;
+// nil adds none). It goes to every topic through
 // every driver, and returns once each driver has taken it (the
 // messagingv2 driver: once the broker confirmed it) or ctx ended; when ctx
 // has no deadline, the notifier's Timeout bounds it. The error joins what
@@ -185,7 +203,7 @@ func (n *Notifier) Notify(ctx context.Context, p Priority, reqCtx map[string]any
 	if eventType == "" {
 		return errors.New("notify: an event type is required")
 	}
-	raw, err := encodePayload(payload)
+	raw, reqCtx, err := n.encode(ctx, payload, reqCtx)
 	if err != nil {
 		return fmt.Errorf("notify: %s: %w", eventType, err)
 	}
@@ -202,7 +220,7 @@ func (n *Notifier) Notify(ctx context.Context, p Priority, reqCtx map[string]any
 		EventType:   eventType,
 		Priority:    strings.ToUpper(string(p)),
 		Payload:     raw,
-		Context:     maps.Clone(reqCtx),
+		Context:     reqCtx,
 		Timestamp:   time.Now(),
 	}
 	var errs []error
@@ -218,21 +236,29 @@ func (n *Notifier) Notify(ctx context.Context, p Priority, reqCtx map[string]any
 	return errors.Join(errs...)
 }
 
-// encodePayload encodes a notification payload; the one place where the
-// notifier serializes what the user gives it.
-func encodePayload(payload any) (json.RawMessage, error) {
-	if payload == nil {
-		return nil, nil
-	}
-	if raw, ok := payload.(json.RawMessage); ok {
-		if !json.Valid(raw) {
-			return nil, errors.New("payload is not valid JSON")
+// encode serializes the payload and the request context (the one ctx
+// carries, with extra laid over it); the one place where the notifier
+// encodes what the user gives it.
+func (n *Notifier) encode(ctx context.Context, payload any, extra map[string]any) (json.RawMessage, map[string]any, error) {
+	var raw json.RawMessage
+	if payload != nil {
+		var err error
+		if raw, err = n.s.ser.SerializeEntity(ctx, payload); err != nil {
+			return nil, nil, fmt.Errorf("encoding the payload: %w", err)
 		}
-		return raw, nil
+		if !json.Valid(raw) {
+			return nil, nil, errors.New("the payload is not valid JSON")
+		}
 	}
-	raw, err := json.Marshal(payload)
+	reqCtx, err := n.s.ser.SerializeContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the payload: %w", err)
+		return nil, nil, fmt.Errorf("encoding the request context: %w", err)
 	}
-	return raw, nil
+	if len(extra) > 0 {
+		if reqCtx == nil {
+			reqCtx = make(map[string]any, len(extra))
+		}
+		maps.Copy(reqCtx, extra)
+	}
+	return raw, reqCtx, nil
 }

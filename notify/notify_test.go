@@ -18,6 +18,7 @@ import (
 
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/notify"
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -973,4 +974,54 @@ func TestServeCtxEndIsGraceful(t *testing.T) {
 	if _, err := notify.NewListener(memory.New(), topics, []notify.Endpoint{{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(nil)}}}, notify.GracePeriod(-time.Second)); err == nil {
 		t.Error("NewListener with a negative grace period = nil error")
 	}
+}
+
+// TestSerializer: the request context a notifier's ctx carries reaches
+// the handler's ctx typed, with the explicit reqCtx laid over it, and
+// payloads pass through the serializer both ways.
+func TestSerializer(t *testing.T) {
+	bus := memory.NewBus()
+	type seen struct {
+		rc      *serializer.RequestContext
+		raw     map[string]any
+		payload string
+	}
+	got := make(chan seen, 1)
+	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{
+		notify.Info: notify.HandlerFunc(func(ctx context.Context, n *notify.Notification) error {
+			got <- seen{serializer.RequestContextFrom(ctx), n.Context, string(n.Payload)}
+			return nil
+		}),
+	}}, notify.Deserializer(upper{}))
+	n := notify.NewNotifier(newTransport(t, bus), "p", notify.Serializer(upper{}))
+	ctx := serializer.WithRequestContext(ctx10(t), &serializer.RequestContext{UserID: "u1", ProjectID: "p1", RequestID: "req-1"})
+	if err := n.Info(ctx, map[string]any{"request_id": "req-2"}, "e", "abc"); err != nil {
+		t.Fatal(err)
+	}
+	s := await(t, got, "notification")
+	if s.rc == nil || s.rc.UserID != "u1" || s.rc.ProjectID != "p1" || s.rc.RequestID != "req-2" {
+		t.Errorf("handler's RequestContext = %+v, want user u1, project p1, request req-2 (reqCtx over ctx's)", s.rc)
+	}
+	if s.raw["user"] != "u1" || s.raw["request_id"] != "req-2" {
+		t.Errorf("Notification.Context = %v", s.raw)
+	}
+	// upper upper-cases strings on the way out and wraps them on the way in.
+	if s.payload != `["ABC"]` {
+		t.Errorf("payload = %s, want [\"ABC\"]", s.payload)
+	}
+}
+
+// upper is a serializer that upper-cases string payloads going out and
+// wraps payloads in an array coming in.
+type upper struct{ serializer.JSON }
+
+func (upper) SerializeEntity(ctx context.Context, v any) (json.RawMessage, error) {
+	if s, ok := v.(string); ok {
+		v = strings.ToUpper(s)
+	}
+	return serializer.JSON{}.SerializeEntity(ctx, v)
+}
+
+func (upper) DeserializeEntity(_ context.Context, data json.RawMessage) (json.RawMessage, error) {
+	return json.RawMessage("[" + string(data) + "]"), nil
 }

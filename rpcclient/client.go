@@ -3,7 +3,6 @@ package rpcclient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,9 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/warrenrpc/warren/internal/jsonnum"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcerr"
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -33,6 +32,7 @@ type settings struct {
 	reqContext   map[string]any // never modified once set: options replace it
 	interceptors []Interceptor  // never appended to in place: options copy it
 	errors       *rpcerr.Registry
+	ser          serializer.Serializer
 	err          error // the first bad option, reported by Call and Cast
 }
 
@@ -111,7 +111,9 @@ func CallMonitor(d time.Duration) Option {
 
 // RequestContext sets the request context sent with every request, as
 // oslo's ctxt: each key travels as "_context_<key>" and reaches the
-// server's handler. The map is copied; nil sends none.
+// server's handler. The map is copied; nil sends none. A request context
+// on the call's ctx (serializer.WithRequestContext) is laid over it key by
+// key: the ctx's entries win, and keys only this map has are sent too.
 func RequestContext(m map[string]any) Option {
 	m = maps.Clone(m)
 	return func(s *settings) { s.reqContext = m }
@@ -189,7 +191,7 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 			return fmt.Errorf("rpcclient: call %s: reply must be a non-nil pointer, not %T", method, reply)
 		}
 	}
-	req, err := c.request("call", method, args)
+	req, err := c.request(ctx, "call", method, args)
 	if err != nil {
 		return err
 	}
@@ -218,8 +220,8 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 	if reply == nil || len(rep.Result) == 0 || bytes.Equal(rep.Result, jsonNull) {
 		return nil
 	}
-	if err := jsonnum.Unmarshal(rep.Result, reply); err != nil {
-		return fmt.Errorf("rpcclient: call %s: decoding the result into %T: %w", method, reply, err)
+	if err := c.decodeResult(ctx, rep.Result, reply); err != nil {
+		return fmt.Errorf("rpcclient: call %s: %w", method, err)
 	}
 	return nil
 }
@@ -244,7 +246,7 @@ func (c *Client) Cast(ctx context.Context, method string, args any) error {
 	if err := c.check("cast", method, c.s.tgt.ValidateCast); err != nil {
 		return err
 	}
-	req, err := c.request("cast", method, args)
+	req, err := c.request(ctx, "cast", method, args)
 	if err != nil {
 		return err
 	}
@@ -296,12 +298,16 @@ func (c *Client) send(ctx context.Context, inv *Invocation) (*message.Reply, err
 var jsonNull = []byte("null")
 
 // request checks what calls and casts have in common and builds the
-// request: method name, version cap, arguments.
-func (c *Client) request(kind, method string, args any) (*message.Request, error) {
+// request: version cap, arguments, request context.
+func (c *Client) request(ctx context.Context, kind, method string, args any) (*message.Request, error) {
 	if err := c.checkVersionCap(method); err != nil {
 		return nil, err
 	}
-	raw, err := marshalArgs(args)
+	raw, err := c.encodeArgs(ctx, args)
+	if err != nil {
+		return nil, fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
+	}
+	reqContext, err := c.requestContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
 	}
@@ -310,7 +316,7 @@ func (c *Client) request(kind, method string, args any) (*message.Request, error
 		Args:      raw,
 		Namespace: c.s.tgt.Namespace,
 		Version:   c.s.tgt.Version,
-		Context:   c.s.reqContext,
+		Context:   reqContext,
 	}, nil
 }
 
@@ -328,23 +334,4 @@ func (c *Client) checkVersionCap(method string) error {
 		return &VersionCapError{Method: method, Version: c.s.tgt.Version, Cap: vcap}
 	}
 	return nil
-}
-
-// marshalArgs encodes args as the JSON object of keyword arguments. Nil, and
-// values that marshal to null (a nil map), mean no arguments.
-func marshalArgs(args any) (json.RawMessage, error) {
-	if args == nil {
-		return nil, nil
-	}
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return nil, fmt.Errorf("encoding arguments: %w", err)
-	}
-	if bytes.Equal(raw, jsonNull) {
-		return nil, nil
-	}
-	if raw[0] != '{' {
-		return nil, fmt.Errorf("arguments must encode to a JSON object of keyword arguments, but %T does not", args)
-	}
-	return raw, nil
 }

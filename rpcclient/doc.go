@@ -11,7 +11,19 @@
 //	err := c.Prepare(rpcclient.Version("1.2")).Call(ctx, "add", map[string]int{"a": 1, "b": 2}, &sum)
 //
 // Arguments travel as a JSON object of keyword arguments; the reply is
-// decoded from JSON into the pointer given to Call.
+// decoded from JSON into the pointer given to Call. The client's Serializer
+// (package serializer; plain JSON unless set) encodes the arguments and the
+// request context and prepares the result for decoding.
+//
+// # Request context
+//
+// The request context (oslo's ctxt) travels on the call's ctx:
+//
+//	ctx = serializer.WithRequestContext(ctx, &serializer.RequestContext{UserID: "u1", RequestID: "req-1"})
+//
+// It is laid key by key over the map of the RequestContext option, so a
+// client can carry fixed entries and each call add its own. A handler that
+// calls on with its own ctx passes its caller's context on.
 //
 // # Deadlines
 //

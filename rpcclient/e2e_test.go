@@ -65,13 +65,19 @@ func calculator(name string) *endpoints.Endpoint {
 // transport closes, when the test ends.
 func startServer(t *testing.T, bus *memory.Bus, topic, name string, eps ...*endpoints.Endpoint) {
 	t.Helper()
-	tr := memory.New(memory.OnBus(bus))
+	startServerWith(t, memory.New(memory.OnBus(bus)), topic, name, eps)
+}
+
+// startServerWith serves eps as server name of topic on tr with opts, as
+// startServer does, and closes tr when the test ends.
+func startServerWith(t *testing.T, tr *memory.Transport, topic, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
+	t.Helper()
 	t.Cleanup(func() { tr.Close() })
 	d, err := dispatcher.New(eps)
 	if err != nil {
 		t.Fatalf("dispatcher.New: %v", err)
 	}
-	srv := rpcserver.New(tr, target.Target{Topic: topic, Server: name}, d)
+	srv := rpcserver.New(tr, target.Target{Topic: topic, Server: name}, d, opts...)
 	if err := srv.Listen(t.Context()); err != nil {
 		t.Fatalf("Listen: %v", err)
 	}

@@ -28,11 +28,16 @@
 // # Requests
 //
 // A handler's ctx carries the request's deadline, when the caller sent one,
-// the caller's request context (endpoints.RequestContext) and the values
-// of Serve's ctx. A request whose deadline passed before a worker could
-// take it is dropped without running: its caller has given up. While a call
-// runs, the server sends the heartbeats the caller asked for with a
-// call-monitor interval.
+// and the caller's request context: typed with
+// serializer.RequestContextFrom, as a map with endpoints.RequestContext,
+// and the values of Serve's ctx. The server's Serializer (package
+// serializer; plain JSON unless set) decodes the request context and the
+// arguments before the interceptors run and encodes the result; what it
+// cannot decode reaches the caller as an error, and the handler does not
+// run. A request whose deadline passed before a worker could take it is
+// dropped without running: its caller has given up. While a call runs, the
+// server sends the heartbeats the caller asked for with a call-monitor
+// interval.
 //
 // # Interceptors
 //

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/transport"
@@ -82,27 +81,6 @@ func (s *Server) reply(ctx context.Context, in transport.Incoming, req *message.
 		s.opt.log.LogAttrs(ctx, slog.LevelWarn, "rpcserver: sending a reply",
 			slog.String("method", req.Method), slog.String("msg_id", req.MsgID), slog.Any("error", err))
 	}
-}
-
-// invoke dispatches req through the server's interceptors and encodes the
-// result.
-func (s *Server) invoke(ctx context.Context, req *message.Request) ([]byte, error) {
-	// The dispatcher puts req.Context in the handler's ctx and treats
-	// missing args as {}.
-	res, err := s.chain(ctx, &dispatcher.Request{
-		Method:         req.Method,
-		Namespace:      req.Namespace,
-		EmptyNamespace: req.EmptyNamespace,
-		Version:        req.Version,
-		Args:           req.Args,
-		Context:        req.Context,
-		Headers:        req.Headers,
-		Cast:           !req.IsCall(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return result(res)
 }
 
 // heartbeatInterval is oslo's watchdog interval for a call-monitor timeout:

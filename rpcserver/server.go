@@ -2,7 +2,6 @@ package rpcserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -47,7 +47,8 @@ type options struct {
 	grace        time.Duration
 	log          *slog.Logger
 	interceptors []dispatcher.Interceptor
-	custom       bool  // Interceptors was given: no defaults
+	custom       bool // Interceptors was given: no defaults
+	ser          serializer.Serializer
 	err          error // the first bad option, reported by Listen and Serve
 }
 
@@ -177,11 +178,7 @@ func New(tr transport.Transport, tgt target.Target, d *dispatcher.Dispatcher, op
 // dispatch runs req through the dispatcher: the Handler at the end of the
 // server's interceptors.
 func (s *Server) dispatch(ctx context.Context, req *dispatcher.Request) (any, error) {
-	res, err := s.d.Dispatch(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return s.d.Invoke(ctx, req)
 }
 
 // check reports what makes the server unable to listen.
@@ -432,17 +429,4 @@ func (s *Server) closeListener(lis transport.Listener) {
 		s.opt.log.LogAttrs(context.Background(), slog.LevelWarn, "rpcserver: closing the listener",
 			slog.String("target", s.tgt.String()), slog.Any("error", err))
 	}
-}
-
-// result encodes what the interceptors returned: the dispatcher's JSON as
-// is, anything an interceptor put in its place with encoding/json.
-func result(v any) (json.RawMessage, error) {
-	if b, ok := v.(json.RawMessage); ok {
-		return b, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("rpcserver: encoding an interceptor's result: %w", err)
-	}
-	return b, nil
 }

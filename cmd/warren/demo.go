@@ -60,6 +60,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	where := "on the in-process memory driver"
+	if cfg.URL == "" {
+		// The demo is the one program that picks the memory driver by
+		// itself, and says so: warren.Dial refuses an empty URL.
+		cfg.URL = "memory://"
+		where += " (memory://, since WARREN_TRANSPORT_URL is not set)"
+	}
 	u, err := brokerURL(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

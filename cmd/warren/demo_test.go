@@ -33,7 +33,7 @@ func TestDemo(t *testing.T) {
 	if stderr != "" {
 		t.Errorf("warren demo wrote on stderr:\n%s", stderr)
 	}
-	if !strings.HasPrefix(stdout, `warren demo: 3 calculator replicas on topic "warren-demo", on the in-process memory driver`) {
+	if !strings.HasPrefix(stdout, `warren demo: 3 calculator replicas on topic "warren-demo", on the in-process memory driver (memory://, since WARREN_TRANSPORT_URL is not set)`) {
 		t.Errorf("warren demo does not start with its header:\n%s", stdout)
 	}
 	last := -1

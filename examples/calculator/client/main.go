@@ -61,7 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	onMemory, where := true, ""
-	if cfg.URL != "" {
+	if cfg.URL == "" {
+		cfg.URL = "memory://" // this example's choice; warren.Dial refuses an empty URL
+	} else {
 		u, err := transport.ParseURL(cfg.URL)
 		if err != nil {
 			fmt.Fprintf(stderr, "client: WARREN_TRANSPORT_URL: %v\n", err)

@@ -70,7 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	where := "the in-process memory driver"
 	if cfg.URL == "" {
-		fmt.Fprintln(stderr, "server: WARREN_TRANSPORT_URL is not set: serving on the in-process memory driver, which no other process can reach")
+		cfg.URL = "memory://"
+		fmt.Fprintln(stderr, "server: WARREN_TRANSPORT_URL is not set: serving on memory://, the in-process driver, which no other process can reach")
 	} else {
 		u, err := transport.ParseURL(cfg.URL)
 		if err != nil {
