@@ -88,6 +88,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "listener: %v\n", err)
 		return 1
 	}
+	// In process unless told otherwise: this example's choice, since
+	// warren.Dial refuses an empty URL.
+	local := cfg.URL == ""
+	if local {
+		cfg.URL = "memory://"
+	} else if u, err := transport.ParseURL(cfg.URL); err == nil && u.Scheme == "memory" {
+		local = true
+	}
 	tr, err := warren.Dial(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "listener: %v\n", err)
@@ -138,8 +146,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stderr, "listener: listening on topic %q, priorities %v\n", *topic, priorities)
-	if cfg.URL == "" {
-		fmt.Fprintln(stderr, "listener: WARREN_TRANSPORT_URL is not set: on the in-process memory driver, publishing a sample first")
+	if local {
+		fmt.Fprintln(stderr, "listener: no broker (WARREN_TRANSPORT_URL is not set): on memory://, the in-process driver, publishing a sample first")
 		n := notify.NewNotifier(nt, "nova-compute:demo", notify.Topics(*topic))
 		if _, err := nova.PublishSample(ctx, n, 2, "demo"); err != nil {
 			fmt.Fprintf(stderr, "listener: %v\n", err)

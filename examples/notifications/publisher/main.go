@@ -65,6 +65,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "publisher: %v\n", err)
 		return 1
 	}
+	// In process unless told otherwise: this example's choice, since
+	// warren.Dial refuses an empty URL.
+	local := cfg.URL == ""
+	if local {
+		cfg.URL = "memory://"
+	} else if u, err := transport.ParseURL(cfg.URL); err == nil && u.Scheme == "memory" {
+		local = true
+	}
 	dctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	tr, err := warren.Dial(dctx, cfg)
@@ -79,8 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opts := []notify.Option{notify.Topics(*topic), notify.Timeout(*timeout)}
-	if cfg.URL == "" {
-		fmt.Fprintln(stderr, "publisher: WARREN_TRANSPORT_URL is not set: publishing on the in-process memory driver, and logging each notification here")
+	if local {
+		fmt.Fprintln(stderr, "publisher: no broker (WARREN_TRANSPORT_URL is not set): publishing on memory://, the in-process driver, and logging each notification here")
 		log := slog.New(slog.NewTextHandler(stdout, nil))
 		opts = append(opts, notify.Drivers(notify.MessagingV2(nt, transport.QueueLimits{}), notify.Log(log)))
 	}

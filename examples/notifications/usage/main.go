@@ -58,6 +58,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: %v\n", err)
 		return 1
 	}
+	// In process unless told otherwise: this example's choice, since
+	// warren.Dial refuses an empty URL.
+	local := cfg.URL == ""
+	if local {
+		cfg.URL = "memory://"
+	} else if u, err := transport.ParseURL(cfg.URL); err == nil && u.Scheme == "memory" {
+		local = true
+	}
 	tr, err := warren.Dial(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "usage: %v\n", err)
@@ -84,8 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "consuming compute.instance.* on topic %q in pool %q\n", *topic, *pool)
-	if cfg.URL == "" {
-		fmt.Fprintln(stderr, "usage: WARREN_TRANSPORT_URL is not set: on the in-process memory driver, publishing a sample first")
+	if local {
+		fmt.Fprintln(stderr, "usage: no broker (WARREN_TRANSPORT_URL is not set): on memory://, the in-process driver, publishing a sample first")
 		n := notify.NewNotifier(nt, "nova-compute:demo", notify.Topics(*topic))
 		if _, err := nova.PublishSample(ctx, n, 3, "demo"); err != nil {
 			fmt.Fprintf(stderr, "usage: %v\n", err)
