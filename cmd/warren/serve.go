@@ -24,8 +24,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"  sleep(seconds)        returns seconds after sleeping that long\n"+
 			"  fail(message)         fails with a RuntimeError carrying message\n"+
 			"  "+endpoints.PingMethod+"  returns \"pong\"\n\n"+
-			"It prints one line on stdout once it listens. Each request failure is logged on\n"+
-			"stderr.\n\n"+
+			"It prints one line on stdout once it listens. Failures are logged on stderr,\n"+
+			"and with --verbose every request as it starts.\n\n"+
 			"  warren serve --topic calculator --server calc-1\n\n"+exitCodesHelp, stderr)
 	var conn connFlags
 	conn.register(fs)
@@ -34,6 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&tgt.Server, "server", hostname(), "server `name`: the queue <topic>.<name> reaches this server only")
 	workers := fs.Int("workers", rpcserver.DefaultWorkers, "`number` of requests handled at once")
 	grace := fs.Duration("grace", rpcserver.DefaultGracePeriod, "how long running requests may go on after SIGINT or SIGTERM")
+	verbose := fs.Bool("verbose", false, "log each request on stderr as it starts")
 	rep := &reporter{cmd: "serve", w: stderr}
 	pos, code, ok := rep.parse(fs, args)
 	if !ok {
@@ -52,7 +53,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := tgt.ValidateServer(); err != nil {
 		return rep.badInput("%v", err)
 	}
-	disp, err := dispatcher.New([]*endpoints.Endpoint{builtinEndpoint()})
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var dopts []dispatcher.Option
+	if *verbose {
+		dopts = append(dopts, dispatcher.Interceptors(logRequests(log)))
+	}
+	disp, err := dispatcher.New([]*endpoints.Endpoint{builtinEndpoint()}, dopts...)
 	if err != nil {
 		return rep.fail(err)
 	}
@@ -61,7 +67,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return rep.fail(err)
 	}
 	defer tr.Close()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := rpcserver.New(tr, tgt, disp, rpcserver.Workers(*workers), rpcserver.GracePeriod(*grace), rpcserver.Logger(log))
 	if err := srv.Listen(ctx); err != nil {
 		return rep.fail(err)
@@ -72,4 +77,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return exitOK
+}
+
+// logRequests returns the interceptor of --verbose: it logs each request
+// as its method starts.
+func logRequests(log *slog.Logger) dispatcher.Interceptor {
+	return func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
+		log.Info("request", "method", req.Method, "namespace", req.Namespace, "version", req.Version,
+			"args", string(req.Args), "context", req.Context)
+		return next(ctx, req)
+	}
 }
