@@ -100,7 +100,6 @@ func TestBinaryOnBroker(t *testing.T) {
 	})
 }
 
-
 // TestPingLeavesNoQueue answers warren ping from a raw AMQP consumer, which
 // learns the ping's reply queue from the request: once ping exited 0, a
 // passive declare of that queue finds nothing.
