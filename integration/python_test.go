@@ -119,20 +119,7 @@ func startPeer(t *testing.T, script string, args ...string) *peer {
 		t.Fatalf("starting %s %s: %v", py, script, err)
 	}
 	p.stdin = stdin
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.changed <- struct{}{}:
-			default:
-			}
-		}
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
+	go p.collect(stdout, cmd.Wait)
 	t.Cleanup(func() {
 		defer cancel()
 		_ = p.stdin.Close()
@@ -150,6 +137,23 @@ func startPeer(t *testing.T, script string, args ...string) *peer {
 		}
 	})
 	return p
+}
+
+// collect records the lines of stdout as they come, then calls wait and
+// closes p.done with its result in p.waitErr.
+func (p *peer) collect(stdout io.Reader, wait func() error) {
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		p.mu.Lock()
+		p.lines = append(p.lines, sc.Text())
+		p.mu.Unlock()
+		select {
+		case p.changed <- struct{}{}:
+		default:
+		}
+	}
+	p.waitErr = wait()
+	close(p.done)
 }
 
 // waitLine returns the first stdout line for which match is true, waiting
