@@ -57,6 +57,8 @@ func TestBinaryOnBroker(t *testing.T) {
 		{"ping", []string{"ping", "--topic", topic}, exitOK, "pong from topic \"" + topic + "\" in ", ""},
 		{"ping server as JSON", []string{"ping", "--json", "--topic", topic, "--server", "s1"}, exitOK, `"reply":"pong","rtt_seconds":`, ""},
 		{"ping nobody", []string{"ping", "--topic", topic, "--server", "gone"}, exitUnreachable, "", "nobody serves topic"},
+		{"bad JSON", []string{"call", "--topic", topic, "add", "{a: 1}"}, exitUsage, "", "ARGS must be a JSON object"},
+		{"bad flag", []string{"ping", "--topic", topic, "--count", "1"}, exitUsage, "", "flag provided but not defined: -count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,7 +133,7 @@ func TestHelp(t *testing.T) {
 	}{
 		{"help", []string{"help"}, []string{"usage: warren <command>", "demo", "call", "cast", "serve", "ping", "notify", "listen", "bench", "version", "help", "exit codes: 0 success; 1 remote failure"}},
 		{"-h", []string{"-h"}, []string{"usage: warren <command>"}},
-		{"help demo", []string{"help", "demo"}, []string{"usage: warren demo [flags]", "-topic", "-timeout"}},
+		{"help demo", []string{"help", "demo"}, []string{"usage: warren demo [flags]", "--url", "--exchange", "-topic", "-timeout"}},
 		{"help call", []string{"help", "call"}, []string{"usage: warren call --topic T [flags] METHOD [ARGS]", "--url URL", "--exchange exchange", "--topic", "--server", "--namespace", "--version", "--ctx key=value", "--json", "--timeout duration", "(default 30s)", "exit codes:"}},
 		{"help cast", []string{"help", "cast"}, []string{"usage: warren cast --topic T [flags] METHOD [ARGS]", "--fanout", "--ctx"}},
 		{"help ping", []string{"help", "ping"}, []string{"usage: warren ping --topic T [--server S] [flags]", "oslo_rpc_server_ping", "--timeout duration", "(default 5s)", "--json"}},
@@ -215,5 +215,15 @@ func TestOutputHidesPassword(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDemoURLFlag runs the demo on the URL --url names, over a
+// WARREN_TRANSPORT_URL that would fail.
+func TestDemoURLFlag(t *testing.T) {
+	t.Setenv("WARREN_TRANSPORT_URL", "rabbit://h:notaport/")
+	code, stdout, stderr := runWarren(t, "demo", "--url", "memory://", "--exchange", "demo-x")
+	if code != exitOK || !strings.Contains(stdout, "demo passed") || !strings.Contains(stdout, "on the in-process memory driver") {
+		t.Errorf("warren demo --url memory:// = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
