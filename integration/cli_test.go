@@ -208,6 +208,7 @@ func TestPythonToCLIServer(t *testing.T) {
 		"--url", brokerURL(), "--exchange", b.Exchange)
 	srv.Env = append(os.Environ(), "WARREN_TRANSPORT_URL=", "WARREN_CONTROL_EXCHANGE=")
 	srvOut := &peer{script: "warren serve", changed: make(chan struct{}, 1), done: make(chan struct{})}
+	srvOut.stderr.changed = srvOut.changed // its --verbose log is waited for
 	srv.Stderr = &srvOut.stderr
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
@@ -255,7 +256,7 @@ func TestPythonToCLIServer(t *testing.T) {
 	}
 	t.Run("casts and request context reached warren serve", func(t *testing.T) {
 		for _, want := range []string{`args="{\"data\": \"py-cast\"}" context=map[user:py-user]`, `args="{\"data\": \"py-fanout\"}"`} {
-			waitFor(t, "warren serve logging "+want, func() bool { return strings.Contains(srvOut.stderr.String(), want) })
+			srvOut.waitStderr(t, want)
 		}
 	})
 
@@ -300,18 +301,20 @@ func TestPythonToCLIServer(t *testing.T) {
 	})
 }
 
-// waitFor waits until cond is true, checking it every 50 ms for at most
-// waitLimit: for output that a process writes without telling anyone.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitStderr waits until the process's stderr holds want; p.stderr must
+// signal p.changed.
+func (p *peer) waitStderr(t *testing.T, want string) {
 	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	timeout := time.After(waitLimit)
-	for !cond() {
+	for !strings.Contains(p.stderr.String(), want) {
 		select {
-		case <-tick.C:
+		case <-p.changed:
+		case <-p.done:
+			if !strings.Contains(p.stderr.String(), want) {
+				t.Fatalf("%s exited without logging %q\nstderr:\n%s", p.script, want, p.stderr.String())
+			}
 		case <-timeout:
-			t.Fatalf("no %s within %v", what, waitLimit)
+			t.Fatalf("%s did not log %q within %v\nstderr:\n%s", p.script, want, waitLimit, p.stderr.String())
 		}
 	}
 }

@@ -206,15 +206,22 @@ func (p *peer) waitRecord(t *testing.T, value string) {
 }
 
 // lockedBuffer is a bytes.Buffer safe for the command's stderr copier and
-// the test at once.
+// the test at once. When changed is not nil, each write signals it.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.changed != nil {
+		select {
+		case b.changed <- struct{}{}:
+		default:
+		}
+	}
 	return b.b.Write(p)
 }
 

@@ -249,9 +249,10 @@ func ping(ctx context.Context, tr transport.Transport, r *rpcRequest, rep *repor
 	rtt := time.Since(start)
 	report := pingReport{Topic: r.tgt.Topic, Server: r.tgt.Server, Reply: reply, Seconds: rtt.Seconds()}
 	if errors.Is(err, rpcerr.ErrNoSuchMethod) || errors.Is(err, rpcerr.ErrUnsupportedVersion) {
-		var remote *rpcerr.RemoteError
-		errors.As(err, &remote)
-		report.Reply = remote.Class
+		report.Reply = "NoSuchMethod"
+		if remote := (*rpcerr.RemoteError)(nil); errors.As(err, &remote) {
+			report.Reply = remote.Class
+		}
 		report.Note = "the server answered without a ping endpoint (for oslo.messaging, set rpc_ping_enabled)"
 	} else if err != nil {
 		return rep.fail(r.explain(err))
