@@ -25,9 +25,10 @@
 // call, cast, serve, ping, notify and listen take --url (default
 // $WARREN_TRANSPORT_URL, else amqp://guest:guest@127.0.0.1:5672/) and
 // --exchange (default $WARREN_CONTROL_EXCHANGE, else openstack); flags may
-// come before or after the arguments. demo and bench read
-// WARREN_TRANSPORT_URL and run on the in-process memory driver when it is
-// unset. Every command takes --help.
+// come before or after the arguments. demo takes them too, and runs on the
+// in-process memory driver when no URL is given; bench reads
+// WARREN_TRANSPORT_URL, and uses that driver when it is unset. Every
+// command takes --help.
 //
 //	warren serve --topic calculator --server calc-1
 //	warren call --topic calculator divide '{"num1": 200, "num2": 100}'

@@ -77,9 +77,10 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-8s %s\n", "help", "list the commands, or show one command's flags: warren help <command>")
 	fmt.Fprint(w, `
 call, cast, serve, ping, notify and listen take --url (default
-$WARREN_TRANSPORT_URL, else `+defaultURL+`) and --exchange (default
-$WARREN_CONTROL_EXCHANGE, else openstack). demo and bench read
-WARREN_TRANSPORT_URL and use the in-process memory driver when it is unset.
+$WARREN_TRANSPORT_URL, else `+defaultURL+`)
+and --exchange (default $WARREN_CONTROL_EXCHANGE, else openstack). demo takes
+them too, and runs on the in-process memory driver when no URL is given;
+bench reads WARREN_TRANSPORT_URL, and uses that driver when it is unset.
 Every command takes --help.
 
 `+exitCodesHelp+`
