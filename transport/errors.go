@@ -32,7 +32,31 @@ var (
 	ErrMessageTooLarge = errors.New("transport: message too large")
 	// ErrReplied means Incoming.Reply was called a second time.
 	ErrReplied = errors.New("transport: reply already sent")
+	// ErrNotSent means a message did not reach the broker: it will not be
+	// delivered, and sending it again cannot duplicate it.
+	ErrNotSent = errors.New("transport: message not sent")
+	// ErrOutcomeUnknown means a message was handed to the broker but the
+	// broker did not confirm it before the connection dropped or the
+	// context ended: it may or may not be delivered.
+	ErrOutcomeUnknown = errors.New("transport: message sent, outcome unknown")
+	// ErrBlocked means the broker holds publishes back (RabbitMQ's
+	// connection.blocked, raised by a memory or disk alarm).
+	ErrBlocked = errors.New("transport: the broker blocks publishing")
 )
+
+// BlockedError reports a publish that ended while the broker blocked the
+// connection. It matches ErrBlocked.
+type BlockedError struct {
+	// Reason is the broker's reason, such as "low on memory".
+	Reason string
+}
+
+func (e *BlockedError) Error() string {
+	return fmt.Sprintf("transport: the broker blocks publishing: %s", e.Reason)
+}
+
+// Is makes a BlockedError match ErrBlocked.
+func (e *BlockedError) Is(target error) bool { return target == ErrBlocked }
 
 // TimeoutError reports a call that got no reply in time. It matches
 // ErrTimeout and context.DeadlineExceeded.

@@ -24,3 +24,14 @@ func TestNoRouteErrorMatches(t *testing.T) {
 		t.Errorf("%v does not match ErrNoRoute / *NoRouteError", err)
 	}
 }
+
+func TestBlockedErrorMatches(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w: %w", ErrNotSent, &BlockedError{Reason: "low on memory"})
+	var be *BlockedError
+	if !errors.Is(err, ErrBlocked) || !errors.As(err, &be) || be.Reason != "low on memory" || !errors.Is(err, ErrNotSent) {
+		t.Errorf("%v does not match ErrBlocked / *BlockedError / ErrNotSent", err)
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("%v matches ErrOutcomeUnknown", err)
+	}
+}

@@ -21,17 +21,15 @@ import (
 var errListenerClosed = fmt.Errorf("rabbit: listener: %w", transport.ErrClosed)
 
 // listener consumes a server's three queues on one channel of the
-// consuming connection.
+// consuming connection, through a subscription that comes back after a
+// reconnect.
 type listener struct {
 	t   *Transport
 	tgt target.Target
-	ch  *amqp.Channel
+	sub *subscription
 
-	queues     [3]string // <topic>, <topic>.<server>, <topic>_fanout_<hex>
-	deliveries [3]<-chan amqp.Delivery
-	chClosed   <-chan *amqp.Error
+	queues [3]string // <topic>, <topic>.<server>, <topic>_fanout_<hex>
 
-	stopped   chan struct{}
 	stopOnce  sync.Once
 	stopErr   error
 	closeOnce sync.Once
@@ -49,10 +47,13 @@ type listener struct {
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
 //     key <topic>.
 //
-// Listen returns by ctx's end even when the broker does not answer; the
-// set-up then stops, or the listener is closed once set up. A Listen that
-// fails part way deletes its fanout queue when its channel is still open,
-// and otherwise leaves it to expire.
+// The listener declares all of it again, with the same names, after a
+// reconnect and when the broker cancels one of its consumers (a queue
+// deleted under it). Listen waits for the connection within ctx when it
+// is down, and returns by ctx's end even when the broker does not answer;
+// the set-up then stops, or the listener is closed once set up. A Listen
+// that fails part way deletes its fanout queue when its channel is still
+// open, and otherwise leaves it to expire.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
 		return nil, fmt.Errorf("rabbit: listen: %w", err)
@@ -72,25 +73,27 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 // listen does Listen's work; ctx is checked between the broker round
 // trips.
 func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, error) {
-	ch, err := t.conConn.Channel()
-	if err != nil {
-		return nil, t.failure(t.conConn, "opening a listener channel", err)
-	}
 	l := &listener{
-		t:        t,
-		tgt:      tgt,
-		ch:       ch,
-		chClosed: ch.NotifyClose(make(chan *amqp.Error, 1)),
-		stopped:  make(chan struct{}),
+		t:      t,
+		tgt:    tgt,
+		queues: [3]string{tgt.Topic, tgt.Topic + "." + tgt.Server, fanoutQueueName(tgt.Topic)},
 	}
-	if err := l.setup(ctx); err != nil {
-		l.abandon()
+	l.sub = t.newSubscription("listener on "+tgt.String(), l.queues[:], t.s.prefetch, l.declare)
+	s, err := t.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.sub.open(ctx, s); err != nil {
+		if !s.down() {
+			_ = dropQueue(s, l.queues[2])
+		}
 		return nil, err
 	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		l.abandon()
+		_ = l.sub.stop()
+		_ = dropQueue(s, l.queues[2])
 		return nil, errClosed
 	}
 	t.listeners[l] = struct{}{}
@@ -98,23 +101,15 @@ func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, e
 	return l, nil
 }
 
-// abandon releases a listener that Listen does not return. Errors are
-// moot: the queue expires, the channel dies with the connection.
-func (l *listener) abandon() {
-	_, _ = l.ch.QueueDelete(l.queues[2], false, false, false)
-	_ = l.ch.Close()
-}
-
-func (l *listener) setup(ctx context.Context) error {
-	t, tgt, ch := l.t, l.tgt, l.ch
-	topicEx, fanoutEx := topicExchange(t.controlExchange(tgt)), fanoutExchange(tgt.Topic)
-	l.queues = [3]string{tgt.Topic, tgt.Topic + "." + tgt.Server, fanoutQueueName(tgt.Topic)}
+// declare declares and binds the listener's exchanges and queues on ch.
+func (l *listener) declare(ch *amqp.Channel) error {
+	tgt := l.tgt
+	topicEx, fanoutEx := topicExchange(l.t.controlExchange(tgt)), fanoutExchange(tgt.Topic)
 	fanoutQ := l.queues[2]
 	steps := []struct {
 		what string
 		do   func() error
 	}{
-		{"setting the prefetch count", func() error { return ch.Qos(t.s.prefetch, 0, false) }},
 		{"declaring exchange " + topicEx.name, func() error { return topicEx.declare(ch) }},
 		{"declaring queue " + l.queues[0], func() error { return declareSharedQueue(ch, l.queues[0]) }},
 		{"binding queue " + l.queues[0], func() error { return ch.QueueBind(l.queues[0], l.queues[0], topicEx.name, false, nil) }},
@@ -124,22 +119,9 @@ func (l *listener) setup(ctx context.Context) error {
 		{"declaring queue " + fanoutQ, func() error { return declareExpiringQueue(ch, fanoutQ) }},
 		{"binding queue " + fanoutQ, func() error { return ch.QueueBind(fanoutQ, tgt.Topic, fanoutEx.name, false, nil) }},
 	}
-	for i, q := range l.queues {
-		steps = append(steps, struct {
-			what string
-			do   func() error
-		}{"consuming queue " + q, func() error {
-			d, err := ch.Consume(q, "", false, false, false, false, nil)
-			l.deliveries[i] = d
-			return err
-		}})
-	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("rabbit: listen on %s: %w", tgt, err)
-		}
-		if err := s.do(); err != nil {
-			return t.failure(t.conConn, fmt.Sprintf("listen on %s: %s", tgt, s.what), err)
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			return fmt.Errorf("%s: %w", st.what, err)
 		}
 	}
 	return nil
@@ -151,33 +133,23 @@ func (l *listener) setup(ctx context.Context) error {
 // (dead-lettered if the broker has a policy for it) and logged, and Next
 // goes on waiting.
 //
+// Next keeps waiting across a lost connection: once the transport
+// reconnected, it declares and consumes the listener's queues again. It
+// returns an error only when ctx ends, the listener or the transport is
+// closed, the transport gave up reconnecting, or the broker refuses to
+// declare the queues again.
+//
 // The request's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
 // caller sends it.
 func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
-		var (
-			d    amqp.Delivery
-			ok   bool
-			from int
-		)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-l.stopped:
-			return nil, errListenerClosed
-		case <-l.t.done:
-			return nil, errClosed
-		case <-l.t.lost:
-			return nil, l.t.usable()
-		case d, ok = <-l.deliveries[0]:
-		case d, ok = <-l.deliveries[1]:
-			from = 1
-		case d, ok = <-l.deliveries[2]:
-			from = 2
-		}
-		if !ok {
-			return nil, l.ended(l.queues[from])
+		d, _, err := l.sub.next(ctx)
+		if err != nil {
+			if errors.Is(err, errStopped) {
+				return nil, errListenerClosed
+			}
+			return nil, err
 		}
 		if in := l.accept(ctx, &d); in != nil {
 			return in, nil
@@ -190,7 +162,7 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
 	received := time.Now()
 	select {
-	case <-l.stopped:
+	case <-l.sub.stopped:
 		// Not acked: Stop closes the channel and the broker requeues d.
 		return nil
 	default:
@@ -235,30 +207,6 @@ func (l *listener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	}
 }
 
-// ended explains why the consumer of queue stopped delivering.
-func (l *listener) ended(queue string) error {
-	select {
-	case <-l.stopped:
-		return errListenerClosed
-	default:
-	}
-	if err := l.t.usable(); err != nil {
-		return err
-	}
-	if l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: listener on %s: %w", l.tgt, transport.ErrConnectionLost)
-	}
-	reason := "the broker cancelled the consumer"
-	select {
-	case e, ok := <-l.chClosed:
-		if ok && e != nil {
-			reason = "the channel closed: " + e.Error()
-		}
-	default:
-	}
-	return fmt.Errorf("rabbit: listener on %s: consuming queue %q ended: %s", l.tgt, queue, reason)
-}
-
 // deadlineOf returns the deadline d carries, or zero.
 func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
 	switch ms := d.Headers[deadlineHeader].(type) {
@@ -282,12 +230,7 @@ func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
 // handed out still reply: replies go through the publishing connection.
 // A broker that does not answer gets 5 s, then Stop returns an error.
 func (l *listener) Stop() error {
-	l.stopOnce.Do(func() {
-		close(l.stopped)
-		if err := l.t.bounded(l.ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %v", l.tgt, err)
-		}
-	})
+	l.stopOnce.Do(func() { l.stopErr = l.sub.stop() })
 	return l.stopErr
 }
 
@@ -306,21 +249,11 @@ func (l *listener) Close() error {
 }
 
 func (l *listener) deleteFanoutQueue() error {
-	if l.t.conConn.IsClosed() {
+	s := l.t.sess.Load()
+	if s == nil || s.down() {
 		return nil // the queue expires on its own
 	}
-	err := l.t.bounded(func() error {
-		ch, err := l.t.conConn.Channel()
-		if err == nil {
-			_, err = ch.QueueDelete(l.queues[2], false, false, false)
-			_ = ch.Close()
-		}
-		return err
-	})
-	if err != nil && !l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: deleting fanout queue %q: %v", l.queues[2], err)
-	}
-	return nil
+	return l.t.bounded(func() error { return dropQueue(s, l.queues[2]) })
 }
 
 // incoming is one request handed out by Next.

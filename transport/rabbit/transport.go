@@ -31,31 +31,35 @@ var _ transport.Transport = (*Transport)(nil)
 // for consuming, so that broker flow control on publishers never stalls
 // consumers. It is safe for concurrent use by multiple goroutines.
 //
-// A Transport does not reconnect: when either connection drops, pending
-// calls and listeners fail with an error matching
-// transport.ErrConnectionLost and every later operation returns it; Close
-// it and Dial again.
+// A Transport reconnects by itself when its connection drops (see the
+// package doc); State, Ready, Err and the OnStateChange option show where
+// it stands.
 type Transport struct {
-	s   settings
-	log *slog.Logger
+	s     settings
+	log   *slog.Logger
+	url   *transport.URL
+	hosts *hostOrder // used by Dial, then by the supervisor only
 
-	pubConn, conConn *amqp.Connection
-	pubs             []*publisher
-	next             atomic.Uint64 // round robin over pubs
+	sess atomic.Pointer[session] // the current session; nil while connecting
 
 	waiters *replywait.Waiters
 
-	replyMu sync.Mutex    // serializes the reply queue's lazy set-up
-	replyQ  string        // reply queue name; "" until the first call
-	replyCh *amqp.Channel // channel consuming replyQ
+	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
+	replyQ   string        // reply queue name; "" until the first call
+	replySub *subscription // consumer of replyQ
 
-	mu        sync.Mutex
-	closed    bool
-	lostErr   error
-	listeners map[*listener]struct{}
-	done      chan struct{} // closed by Close
-	lost      chan struct{} // closed when a connection is lost
-	wg        sync.WaitGroup
+	mu          sync.Mutex
+	closed      bool
+	failErr     error         // why the transport gave up reconnecting
+	up          chan struct{} // closed once a session is installed, or the transport ends
+	state       State
+	events      []StateChange // for OnStateChange, in order
+	eventsReady chan struct{} // capacity 1: events has news
+	listeners   map[*listener]struct{}
+	done        chan struct{}   // closed by Close
+	closing     context.Context // ends with Close: bounds reconnection
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // spawn runs f on a goroutine that Close waits for. It reports false,
@@ -141,10 +145,14 @@ func (t *Transport) bounded(f func() error) error {
 func (t *Transport) usable() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.usableLocked()
+}
+
+func (t *Transport) usableLocked() error {
 	if t.closed {
 		return errClosed
 	}
-	return t.lostErr
+	return t.failErr
 }
 
 // failure explains cause, an error of an operation (what) on conn: the
@@ -167,8 +175,15 @@ func (t *Transport) failure(conn *amqp.Connection, what string, cause error) err
 // *transport.NoRouteError.
 //
 // ctx bounds the publish and the wait for the broker's confirm: its
-// deadline is not the cast's. A Cast that ends with ctx may still have
-// reached the broker. A non-zero req.Deadline travels in header
+// deadline is not the cast's. While the connection is down, Cast waits
+// for it within ctx; when the connection drops before the broker
+// confirmed, Cast publishes the message again (same _unique_id) on the
+// next connection. A Cast that returns an error may still have been
+// delivered: errors.Is(err, transport.ErrOutcomeUnknown) says that the
+// message reached the broker unconfirmed, transport.ErrNotSent that it
+// never did. While the broker blocks publishing (a resource alarm), Cast
+// waits within ctx and then fails with a *transport.BlockedError naming
+// the broker's reason. A non-zero req.Deadline travels in header
 // x-warren-deadline, so that a Go server skips the cast once it passed;
 // as in oslo.messaging, a cast carries no AMQP expiration.
 func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
@@ -176,7 +191,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 		return fmt.Errorf("rabbit: cast: %w", err)
 	}
 	if err := t.usable(); err != nil {
-		return err
+		return undelivered(false, err)
 	}
 	msg, err := t.requestPublishing(req, req.Deadline)
 	if err != nil {
@@ -195,7 +210,15 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // reply. The message carries the remaining time as its AMQP expiration
 // (in ms, as oslo.messaging does) and the deadline in header
 // x-warren-deadline. Replies come back through one reply queue per
-// transport, reply_<hex>, declared on the first call.
+// transport, reply_<hex>, declared on the first call and declared again
+// with the same name after a reconnect.
+//
+// A call waits for the connection within its deadline when it is down,
+// and publishes again on the next connection when it dropped before the
+// broker confirmed. A call already published keeps waiting across a
+// reconnect and completes when its reply arrives; either way it ends by
+// its deadline, with a *transport.TimeoutError, or with a
+// *transport.BlockedError when the broker blocked publishing all along.
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, fmt.Errorf("rabbit: call: %w", err)
@@ -213,7 +236,7 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 	w := t.waiters.Register(req.MsgID)
 	if err := t.sendCall(ctx, tgt, req, deadline); err != nil {
 		w.Cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
 			return nil, &transport.TimeoutError{MsgID: req.MsgID}
 		}
 		return nil, err
@@ -291,11 +314,11 @@ func publishing(id string, body []byte) amqp.Publishing {
 }
 
 // Close fails pending calls with an error matching transport.ErrClosed,
-// closes the listeners (deleting their fanout queues), deletes the reply
-// queue, closes both connections and waits for every goroutine of the
-// transport. A broker that does not answer gets 5 s in all, then the
-// connections are closed regardless and Close reports it. It is
-// idempotent.
+// stops reconnecting, closes the listeners (deleting their fanout
+// queues), deletes the reply queue, closes both connections and waits for
+// every goroutine of the transport. A broker that does not answer gets
+// 5 s in all, then the connections are closed regardless and Close
+// reports it. It is idempotent.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -304,12 +327,17 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.setState(StateClosed, "", nil, "")
 	close(t.done)
+	if t.sess.Load() == nil && t.failErr == nil {
+		close(t.up) // wake what waits for a connection
+	}
 	ls := make([]*listener, 0, len(t.listeners))
 	for l := range t.listeners {
 		ls = append(ls, l)
 	}
 	t.mu.Unlock()
+	t.cancel()
 
 	t.waiters.FailAll(errClosed)
 	// Closing the listeners and deleting the reply queue are broker round
@@ -335,9 +363,11 @@ func (t *Transport) Close() error {
 	case <-timer.C:
 		errs = append(errs, fmt.Errorf("rabbit: closing listeners and the reply queue: the broker did not answer within %v", t.s.closeTimeout))
 	}
-	for _, c := range []*amqp.Connection{t.pubConn, t.conConn} {
-		if err := c.CloseDeadline(deadline); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			errs = append(errs, fmt.Errorf("rabbit: closing connection: %v", err))
+	if s := t.sess.Load(); s != nil {
+		for _, c := range []*amqp.Connection{s.pub, s.con} {
+			if err := c.CloseDeadline(deadline); err != nil && !errors.Is(err, amqp.ErrClosed) {
+				errs = append(errs, fmt.Errorf("rabbit: closing connection: %v", err))
+			}
 		}
 	}
 	if cleaned != nil {

@@ -1,0 +1,242 @@
+package rabbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// errStopped is what subscription.next returns once stop was called.
+var errStopped = errors.New("rabbit: subscription stopped")
+
+// subscription is what one consumer needs from the broker, kept across
+// reconnects: what to declare and bind, and which queues to consume. The
+// RPC listener and the reply consumer are each one subscription. next
+// opens it again on the current session whenever it is missing: after a
+// lost connection, once the transport reconnected, and after the broker
+// cancelled a consumer (its queue was deleted), at once. Deliveries of a
+// channel that closed are never acked on another: each carries its own
+// channel, and the broker requeues what a closed channel held.
+type subscription struct {
+	t        *Transport
+	name     string // names the consumer in errors and logs
+	queues   []string
+	prefetch int                          // basic.qos per consumer; zero: none
+	declare  func(ch *amqp.Channel) error // exchanges, queues, bindings
+	// cancelled, when not nil, hears that the broker ended the consumer
+	// of queue while the connection stays up: what the queue held is gone.
+	cancelled func(queue string)
+
+	stopped  chan struct{}
+	stopOnce sync.Once
+
+	mu         sync.Mutex // guards ch for stop; next replaces the fields below
+	sess       *session
+	ch         *amqp.Channel
+	chClosed   <-chan *amqp.Error
+	deliveries []<-chan amqp.Delivery
+}
+
+func (t *Transport) newSubscription(name string, queues []string, prefetch int, declare func(ch *amqp.Channel) error) *subscription {
+	return &subscription{t: t, name: name, queues: queues, prefetch: prefetch, declare: declare, stopped: make(chan struct{})}
+}
+
+// open sets the subscription up on a new channel of s's consuming
+// connection: basic.qos, the declarations, one consumer per queue with
+// manual acks. ctx is checked between the broker round trips.
+func (sub *subscription) open(ctx context.Context, s *session) error {
+	t := sub.t
+	ch, err := s.con.Channel()
+	if err != nil {
+		return t.failure(s.con, sub.name+": opening a channel", err)
+	}
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	deliveries := make([]<-chan amqp.Delivery, len(sub.queues))
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"setting the prefetch count", func() error {
+			if sub.prefetch <= 0 {
+				return nil
+			}
+			return ch.Qos(sub.prefetch, 0, false)
+		}},
+		{"declaring", func() error { return sub.declare(ch) }},
+	}
+	for i, q := range sub.queues {
+		steps = append(steps, struct {
+			what string
+			do   func() error
+		}{"consuming queue " + q, func() (err error) {
+			deliveries[i], err = ch.Consume(q, "", false, false, false, false, nil)
+			return err
+		}})
+	}
+	for _, st := range steps {
+		err := ctx.Err()
+		if err != nil {
+			err = fmt.Errorf("rabbit: %s: %s: %w", sub.name, st.what, err)
+		} else if err = st.do(); err != nil {
+			err = t.failure(s.con, sub.name+": "+st.what, err)
+		}
+		if err != nil {
+			_ = ch.Close()
+			return err
+		}
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	select {
+	case <-sub.stopped:
+		_ = ch.Close()
+		return errStopped
+	default:
+	}
+	sub.sess, sub.ch, sub.chClosed, sub.deliveries = s, ch, chClosed, deliveries
+	return nil
+}
+
+// reopen waits for the connection within ctx and opens the subscription
+// on it, again on each new connection when the current one drops during
+// the set-up. An error of the broker on a live connection is returned.
+func (sub *subscription) reopen(ctx context.Context) error {
+	for {
+		s, err := sub.t.session(ctx)
+		if err != nil {
+			return err
+		}
+		err = sub.open(ctx, s)
+		if err == nil || errors.Is(err, errStopped) || !s.down() || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// next returns the next delivery and the index of its queue, opening the
+// subscription again first when it is missing. Only one goroutine may
+// call it at a time. It returns errStopped once stop was called, and an
+// error when ctx ends, the transport is closed or failed, or the broker
+// refuses the set-up on a live connection.
+func (sub *subscription) next(ctx context.Context) (amqp.Delivery, int, error) {
+	for {
+		if sub.ch == nil {
+			if err := sub.reopen(ctx); err != nil {
+				return amqp.Delivery{}, 0, err
+			}
+		}
+		d, i, ok, err := sub.receive(ctx)
+		if err != nil {
+			return amqp.Delivery{}, 0, err
+		}
+		if ok {
+			return d, i, nil
+		}
+		select {
+		case <-sub.stopped:
+			return amqp.Delivery{}, 0, errStopped
+		default:
+		}
+		sub.ended(i)
+	}
+}
+
+// receive waits for a delivery on any queue. ok is false when the
+// consumer of queue i ended.
+func (sub *subscription) receive(ctx context.Context) (d amqp.Delivery, i int, ok bool, err error) {
+	ds := sub.deliveries
+	switch len(ds) {
+	case 1:
+		select {
+		case d, ok = <-ds[0]:
+			return d, 0, ok, nil
+		case <-ctx.Done():
+		case <-sub.stopped:
+			return d, 0, false, errStopped
+		}
+	case 3:
+		select {
+		case d, ok = <-ds[0]:
+			return d, 0, ok, nil
+		case d, ok = <-ds[1]:
+			return d, 1, ok, nil
+		case d, ok = <-ds[2]:
+			return d, 2, ok, nil
+		case <-ctx.Done():
+		case <-sub.stopped:
+			return d, 0, false, errStopped
+		}
+	default:
+		cases := make([]reflect.SelectCase, 0, len(ds)+2)
+		for _, c := range ds {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
+		}
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sub.stopped)})
+		chosen, v, recvOK := reflect.Select(cases)
+		switch {
+		case chosen < len(ds):
+			if recvOK {
+				d = v.Interface().(amqp.Delivery)
+			}
+			return d, chosen, recvOK, nil
+		case chosen == len(ds)+1:
+			return d, 0, false, errStopped
+		}
+	}
+	return d, 0, false, ctx.Err()
+}
+
+// ended handles the end of the consumer of queue i: the connection
+// dropped (next opens the subscription again once the transport
+// reconnected), the broker closed the channel, or it cancelled the
+// consumer because the queue was deleted (next declares it again at once).
+func (sub *subscription) ended(i int) {
+	sub.mu.Lock()
+	s, ch, chClosed := sub.sess, sub.ch, sub.chClosed
+	sub.sess, sub.ch, sub.chClosed, sub.deliveries = nil, nil, nil, nil
+	sub.mu.Unlock()
+	if s.down() {
+		sub.t.log.Debug("rabbit: consumer lost with the connection; it resumes after the reconnect", "consumer", sub.name)
+		return
+	}
+	reason := "the broker cancelled the consumer"
+	if ch.IsClosed() {
+		select {
+		case e, ok := <-chClosed:
+			if ok && e != nil {
+				reason = "the channel closed: " + e.Error()
+			}
+		default:
+		}
+	}
+	_ = sub.t.bounded(ch.Close)
+	if sub.cancelled != nil {
+		sub.cancelled(sub.queues[i])
+	}
+	sub.t.log.Warn("rabbit: consumer ended; declaring and consuming again", "consumer", sub.name, "queue", sub.queues[i], "reason", reason)
+}
+
+// stop ends the subscription: it closes its channel, so the broker
+// requeues what was delivered and not acked, and next returns errStopped.
+// A broker that does not answer gets the close timeout.
+func (sub *subscription) stop() error {
+	var err error
+	sub.stopOnce.Do(func() {
+		sub.mu.Lock()
+		close(sub.stopped)
+		ch := sub.ch
+		sub.mu.Unlock()
+		if ch != nil {
+			if cerr := sub.t.bounded(ch.Close); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
+				err = fmt.Errorf("rabbit: stopping %s: %v", sub.name, cerr)
+			}
+		}
+	})
+	return err
+}
