@@ -300,10 +300,17 @@ func TestGiveUpAfterAttempts(t *testing.T) {
 	tgt := serverTarget(t, "giveup")
 	lis := listen(t, client, tgt)
 	got := make(chan struct{}, 1)
-	serve(t, lis, func(in transport.Incoming) *message.Reply {
-		got <- struct{}{}
-		return nil // never replies
-	})
+	nexts := make(chan error, 1)
+	go func() {
+		ctx := within(t, 30*time.Second)
+		if _, err := lis.Next(ctx); err != nil {
+			nexts <- err
+			return
+		}
+		got <- struct{}{} // and never reply
+		_, err := lis.Next(ctx)
+		nexts <- err
+	}()
 	call := make(chan error, 1)
 	go func() {
 		_, err := client.Call(within(t, 30*time.Second), tgt, &message.Request{Method: "m"})
@@ -317,6 +324,9 @@ func TestGiveUpAfterAttempts(t *testing.T) {
 	}
 	if err := await(t, call, 5*time.Second, "pending Call return"); !errors.Is(err, transport.ErrConnectionLost) {
 		t.Errorf("pending Call = %v, want ErrConnectionLost", err)
+	}
+	if err := await(t, nexts, 5*time.Second, "blocked Next return"); !errors.Is(err, transport.ErrConnectionLost) {
+		t.Errorf("Next blocked when the transport gave up = %v, want ErrConnectionLost", err)
 	}
 	if err := client.Err(); !errors.Is(err, transport.ErrConnectionLost) {
 		t.Errorf("Err = %v, want ErrConnectionLost", err)
