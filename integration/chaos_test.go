@@ -382,9 +382,9 @@ func (r *rig) awaitHandled(d time.Duration) {
 type report struct {
 	fault string
 
-	calls, callsOK, callsTimeout, callsLost, callsBlocked, callsNoRoute, callsUntyped, callsLate int
-	casts, castsConfirmed, castsNotSent, castsUnknown, castsBlocked, castsNoRoute, castsUntyped  int
-	handled, lost, duplicates, notSentHandled                                                   int
+	calls, callsOK, callsTimeout, callsLost, callsBlocked, callsNoRoute, callsUnsent, callsUntyped, callsLate int
+	casts, castsConfirmed, castsNotSent, castsUnknown, castsBlocked, castsNoRoute, castsUntyped               int
+	handled, lost, duplicates, notSentHandled                                                                 int
 
 	firstGoodCall time.Duration // from the broker back to the first call that succeeded
 	serveAgain    map[string]time.Duration
@@ -414,6 +414,8 @@ func (r *rig) report(fault string, back time.Time, serveAgain map[string]time.Du
 			rep.callsLost++
 		case errors.Is(err, transport.ErrNoRoute):
 			rep.callsNoRoute++
+		case errors.Is(err, transport.ErrNotSent) || errors.Is(err, transport.ErrOutcomeUnknown):
+			rep.callsUnsent++
 		default:
 			rep.callsUntyped++
 			rep.untyped = append(rep.untyped, "call: "+err.Error())
@@ -469,13 +471,13 @@ func (rep *report) log(t *testing.T) {
 		fmt.Fprintf(&again, " %s %v", n, rep.serveAgain[n].Round(time.Millisecond))
 	}
 	t.Logf(`chaos: %s
-| calls attempted | ok | timeout | connection lost | blocked | no route | untyped | pending past deadline |
-| %d | %d | %d | %d | %d | %d | %d | %d |
+| calls attempted | ok | timeout | connection lost | blocked | no route | refused (nack) | untyped | pending past deadline |
+| %d | %d | %d | %d | %d | %d | %d | %d | %d |
 | casts attempted | confirmed | not sent | outcome unknown | (blocked) | no route | untyped | handled | lost | handled twice | handled though "not sent" |
 | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |
 broker back -> first good call: %v; replicas serving again after:%s`,
 		rep.fault,
-		rep.calls, rep.callsOK, rep.callsTimeout, rep.callsLost, rep.callsBlocked, rep.callsNoRoute, rep.callsUntyped, rep.callsLate,
+		rep.calls, rep.callsOK, rep.callsTimeout, rep.callsLost, rep.callsBlocked, rep.callsNoRoute, rep.callsUnsent, rep.callsUntyped, rep.callsLate,
 		rep.casts, rep.castsConfirmed, rep.castsNotSent, rep.castsUnknown, rep.castsBlocked, rep.castsNoRoute, rep.castsUntyped,
 		rep.handled, rep.lost, rep.duplicates, rep.notSentHandled,
 		rep.firstGoodCall.Round(time.Millisecond), again.String())

@@ -136,8 +136,8 @@ func (l *listener) declare(ch *amqp.Channel) error {
 // Next keeps waiting across a lost connection: once the transport
 // reconnected, it declares and consumes the listener's queues again. It
 // returns an error only when ctx ends, the listener or the transport is
-// closed, the transport gave up reconnecting, or the broker refuses to
-// declare the queues again.
+// closed, or the Reconnect option's Attempts ran out (reconnecting, or
+// declaring the queues again on a broker that refuses for a while).
 //
 // The request's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging

@@ -95,14 +95,25 @@ func (t *Transport) publish(ctx context.Context, ex *exchangeDecl, key string, m
 	}
 }
 
+// nackError is a basic.nack: the broker could not take the message (a
+// queue process failed), so it is not delivered.
+type nackError struct{ exchange, key string }
+
+func (e *nackError) Error() string {
+	return fmt.Sprintf("rabbit: the broker refused a message to exchange %q, routing key %q (basic.nack)", e.exchange, e.key)
+}
+
 // undelivered marks err, which ended a publish, with what is known of the
 // message's fate.
 func undelivered(sent bool, err error) error {
-	var noRoute *transport.NoRouteError
+	var (
+		noRoute *transport.NoRouteError
+		nack    *nackError
+	)
 	switch {
 	case errors.As(err, &noRoute):
 		return err // the broker returned it: known not delivered
-	case sent:
+	case sent && !errors.As(err, &nack):
 		return fmt.Errorf("%w (%w)", err, transport.ErrOutcomeUnknown)
 	default:
 		return fmt.Errorf("%w (%w)", err, transport.ErrNotSent)
@@ -338,7 +349,7 @@ func (pc *pubChannel) settle(conf amqp.Confirmation) {
 	}
 	switch {
 	case !conf.Ack:
-		c.err = fmt.Errorf("rabbit: the broker refused a message to exchange %q, routing key %q (basic.nack)", c.exchange, c.key)
+		c.err = &nackError{exchange: c.exchange, key: c.key}
 	case c.noRoute:
 		c.err = &transport.NoRouteError{Exchange: c.exchange, RoutingKey: c.key}
 	}

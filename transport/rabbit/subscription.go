@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"sync"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -103,16 +105,39 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 
 // reopen waits for the connection within ctx and opens the subscription
 // on it, again on each new connection when the current one drops during
-// the set-up. An error of the broker on a live connection is returned.
+// the set-up. When the broker refuses the set-up on a live connection, as
+// a cluster does for a while with the queues of a node it lost ("process
+// is stopped by supervisor"), reopen tries again after the Reconnect
+// backoff, until the Backoff's Attempts run out.
 func (sub *subscription) reopen(ctx context.Context) error {
+	t := sub.t
+	failed := 0
 	for {
-		s, err := sub.t.session(ctx)
+		s, err := t.session(ctx)
 		if err != nil {
 			return err
 		}
 		err = sub.open(ctx, s)
-		if err == nil || errors.Is(err, errStopped) || !s.down() || ctx.Err() != nil {
+		if err == nil || errors.Is(err, errStopped) || ctx.Err() != nil {
 			return err
+		}
+		if s.down() {
+			continue
+		}
+		failed++
+		if a := t.s.backoff.Attempts; a > 0 && failed >= a {
+			return err
+		}
+		t.log.Warn("rabbit: the broker refused to set up a consumer again; retrying", "consumer", sub.name, "attempt", failed, "error", err)
+		timer := time.NewTimer(t.s.backoff.delay(failed, rand.Float64))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%w (then %w)", err, ctx.Err())
+		case <-sub.stopped:
+			timer.Stop()
+			return errStopped
 		}
 	}
 }
@@ -121,7 +146,7 @@ func (sub *subscription) reopen(ctx context.Context) error {
 // subscription again first when it is missing. Only one goroutine may
 // call it at a time. It returns errStopped once stop was called, and an
 // error when ctx ends, the transport is closed or failed, or the broker
-// refuses the set-up on a live connection.
+// kept refusing the set-up for the Backoff's Attempts.
 func (sub *subscription) next(ctx context.Context) (amqp.Delivery, int, error) {
 	for {
 		if sub.ch == nil {
