@@ -20,8 +20,16 @@ type watchedConn struct {
 }
 
 // arm starts watching, once the handshake (which has deadlines of its
-// own) is over.
-func (c *watchedConn) arm() { c.armed.Store(c.limit > 0) }
+// own, cleared at its end) is over. amqp091 sets the next read deadline
+// only when a frame arrives: arm sets the first one, so that a network
+// that freezes right after the handshake is noticed too.
+func (c *watchedConn) arm() {
+	if c.limit <= 0 {
+		return
+	}
+	c.armed.Store(true)
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.limit))
+}
 
 // SetReadDeadline shortens the deadline amqp091 sets after each frame
 // read to limit from now.
