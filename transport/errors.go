@@ -16,8 +16,10 @@ var (
 	// ErrNoRoute means no queue could take the message: nobody listens on
 	// that topic, server or fanout exchange.
 	ErrNoRoute = errors.New("transport: no route to any queue")
-	// ErrConnectionLost means the connection to the broker dropped while
-	// the operation was under way.
+	// ErrConnectionLost means the connection to the broker dropped and the
+	// operation could not complete: a driver that reconnects reports it
+	// when the operation's ctx ended before the connection was back, or
+	// once it gave up reconnecting.
 	ErrConnectionLost = errors.New("transport: connection lost")
 	// ErrNoDeadline means a call was made with a context that has no
 	// deadline.

@@ -14,7 +14,10 @@ type Transport interface {
 	// Cast publishes req to tgt and returns once the driver has handed it
 	// to the broker (with RabbitMQ: once the broker confirmed it). With
 	// tgt.Fanout it reaches every server of tgt.Topic. A request no queue
-	// can take fails with an error matching ErrNoRoute.
+	// can take fails with an error matching ErrNoRoute. A Cast that
+	// returns another error may still have been delivered: an error
+	// matching ErrNotSent means the request never reached the broker, one
+	// matching ErrOutcomeUnknown that it did, unconfirmed.
 	Cast(ctx context.Context, tgt target.Target, req *message.Request) error
 	// Call publishes req to tgt and waits, until ctx ends, for the final
 	// reply. The driver fills req.MsgID and req.ReplyTo. A call without a
