@@ -646,11 +646,27 @@ func TestChaosFrozenNetwork(t *testing.T) {
 func TestChaosMemoryAlarm(t *testing.T) {
 	n := chaosNode(t, "alarm", 5703)
 	r := newRig(t, "chaos-alarm", n.URL(), n.URL())
+	var reasons []string
 	rep := chaos(t, r, "memory alarm, 3 s", func() {
 		ctl(t, n, "set_vm_memory_high_watermark", "0.0000001")
 		hold(3 * time.Second)
 		ctl(t, n, "set_vm_memory_high_watermark", "0.4")
+		for {
+			select {
+			case c := <-r.states:
+				if c.State == rabbit.StateBlocked {
+					reasons = append(reasons, c.Reason)
+				}
+				continue
+			default:
+			}
+			break
+		}
 	})
+	t.Logf("chaos: clients reported blocked: %q", reasons)
+	if len(reasons) == 0 || reasons[0] == "" {
+		t.Errorf("the clients reported blocked with reasons %q, want StateBlocked with the broker's reason", reasons)
+	}
 	if rep.castsBlocked == 0 {
 		t.Errorf("no cast failed with a *transport.BlockedError during the alarm")
 	}
