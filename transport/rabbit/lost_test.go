@@ -208,9 +208,27 @@ func TestOutage(t *testing.T) {
 	if _, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
 		t.Fatalf("Call before the outage = %v", err)
 	}
+	own, err := client.Listen(within(t, 10*time.Second), serverTarget(t, "outageown"))
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	t.Cleanup(func() { deleteQueue(t, own.(*listener).queues[2]) })
+	nexts := make(chan error, 1)
+	go func() {
+		_, err := own.Next(within(t, 30*time.Second))
+		nexts <- err
+	}()
 
 	relay.Cut()
 	states.await(t, StateConnecting, 10*time.Second)
+	// A listener stopped while the transport reconnects ends its Next at
+	// once.
+	if err := own.Close(); err != nil {
+		t.Errorf("listener Close during the outage = %v", err)
+	}
+	if err := await(t, nexts, 5*time.Second, "Next return after Close"); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Next of a listener closed during the outage = %v, want ErrClosed", err)
+	}
 
 	start := time.Now()
 	_, err = client.Call(within(t, 300*time.Millisecond), tgt, &message.Request{Method: "m"})

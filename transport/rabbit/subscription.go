@@ -33,7 +33,9 @@ type subscription struct {
 	// of queue while the connection stays up: what the queue held is gone.
 	cancelled func(queue string)
 
-	stopped  chan struct{}
+	stopCtx  context.Context // ends with stop
+	stopped  <-chan struct{} // stopCtx.Done()
+	stopNow  context.CancelFunc
 	stopOnce sync.Once
 
 	mu         sync.Mutex // guards ch for stop; next replaces the fields below
@@ -44,7 +46,10 @@ type subscription struct {
 }
 
 func (t *Transport) newSubscription(name string, queues []string, prefetch int, declare func(ch *amqp.Channel) error) *subscription {
-	return &subscription{t: t, name: name, queues: queues, prefetch: prefetch, declare: declare, stopped: make(chan struct{})}
+	sub := &subscription{t: t, name: name, queues: queues, prefetch: prefetch, declare: declare}
+	sub.stopCtx, sub.stopNow = context.WithCancel(context.Background())
+	sub.stopped = sub.stopCtx.Done()
+	return sub
 }
 
 // open sets the subscription up on a new channel of s's consuming
@@ -110,15 +115,24 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 // is stopped by supervisor"), reopen tries again after the Reconnect
 // backoff, until the Backoff's Attempts run out.
 func (sub *subscription) reopen(ctx context.Context) error {
+	// Stop ends the wait for the connection too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(sub.stopCtx, cancel)()
 	t := sub.t
 	failed := 0
 	for {
 		s, err := t.session(ctx)
-		if err != nil {
+		if err == nil {
+			err = sub.open(ctx, s)
+		}
+		if err == nil || errors.Is(err, errStopped) {
 			return err
 		}
-		err = sub.open(ctx, s)
-		if err == nil || errors.Is(err, errStopped) || ctx.Err() != nil {
+		if sub.stopCtx.Err() != nil {
+			return errStopped
+		}
+		if s == nil || ctx.Err() != nil {
 			return err
 		}
 		if s.down() {
@@ -134,10 +148,10 @@ func (sub *subscription) reopen(ctx context.Context) error {
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
+			if sub.stopCtx.Err() != nil {
+				return errStopped
+			}
 			return fmt.Errorf("%w (then %w)", err, ctx.Err())
-		case <-sub.stopped:
-			timer.Stop()
-			return errStopped
 		}
 	}
 }
@@ -254,7 +268,7 @@ func (sub *subscription) stop() error {
 	var err error
 	sub.stopOnce.Do(func() {
 		sub.mu.Lock()
-		close(sub.stopped)
+		sub.stopNow()
 		ch := sub.ch
 		sub.mu.Unlock()
 		if ch != nil {
