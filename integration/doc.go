@@ -12,4 +12,10 @@
 // deletes what it declared on the broker when it ends. The Python peers
 // are the scripts in testdata; they stop when their stdin closes and exit by
 // themselves after a bounded time, so no process outlives a test.
+//
+// TestTLS starts a RabbitMQ node of its own (warren-tls@localhost, ports
+// 5720, 5721 and 25720) from the installed rabbitmq-server, with a TLS
+// listener and certificates the test makes, and stops it when it ends. It
+// must run as root, since rabbitmq-server runs the node as the rabbitmq
+// user.
 package integration

@@ -18,21 +18,24 @@ type Request struct {
 	// Context is the request context, sent as _context_<key> entries.
 	// Nil sends none.
 	Context map[string]any
-	// Deadline is when the caller stops waiting. Zero means none: casts
-	// usually have none. A server does not run a request whose deadline
-	// has passed.
-	Deadline time.Time
 	// CallMonitor, on a call, asks the server to send heartbeats every
 	// half of it while the method runs (oslo's call_monitor_timeout, sent
 	// as _timeout). Zero asks for none.
 	CallMonitor time.Duration
-	// MsgID identifies a call and its replies. Drivers set it on calls; it
-	// is empty on casts.
+	// Headers are application headers for Go peers, such as tracing's
+	// traceparent, tracestate and baggage. The RabbitMQ driver sends them
+	// as AMQP headers, which oslo.messaging peers ignore. Names starting
+	// with x-warren- are warren's own and refused. Nil sends none.
+	Headers map[string]string
+	// MsgID identifies a call and its replies. A driver sets it on the
+	// copy of a call it sends; it is empty on casts. Received calls carry
+	// it.
 	MsgID string
-	// ReplyTo is where replies to a call go. Drivers set it.
+	// ReplyTo is where replies to a call go. A driver sets it on the copy
+	// of a call it sends; received calls carry it.
 	ReplyTo string
-	// UniqueID identifies this message for duplicate detection. Drivers
-	// set it when empty.
+	// UniqueID identifies one message for duplicate detection. Empty makes
+	// a driver send a new one each time the request is sent.
 	UniqueID string
 }
 

@@ -148,14 +148,11 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 			return fmt.Errorf("rpcclient: call %s: reply must be a non-nil pointer, not %T", method, reply)
 		}
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
+	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
 		defer cancel()
-		deadline, _ = ctx.Deadline()
 	}
-	req.Deadline = deadline
 	req.CallMonitor = c.s.callMonitor
 
 	rep, err := c.tr.Call(ctx, c.s.tgt, req)

@@ -19,11 +19,11 @@ import (
 // handle runs one request on a worker and replies to it. ctx is the Serve
 // context: cancelled by Close, not by Shutdown.
 func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming) {
-	req := in.Request()
+	req, deadline := in.Request(), in.Deadline()
 	hctx := ctx
-	if !req.Deadline.IsZero() {
+	if !deadline.IsZero() {
 		var cancel context.CancelFunc
-		hctx, cancel = context.WithDeadline(ctx, req.Deadline)
+		hctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
 
@@ -37,7 +37,7 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 	if !req.IsCall() {
 		return
 	}
-	if !req.Deadline.IsZero() && !time.Now().Before(req.Deadline) {
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		// The caller stopped waiting at the deadline. A reply now, often
 		// the handler's own "deadline exceeded" error, would race with
 		// the caller's timeout and could be taken for the method's answer.

@@ -192,11 +192,11 @@ func (s *Server) loop(ctx context.Context, r *serveRun, lis transport.Listener) 
 		if err != nil {
 			return fmt.Errorf("rpcserver: receiving on %s: %w", s.tgt, err)
 		}
-		req := in.Request()
-		if !req.Deadline.IsZero() && !time.Now().Before(req.Deadline) {
+		req, deadline := in.Request(), in.Deadline()
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
 			s.opt.log.LogAttrs(ctx, slog.LevelDebug, "rpcserver: dropping a request whose deadline has passed",
 				slog.String("method", req.Method), slog.String("msg_id", req.MsgID),
-				slog.Time("deadline", req.Deadline))
+				slog.Time("deadline", deadline))
 			<-slots
 			continue
 		}

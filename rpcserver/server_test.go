@@ -44,8 +44,9 @@ type spyTransport struct {
 	stopOnce   sync.Once
 	heartbeats atomic.Int64  // heartbeats sent
 	beats      chan struct{} // one per heartbeat, while it has room
-	// edit, when set, changes each request the server receives.
-	edit func(*message.Request)
+	// deadline, when set, gives the deadline the server sees for each
+	// request; zero keeps the transport's.
+	deadline func(*message.Request) time.Time
 }
 
 func newSpy(tr transport.Transport) *spyTransport {
@@ -70,13 +71,7 @@ func (l *spyListener) Next(ctx context.Context) (transport.Incoming, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := in.Request()
-	if l.spy.edit != nil {
-		c := *req
-		l.spy.edit(&c)
-		req = &c
-	}
-	return &spyIncoming{Incoming: in, spy: l.spy, req: req}, nil
+	return &spyIncoming{Incoming: in, spy: l.spy, req: in.Request()}, nil
 }
 
 func (l *spyListener) Stop() error {
@@ -91,6 +86,15 @@ type spyIncoming struct {
 }
 
 func (in *spyIncoming) Request() *message.Request { return in.req }
+
+func (in *spyIncoming) Deadline() time.Time {
+	if in.spy.deadline != nil {
+		if d := in.spy.deadline(in.req); !d.IsZero() {
+			return d
+		}
+	}
+	return in.Incoming.Deadline()
+}
 
 func (in *spyIncoming) Heartbeat(ctx context.Context) error {
 	in.spy.heartbeats.Add(1)
@@ -330,24 +334,35 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 	t.Parallel()
 	t.Run("through the transport", func(t *testing.T) {
 		st, ct := pair(t)
-		ran := make(chan string, 2)
+		ran := make(chan string, 3)
+		release := make(chan struct{})
 		e := endpoints.New()
 		endpoints.Register(e, "record", func(_ context.Context, a struct{ Name string }) (*int, error) {
 			ran <- a.Name
+			if a.Name == "busy" {
+				<-release
+			}
 			return nil, nil
 		})
 		servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
+		c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
-		for _, r := range []*message.Request{
-			{Method: "record", Args: []byte(`{"name":"late"}`), Deadline: time.Now().Add(-time.Second)},
-			{Method: "record", Args: []byte(`{"name":"good"}`)},
-		} {
-			if err := ct.Cast(t.Context(), target.Target{Topic: "calc"}, r); err != nil {
-				t.Fatalf("Cast: %v", err)
-			}
+		// The one worker is busy while the late call's deadline passes.
+		if err := c.Cast(t.Context(), "record", map[string]string{"name": "busy"}); err != nil {
+			t.Fatalf("Cast: %v", err)
+		}
+		if got := receive(t, ran, "the busy request"); got != "busy" {
+			t.Fatalf("handler ran for %q, want busy", got)
+		}
+		if err := c.Call(withTimeout(t, 100*time.Millisecond), "record", map[string]string{"name": "late"}, nil); !errors.Is(err, rpcclient.ErrTimeout) {
+			t.Errorf("late() = %v, want a timeout", err)
+		}
+		close(release)
+		if err := c.Call(t.Context(), "record", map[string]string{"name": "good"}, nil); err != nil {
+			t.Fatalf("good(): %v", err)
 		}
 		if got := receive(t, ran, "the good request"); got != "good" {
-			t.Errorf("handler ran for %q first, want only good", got)
+			t.Errorf("handler ran for %q next, want only good", got)
 		}
 		select {
 		case got := <-ran:
@@ -360,10 +375,11 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 	// worker takes it; the server drops it itself.
 	t.Run("by the server", func(t *testing.T) {
 		st, ct := pair(t)
-		st.edit = func(r *message.Request) {
+		st.deadline = func(r *message.Request) time.Time {
 			if r.Method == "late" {
-				r.Deadline = time.Now().Add(-time.Millisecond)
+				return time.Now().Add(-time.Millisecond)
 			}
+			return time.Time{}
 		}
 		var logs logBuffer
 		ran := make(chan string, 2)

@@ -1,7 +1,17 @@
 // Package transport is the seam between warren's RPC layers and the drivers
 // that move messages: the Transport interface, the plain values it carries
-// (Request, Reply, Failure and Notification, from package message), transport URLs, configuration from the
-// environment, and the sentinel errors every driver returns.
+// (Request, Reply, Failure and Notification, from package message),
+// transport URLs, configuration from the environment, and the sentinel
+// errors every driver returns. A decoding failure anywhere below matches
+// ErrMalformed or ErrUnsupportedEnvelope.
+//
+// A call's deadline is its ctx's deadline and nothing else; a server reads
+// it from Incoming.Deadline. Drivers never write into the Request they are
+// given.
+//
+// ParseURL's errors and URL.String never show a password, however
+// malformed the URL; ParseBool reads a URL option's boolean as
+// oslo.messaging does.
 //
 // Two drivers implement it: transport/rabbit on RabbitMQ and transport/memory
 // in process. Package transport/transporttest holds the conformance suite

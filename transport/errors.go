@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/warrenrpc/warren/internal/wire"
 )
 
 // Conditions every driver reports. Match them with errors.Is.
@@ -27,8 +29,17 @@ var (
 	// ErrInvalidURL means a transport URL could not be parsed.
 	ErrInvalidURL = errors.New("transport: invalid transport URL")
 	// ErrMalformed means a message from the broker could not be decoded:
-	// a call whose reply arrives malformed fails with it.
-	ErrMalformed = errors.New("transport: malformed message")
+	// a call whose reply arrives malformed fails with it. It is the value
+	// the wire codec reports, so every decoding failure matches it.
+	ErrMalformed = wire.ErrMalformed
+	// ErrUnsupportedEnvelope means a message from the broker has an
+	// oslo.messaging envelope version other than 2.0. It is the value the
+	// wire codec reports.
+	ErrUnsupportedEnvelope = wire.ErrUnsupportedEnvelope
+	// ErrInvalidHeader means a request's application header cannot be
+	// sent: its name is empty, longer than 255 bytes, or starts with the
+	// reserved prefix x-warren-.
+	ErrInvalidHeader = errors.New("transport: invalid application header")
 	// ErrMessageTooLarge means a message body is larger than the limit of
 	// the driver that sends or receives it.
 	ErrMessageTooLarge = errors.New("transport: message too large")

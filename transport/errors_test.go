@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/warrenrpc/warren/internal/wire"
 )
 
 func TestTimeoutErrorMatches(t *testing.T) {
@@ -33,5 +35,29 @@ func TestBlockedErrorMatches(t *testing.T) {
 	}
 	if errors.Is(err, ErrOutcomeUnknown) {
 		t.Errorf("%v matches ErrOutcomeUnknown", err)
+	}
+}
+
+// TestDecodeErrorsMatchTransport checks that what the wire codec reports
+// matches transport's sentinels, so a user matches a decoding failure
+// without importing an internal package.
+func TestDecodeErrorsMatchTransport(t *testing.T) {
+	cases := []struct {
+		body string
+		want error
+	}{
+		{`not json`, ErrMalformed},
+		{`{"oslo.version": "2.0", "oslo.message": "{\"result\": 1}"}`, ErrMalformed},
+		{`{"oslo.version": "3.0", "oslo.message": "{}"}`, ErrUnsupportedEnvelope},
+	}
+	for _, c := range cases {
+		_, err := wire.DecodeReply([]byte(c.body))
+		if !errors.Is(fmt.Errorf("rabbit: reply: %w", err), c.want) {
+			t.Errorf("DecodeReply(%q) = %v, want an error matching %v", c.body, err, c.want)
+		}
+		_, err = wire.DecodeRequest([]byte(c.body))
+		if !errors.Is(err, c.want) {
+			t.Errorf("DecodeRequest(%q) = %v, want an error matching %v", c.body, err, c.want)
+		}
 	}
 }

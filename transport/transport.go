@@ -2,10 +2,20 @@ package transport
 
 import (
 	"context"
+	"time"
 
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 )
+
+// DefaultMaxMessageSize is the largest message body, in bytes, a driver
+// sends or accepts unless configured otherwise. Larger requests and replies
+// are refused with ErrMessageTooLarge.
+const DefaultMaxMessageSize = 16 << 20
+
+// ReservedHeaderPrefix starts the names of the headers warren itself puts
+// on messages, such as x-warren-deadline. Request.Headers may not use it.
+const ReservedHeaderPrefix = "x-warren-"
 
 // Transport moves RPC requests and replies. Drivers implement it; the RPC
 // client and server are written against it. A Transport is safe for
@@ -14,17 +24,29 @@ type Transport interface {
 	// Cast publishes req to tgt and returns once the driver has handed it
 	// to the broker (with RabbitMQ: once the broker confirmed it). With
 	// tgt.Fanout it reaches every server of tgt.Topic. A request no queue
-	// can take fails with an error matching ErrNoRoute. A Cast that
-	// returns another error may still have been delivered: an error
-	// matching ErrNotSent means the request never reached the broker, one
-	// matching ErrOutcomeUnknown that it did, unconfirmed.
+	// can take fails with an error matching ErrNoRoute. ctx bounds only the
+	// hand-over: a cast carries no deadline, as in oslo.messaging, and a
+	// ctx that has already ended fails the cast with an error matching
+	// ctx.Err(). A Cast that returns another error may still have been
+	// delivered: an error matching ErrNotSent means the request never
+	// reached the broker, one matching ErrOutcomeUnknown that it did,
+	// unconfirmed.
+	//
+	// Cast never modifies req: the driver sends a copy with a new
+	// _unique_id when req.UniqueID is empty, so a request sent twice is
+	// two messages. An application header named with ReservedHeaderPrefix
+	// fails with ErrInvalidHeader.
 	Cast(ctx context.Context, tgt target.Target, req *message.Request) error
 	// Call publishes req to tgt and waits, until ctx ends, for the final
-	// reply. The driver fills req.MsgID and req.ReplyTo. A call without a
-	// ctx deadline is refused: callers choose the timeout. When
-	// req.CallMonitor is set, the call also fails if no heartbeat or reply
-	// arrives within that interval. On timeout the error matches both
-	// ErrTimeout and context.DeadlineExceeded.
+	// reply. ctx's deadline is the call's deadline, the one source of it:
+	// a call without one is refused with ErrNoDeadline, and the server
+	// sees it as Incoming.Deadline. When req.CallMonitor is set, the call
+	// also fails if no heartbeat or reply arrives within that interval. On
+	// timeout the error matches both ErrTimeout and
+	// context.DeadlineExceeded.
+	//
+	// Call never modifies req: the driver sends a copy with its own MsgID,
+	// ReplyTo and (when req.UniqueID is empty) a new UniqueID.
 	Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error)
 	// Listen starts consuming what the server tgt should receive: the
 	// topic's shared queue, the server's own queue and its fanout queue.
@@ -57,12 +79,24 @@ type Listener interface {
 // from any goroutine, one at a time.
 type Incoming interface {
 	// Request returns the decoded request. The caller must not modify it.
+	// Its Headers hold the application headers the caller set (string
+	// values only), without warren's own x-warren- headers; nil when
+	// there are none.
 	Request() *message.Request
+	// Deadline returns when the caller stops waiting, as precise as a
+	// millisecond; zero means none (a cast). A server need not run a
+	// request whose deadline has passed.
+	Deadline() time.Time
 	// Reply sends the final reply to the caller. For a cast it does
 	// nothing and returns nil. It may be called once; later calls return
-	// an error matching ErrReplied.
+	// an error matching ErrReplied. A reply larger than the driver's limit
+	// fails with ErrMessageTooLarge and counts as not sent, so a smaller
+	// one can follow. A reply whose caller is gone (its transport closed)
+	// is dropped and Reply returns nil, as for a reply that comes too
+	// late.
 	Reply(ctx context.Context, r *message.Reply) error
 	// Heartbeat tells a call-monitoring caller the request is still being
-	// worked on. For a cast, or a call without CallMonitor, it does nothing.
+	// worked on. For a cast, a call without CallMonitor, or after Reply,
+	// it does nothing.
 	Heartbeat(ctx context.Context) error
 }

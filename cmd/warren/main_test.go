@@ -145,3 +145,40 @@ func TestCallAndCastNeedABroker(t *testing.T) {
 		})
 	}
 }
+
+// TestOutputHidesPassword runs the commands that reach a broker with
+// transport URLs whose password (pieces Xq7 and Zk9) is malformed or
+// whose broker cannot be reached: nothing they print shows it.
+func TestOutputHidesPassword(t *testing.T) {
+	urls := []string{
+		"rabbit://user:Xq7/Zk9@h:5672/",
+		"rabbit://user:Xq7?Zk9@h:5672/",
+		"rabbit://user:Xq7,Zk9@h:5672/",
+		"rabbit://user:Xq7@Zk9@h:bad/",
+		"rabbit://user:Xq7%zzZk9@h/",
+		"rabbit://user:Xq7Zk9@h:99999/",
+		"rabbit:/user:Xq7Zk9@h/",
+		"amqps://user:Xq7Zk9@127.0.0.1:1/?ssl_ca_file=/missing.pem",
+		"rabbit://user:Xq7Zk9@127.0.0.1:1/",
+	}
+	commands := [][]string{
+		{"call", "calculator", "add"},
+		{"cast", "calculator", "add"},
+		{"demo", "-timeout", "5s"},
+		{"bench", "-n", "1"},
+	}
+	for _, u := range urls {
+		for _, args := range commands {
+			t.Run(args[0]+" "+u, func(t *testing.T) {
+				t.Setenv("WARREN_TRANSPORT_URL", u)
+				code, stdout, stderr := runWarren(t, args...)
+				if code != exitFailed {
+					t.Errorf("warren %q = %d, want %d; stderr:\n%s", args, code, exitFailed, stderr)
+				}
+				if out := stdout + stderr; strings.Contains(out, "Xq7") || strings.Contains(out, "Zk9") {
+					t.Errorf("warren %q with %s printed the password:\n%s", args, u, out)
+				}
+			})
+		}
+	}
+}

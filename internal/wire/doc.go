@@ -11,5 +11,7 @@
 //
 // Decoders accept the 2.0 envelope and bare version 1.0 dictionaries, and
 // reject other envelope versions. They never panic on any input; their
-// errors match ErrMalformed or ErrUnsupportedEnvelope.
+// errors match ErrMalformed or ErrUnsupportedEnvelope, which package
+// transport exports as the same values (as io/fs exports internal/oserror's),
+// so users match them without importing this package.
 package wire

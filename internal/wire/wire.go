@@ -241,8 +241,8 @@ func formatSeconds(d time.Duration) []byte {
 }
 
 // DecodeRequest decodes a request body: a 2.0 envelope or a bare 1.0
-// dictionary. It fills every Request field except Deadline, which is not in
-// the body. _timeout becomes CallMonitor; _context_<key> entries become
+// dictionary. It fills every Request field except Headers, which are not
+// in the body. _timeout becomes CallMonitor; _context_<key> entries become
 // Context. Unknown keys are ignored. Known keys are matched as
 // encoding/json matches struct fields, so "METHOD" reads as "method",
 // which Python would not do; no oslo.messaging peer sends such keys.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -43,12 +43,14 @@ func NewBus() *Bus {
 	}
 }
 
-// envelope is one request as it sits on the Bus: the encoded body and the
-// deadline that travels beside it. It is never modified once sent, so a
-// fanout cast shares one message between queues.
+// envelope is one request as it sits on the Bus: the encoded body, and
+// the deadline and application headers that travel beside it as AMQP
+// properties do. It is never modified once sent, so a fanout cast shares
+// one message between queues.
 type envelope struct {
 	body     []byte
 	deadline time.Time
+	headers  map[string]string
 }
 
 func (m *envelope) expired(now time.Time) bool {
@@ -162,18 +164,17 @@ func (b *Bus) declare(exchange, name string) *queue {
 	return q
 }
 
-// listen declares what server l of topic consumes, in order: the
-// server's queue, the shared topic queue and a new fanout queue, and
-// subscribes l to them.
-func (b *Bus) listen(l *listener, exchange, topic, server string) {
+// listen declares what server l consumes, in order: the server's queue,
+// the shared topic queue and a new fanout queue, and subscribes l to them.
+func (b *Bus) listen(l *listener, srv topology.Server) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fx := fanoutExchange(topic)
-	fq := &queue{name: fx + "_" + wire.NewID()}
-	b.fanouts[fx] = append(b.fanouts[fx], fq)
+	fq := &queue{name: srv.FanoutQueue}
+	b.fanouts[srv.FanoutExchange] = append(b.fanouts[srv.FanoutExchange], fq)
+	l.fanout = srv.FanoutExchange
 	l.queues = []*queue{
-		b.declare(exchange, topic+"."+server),
-		b.declare(exchange, topic),
+		b.declare(srv.ControlExchange, srv.ServerQueue),
+		b.declare(srv.ControlExchange, srv.TopicQueue),
 		fq,
 	}
 	for _, q := range l.queues {
@@ -181,10 +182,8 @@ func (b *Bus) listen(l *listener, exchange, topic, server string) {
 	}
 }
 
-// deleteFanout removes fq from the fanout exchange of topic and drops its
-// messages.
-func (b *Bus) deleteFanout(topic string, fq *queue) {
-	fx := fanoutExchange(topic)
+// deleteFanout removes fq from fanout exchange fx and drops its messages.
+func (b *Bus) deleteFanout(fx string, fq *queue) {
 	qs := b.fanouts[fx]
 	if i := slices.Index(qs, fq); i >= 0 {
 		qs = slices.Delete(qs, i, i+1)
@@ -200,17 +199,20 @@ func (b *Bus) deleteFanout(topic string, fq *queue) {
 	fq.freed()
 }
 
-func fanoutExchange(topic string) string { return topic + "_fanout" }
-
-// send puts m on every queue exchange routes key to, all at once, waiting
-// while one of them is full. With fanout, exchange is a fanout exchange,
-// which ignores key.
-func (b *Bus) send(ctx context.Context, closed <-chan struct{}, exchange, key string, fanout bool, m *envelope) error {
+// send puts m on every queue r leads to, all at once, waiting while one of
+// them is full. A fanout exchange ignores r.Key. A ctx that has ended fails
+// the send before anything is queued, as the RabbitMQ driver publishes
+// nothing then.
+func (b *Bus) send(ctx context.Context, closed <-chan struct{}, r topology.Route, m *envelope) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: sending to exchange %q: %w", r.Exchange, err)
+	}
+	exchange, key := r.Exchange, r.Key
 	var one [1]*queue
 	for {
 		b.mu.Lock()
 		var qs []*queue
-		if fanout {
+		if r.Fanout {
 			qs = b.fanouts[exchange]
 		} else if q, ok := b.bindings[route{exchange, key}]; ok {
 			one[0] = q

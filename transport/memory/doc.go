@@ -15,8 +15,10 @@
 //
 // Requests and replies cross the Bus encoded with the oslo.messaging 2.0
 // wire format, exactly as they would cross a broker, so what cannot be sent
-// to a Python peer fails here too. A request's deadline travels beside its
-// body, as the RabbitMQ driver carries it in a message header.
+// to a Python peer fails here too. A call's deadline (its ctx's, to the
+// millisecond) and a request's application headers travel beside its body,
+// as the RabbitMQ driver carries them in message headers; casts carry no
+// deadline.
 //
 // Semantics shared with the RabbitMQ driver:
 //
@@ -34,6 +36,11 @@
 //     queue, for the other listeners.
 //   - A request whose deadline has passed is dropped by its queue instead of
 //     being handed out, as RabbitMQ drops a message whose expiration passed.
+//   - Requests and replies larger than MaxMessageSize (default
+//     transport.DefaultMaxMessageSize) fail with
+//     transport.ErrMessageTooLarge. A send whose ctx has already ended
+//     fails with ctx's error and queues nothing. A reply whose caller's
+//     transport has closed is dropped, and Reply returns nil.
 //   - Each queue holds at most QueueCapacity messages, counting those pushed
 //     to listeners that Next has not returned yet. A send to a full queue
 //     blocks until there is room, its ctx ends or its transport closes, as a

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -25,7 +26,7 @@ func TestNextSkipsGarbage(t *testing.T) {
 	defer lis.Close()
 
 	for _, body := range []string{`not json`, `{"oslo.version": "2.1", "oslo.message": "{}"}`, `{"args": {}}`} {
-		if err := tr.bus.send(ctx, tr.done, transport.DefaultControlExchange, "garbage", false, &envelope{body: []byte(body)}); err != nil {
+		if err := tr.bus.send(ctx, tr.done, topology.RouteOf(target.Target{Topic: "garbage"}, transport.DefaultControlExchange), &envelope{body: []byte(body)}); err != nil {
 			t.Fatalf("sending %q: %v", body, err)
 		}
 	}

@@ -2,13 +2,10 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/warrenrpc/warren/internal/wire"
-	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
 
@@ -17,7 +14,7 @@ import (
 // Next takes them out.
 type listener struct {
 	t      *Transport
-	topic  string
+	fanout string   // the fanout exchange of its fanout queue; set by Bus.listen
 	queues []*queue // set by Bus.listen
 
 	// Guarded by the Bus lock.
@@ -29,10 +26,9 @@ type listener struct {
 	stop     chan struct{} // closed by Stop
 }
 
-func newListener(t *Transport, topic string) *listener {
+func newListener(t *Transport) *listener {
 	return &listener{
 		t:     t,
-		topic: topic,
 		ready: make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 	}
@@ -66,8 +62,8 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 		if err != nil {
 			continue
 		}
-		req.Deadline = d.m.deadline
-		return &incoming{t: l.t, req: req}, nil
+		req.Headers = d.m.headers
+		return l.t.replier.Incoming(req, d.m.deadline), nil
 	}
 }
 
@@ -119,7 +115,7 @@ func (l *listener) Stop() error {
 		for _, q := range l.queues {
 			q.unsubscribe(l)
 		}
-		b.deleteFanout(l.topic, l.queues[len(l.queues)-1])
+		b.deleteFanout(l.fanout, l.queues[len(l.queues)-1])
 		now := time.Now()
 		for _, d := range l.inbox {
 			d.q.taken()
@@ -140,52 +136,4 @@ func (l *listener) Close() error {
 	l.Stop()
 	l.t.removeListener(l)
 	return nil
-}
-
-// incoming is one request handed out by a listener.
-type incoming struct {
-	t       *Transport // the server's transport, which sends the replies
-	req     *message.Request
-	replied atomic.Bool
-}
-
-// Request returns the request decoded from the message, with its deadline.
-func (in *incoming) Request() *message.Request { return in.req }
-
-// Reply sends r to the caller. For a cast it does nothing. A second Reply
-// returns an error matching transport.ErrReplied; a reply to a transport
-// that has closed fails with a *transport.NoRouteError; a reply that
-// arrives after the call gave up is dropped without error.
-func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
-	if !in.req.IsCall() {
-		return nil
-	}
-	if r == nil {
-		r = &message.Reply{}
-	}
-	body, err := wire.EncodeReply(in.req.MsgID, r)
-	if err != nil {
-		return fmt.Errorf("memory: encoding the reply to message %s: %w", in.req.MsgID, err)
-	}
-	if in.replied.Swap(true) {
-		return fmt.Errorf("memory: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)
-	}
-	return in.t.sendReply(ctx, in.req.ReplyTo, body)
-}
-
-// Heartbeat tells a call-monitoring caller the request is being worked
-// on. It does nothing for a cast, a call without a call monitor, or after
-// Reply.
-func (in *incoming) Heartbeat(ctx context.Context) error {
-	if !in.req.IsCall() || in.req.CallMonitor <= 0 {
-		return nil
-	}
-	if in.replied.Load() {
-		return nil
-	}
-	body, err := wire.EncodeHeartbeat(in.req.MsgID)
-	if err != nil {
-		return fmt.Errorf("memory: encoding a heartbeat for message %s: %w", in.req.MsgID, err)
-	}
-	return in.t.sendReply(ctx, in.req.ReplyTo, body)
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"time"
 
+	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/replywait"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -20,8 +24,10 @@ var _ transport.Transport = (*Transport)(nil)
 type Transport struct {
 	bus      *Bus
 	exchange string
+	limit    int
 	replyQ   string
 	waiters  *replywait.Waiters
+	replier  *driver.Replier
 
 	mu        sync.Mutex
 	closed    bool
@@ -32,6 +38,7 @@ type Transport struct {
 type options struct {
 	bus      *Bus
 	exchange string
+	limit    int
 }
 
 // Option configures a Transport.
@@ -54,10 +61,22 @@ func ControlExchange(name string) Option {
 	}
 }
 
+// MaxMessageSize sets the largest message body, in bytes, the transport
+// sends: larger requests and replies are refused with
+// transport.ErrMessageTooLarge, as the RabbitMQ driver refuses them. Zero
+// or less keeps the default, transport.DefaultMaxMessageSize.
+func MaxMessageSize(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.limit = n
+		}
+	}
+}
+
 // New returns a transport on the Bus given by OnBus, or on a new Bus of its
 // own. It does no I/O.
 func New(opts ...Option) *Transport {
-	o := options{exchange: transport.DefaultControlExchange}
+	o := options{exchange: transport.DefaultControlExchange, limit: transport.DefaultMaxMessageSize}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -67,89 +86,81 @@ func New(opts ...Option) *Transport {
 	t := &Transport{
 		bus:       o.bus,
 		exchange:  o.exchange,
-		replyQ:    "reply_" + wire.NewID(),
+		limit:     o.limit,
+		replyQ:    topology.ReplyQueue(),
 		waiters:   replywait.New(),
 		done:      make(chan struct{}),
 		listeners: make(map[*listener]struct{}),
 	}
+	t.replier = &driver.Replier{Name: "memory", Limit: o.limit, Publish: t.sendReply}
 	t.bus.addReplyQueue(t.replyQ, t)
 	return t
 }
 
-// exchangeOf returns the topic exchange tgt is published to.
-func (t *Transport) exchangeOf(tgt target.Target) string {
-	if tgt.Exchange != "" {
-		return tgt.Exchange
-	}
-	return t.exchange
-}
-
-// routingKey returns the routing key of a call or cast that is not fanout:
-// <topic>, or <topic>.<server> for a server-direct target.
-func routingKey(tgt target.Target) string {
-	if tgt.Server != "" {
-		return tgt.Topic + "." + tgt.Server
-	}
-	return tgt.Topic
-}
-
-// Cast sends req to tgt without waiting for an answer. It returns once the
-// request is queued, blocking while a queue it goes to is full. A request
-// no queue can take fails with a *transport.NoRouteError. The request
-// carries req.Deadline, if any.
+// Cast sends a copy of req to tgt without waiting for an answer. It
+// returns once the request is queued, blocking while a queue it goes to is
+// full. A request no queue can take fails with a *transport.NoRouteError.
+// The request carries no deadline.
 func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if err := tgt.ValidateCast(); err != nil {
-		return err
+		return fmt.Errorf("memory: cast: %w", err)
 	}
 	if t.isClosed() {
 		return transport.ErrClosed
 	}
-	body, err := wire.EncodeRequest(req)
+	c, err := driver.CastCopy(ctx, req)
 	if err != nil {
 		return fmt.Errorf("memory: cast %s: %w", req.Method, err)
 	}
-	m := &envelope{body: body, deadline: req.Deadline}
-	if tgt.Fanout {
-		// oslo.messaging publishes fanout casts with an empty routing key.
-		return t.bus.send(ctx, t.done, fanoutExchange(tgt.Topic), "", true, m)
+	m, err := t.envelope(c, time.Time{})
+	if err != nil {
+		return fmt.Errorf("memory: cast %s: %w", req.Method, err)
 	}
-	return t.bus.send(ctx, t.done, t.exchangeOf(tgt), routingKey(tgt), false, m)
+	return t.bus.send(ctx, t.done, topology.RouteOf(tgt, t.exchange), m)
 }
 
-// Call sends req to tgt and waits for the final reply until ctx ends. It
-// sets req.MsgID to a new id and req.ReplyTo to the transport's reply
-// queue. The request carries the earlier of ctx's deadline and
-// req.Deadline.
+// Call sends a copy of req to tgt, with a new MsgID and the transport's
+// reply queue, and waits for the final reply until ctx ends. The request
+// carries ctx's deadline, to the millisecond.
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if err := tgt.ValidateCall(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memory: call: %w", err)
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return nil, transport.ErrNoDeadline
-	}
-	if !req.Deadline.IsZero() && req.Deadline.Before(deadline) {
-		deadline = req.Deadline
-	}
-	req.MsgID = wire.NewID()
-	req.ReplyTo = t.replyQ
-	body, err := wire.EncodeRequest(req)
+	c, deadline, err := driver.CallCopy(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("memory: call %s: %w", req.Method, err)
 	}
-	w, err := t.register(req.MsgID)
+	c.ReplyTo = t.replyQ
+	m, err := t.envelope(c, deadline)
+	if err != nil {
+		return nil, fmt.Errorf("memory: call %s: %w", req.Method, err)
+	}
+	w, err := t.register(c.MsgID)
 	if err != nil {
 		return nil, err
 	}
-	err = t.bus.send(ctx, t.done, t.exchangeOf(tgt), routingKey(tgt), false, &envelope{body: body, deadline: deadline})
-	if err != nil {
+	if err := t.bus.send(ctx, t.done, topology.RouteOf(tgt, t.exchange), m); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, &transport.TimeoutError{MsgID: req.MsgID}
+			return nil, &transport.TimeoutError{MsgID: c.MsgID}
 		}
 		return nil, err
 	}
-	return w.Wait(ctx, req.CallMonitor)
+	return w.Wait(ctx, c.CallMonitor)
+}
+
+// envelope encodes req for the Bus, with deadline and a copy of its
+// headers beside the body.
+func (t *Transport) envelope(req *message.Request, deadline time.Time) (*envelope, error) {
+	body, err := driver.Encode(req, t.limit)
+	if err != nil {
+		return nil, err
+	}
+	var headers map[string]string
+	if len(req.Headers) > 0 {
+		headers = maps.Clone(req.Headers)
+	}
+	return &envelope{body: body, deadline: deadline, headers: headers}, nil
 }
 
 // register reserves msgID for a call, unless the transport is closed:
@@ -168,18 +179,18 @@ func (t *Transport) register(msgID string) (*replywait.Waiter, error) {
 // server's own queue and a new fanout queue.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memory: listen: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("memory: listen on %s: %w", tgt, err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil, transport.ErrClosed
 	}
-	l := newListener(t, tgt.Topic)
-	t.bus.listen(l, t.exchangeOf(tgt), tgt.Topic, tgt.Server)
+	l := newListener(t)
+	t.bus.listen(l, topology.ServerOf(tgt, t.exchange))
 	t.listeners[l] = struct{}{}
 	return l, nil
 }
@@ -225,7 +236,8 @@ func (t *Transport) removeListener(l *listener) {
 	t.mu.Unlock()
 }
 
-// sendReply sends an encoded reply or heartbeat to reply queue name.
+// sendReply sends an encoded reply or heartbeat to reply queue name. A
+// queue that is gone gives a *transport.NoRouteError.
 func (t *Transport) sendReply(ctx context.Context, name string, body []byte) error {
 	if t.isClosed() {
 		return transport.ErrClosed

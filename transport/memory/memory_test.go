@@ -23,14 +23,19 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// conformanceLimit is the largest message of the conformance suite's
+// transports: small, so that the too-large case is quick.
+const conformanceLimit = 64 << 10
+
 func TestConformance(t *testing.T) {
 	bus := memory.NewBus()
 	transporttest.Run(t, transporttest.Harness{
 		New: func(t *testing.T) transport.Transport {
-			tr := memory.New(memory.OnBus(bus))
+			tr := memory.New(memory.OnBus(bus), memory.MaxMessageSize(conformanceLimit))
 			t.Cleanup(func() { tr.Close() })
 			return tr
 		},
+		MaxMessageSize: conformanceLimit,
 	})
 }
 
@@ -163,22 +168,23 @@ func TestQueueOutlivesListener(t *testing.T) {
 
 func TestExpiredRequestIsDropped(t *testing.T) {
 	client, server := newPair(t)
-	lis := listen(t, server, tgt)
+	// A stopped listener leaves its topic queue, where calls then wait.
+	if err := listen(t, server, tgt).Stop(); err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
 	to := target.Target{Topic: "calc"}
-	past := time.Now().Add(-time.Second)
-	if err := client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "stale", Deadline: past}); err != nil {
-		t.Fatalf("Cast = %v", err)
+	if _, err := client.Call(ctxFor(t, 100*time.Millisecond), to, &message.Request{Method: "stale"}); !errors.Is(err, transport.ErrTimeout) {
+		t.Fatalf("Call(stale) = %v, want a timeout", err)
 	}
-	future := time.Now().Add(time.Hour)
-	if err := client.Cast(ctxFor(t, 5*time.Second), to, &message.Request{Method: "fresh", Deadline: future}); err != nil {
-		t.Fatalf("Cast = %v", err)
-	}
-	in := next(t, lis)
+	ctx := ctxFor(t, time.Hour)
+	deadline, _ := ctx.Deadline()
+	go client.Call(ctx, to, &message.Request{Method: "fresh"})
+	in := next(t, listen(t, server, tgt))
 	if got := in.Request().Method; got != "fresh" {
 		t.Errorf("Next = %q, want fresh: the expired request should be dropped", got)
 	}
-	if got := in.Request().Deadline; !got.Equal(future) {
-		t.Errorf("Deadline = %v, want %v", got, future)
+	if got, want := in.Deadline(), time.UnixMilli(deadline.UnixMilli()); !got.Equal(want) {
+		t.Errorf("Deadline = %v, want %v", got, want)
 	}
 }
 
@@ -408,9 +414,10 @@ func TestReply(t *testing.T) {
 		if o := <-done; !errors.Is(o.err, transport.ErrClosed) {
 			t.Errorf("pending Call across Close = %v, want ErrClosed", o.err)
 		}
-		var nr *transport.NoRouteError
-		if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{}); !errors.As(err, &nr) || nr.RoutingKey != in.Request().ReplyTo {
-			t.Errorf("Reply to a closed transport = %v, want a NoRouteError for %s", err, in.Request().ReplyTo)
+		// The caller is gone: the reply is dropped, as the RabbitMQ driver
+		// drops a reply whose queue is gone.
+		if err := in.Reply(ctxFor(t, 5*time.Second), &message.Reply{}); err != nil {
+			t.Errorf("Reply to a closed transport = %v, want nil", err)
 		}
 	})
 }

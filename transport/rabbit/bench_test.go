@@ -9,6 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -163,7 +164,7 @@ func BenchmarkRawCall(b *testing.B) {
 	})
 
 	client := newRawPeer(b)
-	replyQ := replyQueueName()
+	replyQ := topology.ReplyQueue()
 	if err := declareExpiringQueue(client.con, replyQ); err != nil {
 		b.Fatalf("QueueDeclare = %v", err)
 	}

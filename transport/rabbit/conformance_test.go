@@ -8,9 +8,14 @@ import (
 	"github.com/warrenrpc/warren/transport/transporttest"
 )
 
+// conformanceLimit is the largest message of the conformance suite's
+// transports: small, so that the too-large case is quick.
+const conformanceLimit = 64 << 10
+
 func TestConformance(t *testing.T) {
 	transporttest.Run(t, transporttest.Harness{
-		New:    func(t *testing.T) transport.Transport { return dial(t) },
-		Forget: func(t *testing.T, tgt target.Target) { forget(t, tgt) },
+		New:            func(t *testing.T) transport.Transport { return dial(t, MaxMessageSize(conformanceLimit)) },
+		Forget:         func(t *testing.T, tgt target.Target) { forget(t, tgt) },
+		MaxMessageSize: conformanceLimit,
 	})
 }

@@ -2,7 +2,6 @@ package rabbit
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/replywait"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/transport"
@@ -23,9 +23,13 @@ const handshakeTimeout = 30 * time.Second
 // on it. The URL scheme is rabbit, amqp or amqps; see transport.ParseURL
 // for its form. Query options: prefetch (see Prefetch), heartbeat
 // (seconds, see Heartbeat), connection_name (see ConnectionName),
-// kombu_failover_strategy (round-robin or shuffle, see Failover) and ssl
-// (a boolean; amqps implies it). They override the matching Options.
-// Unknown query keys are an error matching transport.ErrInvalidURL.
+// kombu_failover_strategy (round-robin or shuffle, see Failover), and
+// oslo.messaging's ssl, ssl_ca_file, ssl_cert_file, ssl_key_file,
+// ssl_version, ssl_enforce_hostname_verification and ssl_enforce_fips_mode
+// (see TLS in the package doc). They override the matching Options.
+// Unknown query keys are an error matching transport.ErrInvalidURL; oslo
+// options that mean nothing to warren are logged and ignored. Errors show
+// no password.
 //
 // Dial tries the hosts in the failover order, waiting the Reconnect
 // backoff between failed attempts, until one accepts both connections:
@@ -65,6 +69,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error
 		up:          make(chan struct{}),
 		eventsReady: make(chan struct{}, 1),
 	}
+	t.replier = &driver.Replier{Name: "rabbit", Limit: s.maxMessageSize, Log: s.logger, Publish: t.publishReply}
 	if s.onState != nil {
 		t.wg.Go(t.reportStates)
 	}
@@ -138,9 +143,9 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 		},
 	}
 	scheme := "amqp"
-	if u.TLS() {
+	if t.s.tlsClient != nil {
 		scheme = "amqps"
-		cfg.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: h.Host}
+		cfg.TLSClientConfig = tlsFor(t.s.tlsClient, h.Host)
 	}
 	var (
 		stop    func() bool
@@ -166,7 +171,9 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 		return conn, nil
 	}
-	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Username: h.Username, Password: h.Password, Vhost: u.VirtualHost}
+	// The credentials go in cfg.SASL, never in the URI, which amqp091
+	// may quote in its errors.
+	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Vhost: u.VirtualHost}
 	conn, err := amqp.DialConfig(uri.String(), cfg)
 	if stop != nil && !stop() {
 		// ctx ended while dialing: the connection may carry the expired

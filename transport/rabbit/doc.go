@@ -61,6 +61,25 @@
 // reports it. State, Ready, Err and OnStateChange show the connection's
 // state, and the transport logs each transition.
 //
+// # TLS
+//
+// A URL with scheme amqps or the query option ssl=true connects with TLS
+// 1.2 or later. The broker's certificate must chain to the system's roots,
+// or to the PEM roots of ssl_ca_file, and must name the host dialed, as
+// the URL writes it (ssl_enforce_hostname_verification=false checks the
+// chain only, and logs a warning). ssl_cert_file and ssl_key_file give a
+// client certificate and its key in PEM (the key may be in the certificate
+// file); ssl_version TLSv1_2 pins TLS 1.2, SSLv23 negotiates, older
+// versions are refused; ssl_enforce_fips_mode=true needs Go's FIPS 140-3
+// mode (GODEBUG=fips140=on). The option TLSConfig gives a *tls.Config of
+// the caller's, whose fields the URL's options override. TLS settings on a
+// URL that asks for no TLS are an error. Dial reads the files at once and
+// names them, never their content, in its errors.
+//
+// Credentials travel only in the AMQP handshake (SASL PLAIN); the URI
+// given to amqp091 carries none, and errors and log lines show URLs with
+// their passwords masked.
+//
 // # Topology
 //
 // Names and flags are those of oslo.messaging 14 with its defaults:
@@ -86,15 +105,18 @@
 // content_type application/json, content_encoding utf-8, delivery_mode 2
 // and a message_id unique per publish. Calls carry expiration = the time
 // left before the ctx deadline in ms, as oslo.messaging sends its timeout,
-// and the header x-warren-deadline = the deadline in unix ms (int64), which
-// oslo.messaging peers ignore. A listener takes a request's deadline from
-// that header, read with its own clock (keep hosts' clocks synchronized),
-// or else from the time of receipt plus the expiration. A cast
-// carries that header only when its Request.Deadline is set (a cast's ctx
-// bounds the wait for the broker's confirm, not the cast), and never an
-// expiration, as in oslo.messaging: a late cast is skipped by a Go server,
-// not dropped by the broker. Fanout casts use an empty routing key, as
-// oslo.messaging sends them.
+// and the header x-warren-deadline = that deadline in unix ms (int64),
+// which oslo.messaging peers ignore. A listener takes a request's deadline
+// (Incoming.Deadline) from that header, read with its own clock (keep
+// hosts' clocks synchronized), or else from the time of receipt plus the
+// expiration. A cast carries neither, as in oslo.messaging: its ctx bounds
+// the wait for the broker's confirm, not the cast. Fanout casts use an
+// empty routing key, as oslo.messaging sends them.
+//
+// A request's application headers (message.Request.Headers) are sent as
+// AMQP headers with string values; a listener hands back those with string
+// values, without warren's own x-warren- headers. The caller's
+// message.Request is never written: each send is a copy with its own ids.
 //
 // Calls and casts are published mandatory with publisher confirms: a
 // message no queue takes fails at once with a *transport.NoRouteError
@@ -115,7 +137,8 @@
 // message still shows a _msg_id and a _reply_q, its caller gets a
 // builtins.ValueError failure saying why. A reply that cannot be decoded
 // but shows its _msg_id fails that call with an error matching
-// transport.ErrMalformed, rather than letting it time out. Stop closes
+// transport.ErrMalformed (or transport.ErrUnsupportedEnvelope), rather
+// than letting it time out. Stop closes
 // the channel, so that requests delivered but not handed out go back to
 // the broker for other servers.
 package rabbit

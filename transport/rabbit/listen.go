@@ -7,11 +7,12 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/driver"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -26,6 +27,7 @@ var errListenerClosed = fmt.Errorf("rabbit: listener: %w", transport.ErrClosed)
 type listener struct {
 	t   *Transport
 	tgt target.Target
+	srv topology.Server // names of what it declares
 	sub *subscription
 
 	queues [3]string // <topic>, <topic>.<server>, <topic>_fanout_<hex>
@@ -73,10 +75,12 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 // listen does Listen's work; ctx is checked between the broker round
 // trips.
 func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, error) {
+	srv := topology.ServerOf(tgt, t.s.controlExchange)
 	l := &listener{
 		t:      t,
 		tgt:    tgt,
-		queues: [3]string{tgt.Topic, tgt.Topic + "." + tgt.Server, fanoutQueueName(tgt.Topic)},
+		srv:    srv,
+		queues: [3]string{srv.TopicQueue, srv.ServerQueue, srv.FanoutQueue},
 	}
 	l.sub = t.newSubscription("listener on "+tgt.String(), l.queues[:], t.s.prefetch, l.declare)
 	s, err := t.session(ctx)
@@ -103,8 +107,8 @@ func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, e
 
 // declare declares and binds the listener's exchanges and queues on ch.
 func (l *listener) declare(ch *amqp.Channel) error {
-	tgt := l.tgt
-	topicEx, fanoutEx := topicExchange(l.t.controlExchange(tgt)), fanoutExchange(tgt.Topic)
+	srv := l.srv
+	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
 	fanoutQ := l.queues[2]
 	steps := []struct {
 		what string
@@ -117,7 +121,7 @@ func (l *listener) declare(ch *amqp.Channel) error {
 		{"binding queue " + l.queues[1], func() error { return ch.QueueBind(l.queues[1], l.queues[1], topicEx.name, false, nil) }},
 		{"declaring exchange " + fanoutEx.name, func() error { return fanoutEx.declare(ch) }},
 		{"declaring queue " + fanoutQ, func() error { return declareExpiringQueue(ch, fanoutQ) }},
-		{"binding queue " + fanoutQ, func() error { return ch.QueueBind(fanoutQ, tgt.Topic, fanoutEx.name, false, nil) }},
+		{"binding queue " + fanoutQ, func() error { return ch.QueueBind(fanoutQ, srv.FanoutKey, fanoutEx.name, false, nil) }},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
@@ -139,9 +143,10 @@ func (l *listener) declare(ch *amqp.Channel) error {
 // closed, or the Reconnect option's Attempts ran out (reconnecting, or
 // declaring the queues again on a broker that refuses for a while).
 //
-// The request's Deadline comes from header x-warren-deadline, or else is
+// The Incoming's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
-// caller sends it.
+// caller sends it. The request's Headers are the message's headers with
+// string values, without the x-warren- ones.
 func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
 		d, _, err := l.sub.next(ctx)
@@ -167,7 +172,7 @@ func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incom
 		return nil
 	default:
 	}
-	if err := l.t.checkSize(len(d.Body)); err != nil {
+	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
 		l.reject(ctx, d, err)
 		return nil
 	}
@@ -181,8 +186,8 @@ func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incom
 		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.tgt.String(), "error", err)
 		return nil
 	}
-	req.Deadline = deadlineOf(d, received)
-	return &incoming{t: l.t, req: req}
+	req.Headers = headersOf(d)
+	return l.t.replier.Incoming(req, deadlineOf(d, received))
 }
 
 // reject drops d, which is not a valid request, without requeueing it. When
@@ -199,12 +204,29 @@ func (l *listener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	if msgID == "" || replyTo == "" {
 		return
 	}
-	in := &incoming{t: l.t, req: &message.Request{MsgID: msgID, ReplyTo: replyTo}}
+	in := l.t.replier.Incoming(&message.Request{MsgID: msgID, ReplyTo: replyTo}, time.Time{})
 	msg := "the server rejected the request: " + err.Error()
 	f := &message.Failure{Class: "ValueError", Module: "builtins", Message: msg, Args: []any{msg}}
 	if err := in.Reply(ctx, &message.Reply{Failure: f}); err != nil {
 		l.t.log.Debug("rabbit: could not tell the caller its request was rejected", "msg_id", msgID, "error", err)
 	}
+}
+
+// headersOf returns the application headers of d: those with string
+// values, without warren's own x-warren- headers; nil when none.
+func headersOf(d *amqp.Delivery) map[string]string {
+	var h map[string]string
+	for k, v := range d.Headers {
+		s, ok := v.(string)
+		if !ok || driver.Reserved(k) {
+			continue
+		}
+		if h == nil {
+			h = make(map[string]string)
+		}
+		h[k] = s
+	}
+	return h
 }
 
 // deadlineOf returns the deadline d carries, or zero.
@@ -256,67 +278,12 @@ func (l *listener) deleteFanoutQueue() error {
 	return l.t.bounded(func() error { return dropQueue(s, l.queues[2]) })
 }
 
-// incoming is one request handed out by Next.
-type incoming struct {
-	t       *Transport
-	req     *message.Request
-	replied atomic.Bool
-}
-
-// Request returns the request decoded from the delivery, with its deadline.
-func (in *incoming) Request() *message.Request { return in.req }
-
-// Reply publishes the final reply to the caller's reply queue through the
-// default exchange, mandatory, and waits for the broker's confirm. When
-// the reply queue is gone (the caller's transport closed or expired) the
-// reply is dropped with a log line and Reply returns nil; it is not
-// retried. A reply larger than MaxMessageSize is refused with
-// transport.ErrMessageTooLarge and counts as not sent, so a smaller failure reply
-// can follow.
-func (in *incoming) Reply(ctx context.Context, r *message.Reply) error {
-	if !in.req.IsCall() {
-		return nil
-	}
-	if r == nil {
-		r = &message.Reply{}
-	}
-	body, err := wire.EncodeReply(in.req.MsgID, r)
-	if err != nil {
-		return fmt.Errorf("rabbit: encoding the reply to message %s: %w", in.req.MsgID, err)
-	}
-	if err := in.t.checkSize(len(body)); err != nil {
+// publishReply publishes body, an encoded reply or heartbeat, to reply
+// queue replyTo through the default exchange, mandatory, and waits for the
+// broker's confirm. A queue that is gone gives a *transport.NoRouteError.
+func (t *Transport) publishReply(ctx context.Context, replyTo string, body []byte) error {
+	if err := t.usable(); err != nil {
 		return err
 	}
-	if in.replied.Swap(true) {
-		return fmt.Errorf("rabbit: reply to message %s: %w", in.req.MsgID, transport.ErrReplied)
-	}
-	return in.send(ctx, "reply", body)
-}
-
-// Heartbeat sends a call-monitor heartbeat, only to a caller that asked
-// for them (oslo.messaging callers without _timeout fail on one) and only
-// before the final reply.
-func (in *incoming) Heartbeat(ctx context.Context) error {
-	if !in.req.IsCall() || in.req.CallMonitor <= 0 || in.replied.Load() {
-		return nil
-	}
-	body, err := wire.EncodeHeartbeat(in.req.MsgID)
-	if err != nil {
-		return fmt.Errorf("rabbit: encoding a heartbeat for message %s: %w", in.req.MsgID, err)
-	}
-	return in.send(ctx, "heartbeat", body)
-}
-
-func (in *incoming) send(ctx context.Context, kind string, body []byte) error {
-	if err := in.t.usable(); err != nil {
-		return err
-	}
-	err := in.t.publish(ctx, nil, in.req.ReplyTo, publishing(wire.NewID(), body))
-	var noRoute *transport.NoRouteError
-	if errors.As(err, &noRoute) {
-		in.t.log.Warn("rabbit: dropping a "+kind+": the caller's reply queue is gone",
-			"msg_id", in.req.MsgID, "reply_queue", in.req.ReplyTo)
-		return nil
-	}
-	return err
+	return t.publish(ctx, nil, replyTo, publishing(wire.NewID(), body))
 }

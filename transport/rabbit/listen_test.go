@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -118,7 +121,7 @@ func TestListenerDeadline(t *testing.T) {
 				t.Fatalf("Next = %v", err)
 			}
 			after := time.Now()
-			got := in.Request().Deadline
+			got := in.Deadline()
 			switch {
 			case !c.exact.IsZero():
 				if !got.Equal(c.exact) {
@@ -249,6 +252,44 @@ func FuzzDeadlineOf(f *testing.F) {
 	})
 }
 
+func TestHeadersOf(t *testing.T) {
+	cases := []struct {
+		name    string
+		headers amqp.Table
+		want    map[string]string
+	}{
+		{"none", nil, nil},
+		{"deadline only", amqp.Table{deadlineHeader: int64(1000)}, nil},
+		{"application", amqp.Table{"traceparent": "tp", "baggage": "", deadlineHeader: int64(1)}, map[string]string{"traceparent": "tp", "baggage": ""}},
+		{"reserved string", amqp.Table{"X-Warren-Other": "v", "tracestate": "ts"}, map[string]string{"tracestate": "ts"}},
+		{"not strings", amqp.Table{"n": int32(1), "b": true, "raw": []byte("x"), "t": amqp.Table{"k": "v"}}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := headersOf(&amqp.Delivery{Headers: c.headers}); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("headersOf(%v) = %#v, want %#v", c.headers, got, c.want)
+			}
+		})
+	}
+}
+
+// FuzzHeadersOf checks that any header table gives the string headers
+// that are not warren's own, and never panics.
+func FuzzHeadersOf(f *testing.F) {
+	f.Add("traceparent", "00-tp", "x-warren-deadline", int64(5))
+	f.Add("", "", "X-WARREN-", int64(-1))
+	f.Fuzz(func(t *testing.T, k1, v1, k2 string, n int64) {
+		got := headersOf(&amqp.Delivery{Headers: amqp.Table{k1: v1, k2: n}})
+		want := map[string]string{k1: v1}
+		if k1 == k2 || strings.HasPrefix(strings.ToLower(k1), "x-warren-") {
+			want = nil
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("headersOf(%q: %q, %q: %d) = %#v, want %#v", k1, v1, k2, n, got, want)
+		}
+	})
+}
+
 // TestPrefetch checks that a listener holds at most prefetch requests it
 // has not handed out, the URL's prefetch overriding the option.
 func TestPrefetch(t *testing.T) {
@@ -356,7 +397,7 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	tr := dial(t)
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
-	replyQ := replyQueueName()
+	replyQ := topology.ReplyQueue()
 	if err := declareExpiringQueue(ch, replyQ); err != nil {
 		t.Fatalf("QueueDeclare = %v", err)
 	}
@@ -387,30 +428,48 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	}
 }
 
-// TestMalformedReplyFailsCall answers a call with a reply Go cannot decode
-// (Python's json.dumps writes NaN): the call fails at once with an error
-// matching transport.ErrMalformed instead of waiting out its timeout.
+// TestMalformedReplyFailsCall answers a call with replies Go cannot decode
+// (Python's json.dumps writes NaN; an envelope version other than 2.0):
+// the call fails at once with an error matching the public sentinel,
+// transport.ErrMalformed or transport.ErrUnsupportedEnvelope, instead of
+// waiting out its timeout.
 func TestMalformedReplyFailsCall(t *testing.T) {
-	tgt := serverTarget(t, "nanreply")
-	lis := listen(t, dial(t), tgt)
-	ch := rawChannel(t, rawConn(t))
-	go func() {
-		in, err := lis.Next(within(t, 10*time.Second))
-		if err != nil {
-			return // the call below reports the missing reply
-		}
-		req := in.Request()
-		body := `{"oslo.version": "2.0", "oslo.message": "{\"result\": NaN, \"failure\": null, \"ending\": true, \"_msg_id\": \"` + req.MsgID + `\"}"}`
-		_ = ch.Publish("", req.ReplyTo, false, false, jsonPublishing(body))
-	}()
-	client := dial(t)
-	start := time.Now()
-	_, err := client.Call(within(t, 20*time.Second), tgt, &message.Request{Method: "m"})
-	if !errors.Is(err, transport.ErrMalformed) {
-		t.Fatalf("Call answered with NaN = %v, want ErrMalformed", err)
+	cases := []struct {
+		name  string
+		inner string // the reply's oslo.message, with %s for the _msg_id
+		env   string // its envelope version
+		want  error
+	}{
+		{"nan", `{\"result\": NaN, \"failure\": null, \"ending\": true, \"_msg_id\": \"%s\"}`, "2.0", transport.ErrMalformed},
+		{"envelope-2.1", `{\"result\": 1, \"failure\": null, \"ending\": true, \"_msg_id\": \"%s\"}`, "2.1", transport.ErrUnsupportedEnvelope},
 	}
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("Call took %v, want it to fail at once rather than time out", elapsed)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tgt := serverTarget(t, "badreply")
+			lis := listen(t, dial(t), tgt)
+			ch := rawChannel(t, rawConn(t))
+			go func() {
+				in, err := lis.Next(within(t, 10*time.Second))
+				if err != nil {
+					return // the call below reports the missing reply
+				}
+				req := in.Request()
+				body := `{"oslo.version": "` + c.env + `", "oslo.message": "` + fmt.Sprintf(c.inner, req.MsgID) + `"}`
+				_ = ch.Publish("", req.ReplyTo, false, false, jsonPublishing(body))
+			}()
+			client := dial(t)
+			start := time.Now()
+			_, err := client.Call(within(t, 20*time.Second), tgt, &message.Request{Method: "m"})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Call answered with a bad reply = %v, want %v", err, c.want)
+			}
+			if strings.Count(err.Error(), "rabbit:") != 1 {
+				t.Errorf("error %q has more than one rabbit: prefix", err)
+			}
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
+				t.Errorf("Call took %v, want it to fail at once rather than time out", elapsed)
+			}
+		})
 	}
 }
 

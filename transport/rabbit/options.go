@@ -2,10 +2,13 @@ package rabbit
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,7 +22,7 @@ const (
 	DefaultPrefetch = 64
 	// DefaultMaxMessageSize is the largest message body, in bytes, a
 	// transport sends or accepts.
-	DefaultMaxMessageSize = 16 << 20
+	DefaultMaxMessageSize = transport.DefaultMaxMessageSize
 	// DefaultHeartbeat is the AMQP heartbeat interval proposed to the
 	// broker. A connection silent for two intervals counts as dropped, so
 	// a frozen network is noticed within 20 s (oslo.messaging's 60 s
@@ -48,6 +51,10 @@ type settings struct {
 	backoff         Backoff
 	failover        FailoverStrategy
 	onState         func(StateChange)
+	tls             tlsSettings
+	// tlsClient is the TLS configuration built from tls at Dial; nil
+	// means no TLS.
+	tlsClient *tls.Config
 	// dialContext opens the TCP connections; tests replace it.
 	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// closeTimeout bounds Close (see the constant); tests shorten it.
@@ -114,13 +121,40 @@ func ConnectionName(name string) Option {
 	return func(s *settings) { s.connectionName = name }
 }
 
-// urlKeys are the transport URL query keys Dial accepts.
-var urlKeys = []string{"connection_name", "heartbeat", "kombu_failover_strategy", "prefetch", "ssl"}
+// TLSConfig makes the transport use a copy of c for its TLS connections,
+// in place of Go's defaults with the system's roots. The URL must still ask
+// for TLS (scheme amqps or ssl=true). Unless c sets ServerName, the
+// broker's certificate must name the host dialed. The URL's ssl_ca_file,
+// ssl_cert_file, ssl_key_file and ssl_version override the matching fields
+// of the copy. A nil c is ignored.
+func TLSConfig(c *tls.Config) Option {
+	return func(s *settings) {
+		if c != nil {
+			s.tls.config = c
+		}
+	}
+}
 
-// applyURL applies the query options of u over s. Unknown keys are an
-// error, as in oslo.messaging.
+// urlKeys are the transport URL query keys Dial accepts.
+var urlKeys = append([]string{"connection_name", "heartbeat", "kombu_failover_strategy", "prefetch"}, tlsKeys...)
+
+// ignoredKeys are oslo.messaging options that mean nothing to warren. Dial
+// accepts them in the URL query, so that a URL from an OpenStack service's
+// configuration works unchanged, and logs a warning naming them.
+var ignoredKeys = []string{
+	"conn_pool_min_size",   // warren keeps no pool: one publishing and one consuming connection
+	"conn_pool_ttl",        // idem
+	"heartbeat_in_pthread", // an eventlet threading choice
+	"rpc_conn_pool_size",   // no pool
+}
+
+// applyURL applies the query options of u over s and builds the TLS
+// configuration. Unknown keys are an error, as in oslo.messaging.
 func (s *settings) applyURL(u *transport.URL) error {
-	for k, v := range u.Options {
+	keys := slices.Sorted(maps.Keys(u.Options))
+	var ignored []string
+	for _, k := range keys {
+		v := u.Options[k]
 		switch k {
 		case "prefetch":
 			n, err := strconv.Atoi(v)
@@ -145,14 +179,30 @@ func (s *settings) applyURL(u *transport.URL) error {
 			default:
 				return fmt.Errorf("rabbit: %w: kombu_failover_strategy %q is not round-robin or shuffle", transport.ErrInvalidURL, v)
 			}
-		case "ssl":
-			if _, err := strconv.ParseBool(v); err != nil {
-				return fmt.Errorf("rabbit: %w: ssl %q is not a boolean", transport.ErrInvalidURL, v)
-			}
 		default:
-			return fmt.Errorf("rabbit: %w: unknown query option %q (known: %v)", transport.ErrInvalidURL, k, urlKeys)
+			switch {
+			case slices.Contains(tlsKeys, k):
+				if err := s.tls.applyURL(k, v); err != nil {
+					return err
+				}
+			case slices.Contains(ignoredKeys, k):
+				ignored = append(ignored, k)
+			default:
+				return fmt.Errorf("rabbit: %w: unknown query option %q (known: %v)", transport.ErrInvalidURL, k, urlKeys)
+			}
 		}
 	}
+	if len(ignored) > 0 {
+		s.logger.Warn("rabbit: ignoring oslo.messaging options that mean nothing to warren", "options", ignored)
+	}
+	c, err := s.tls.build(u)
+	if err != nil {
+		return err
+	}
+	if s.tls.skipHostname && c != nil {
+		s.logger.Warn("rabbit: TLS does not check that the broker's certificate names its host (ssl_enforce_hostname_verification=false)")
+	}
+	s.tlsClient = c
 	return nil
 }
 

@@ -6,8 +6,9 @@ import (
 	"fmt"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/driver"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
-	"github.com/warrenrpc/warren/transport"
 )
 
 // replyQueue returns the transport's reply queue, declaring it and
@@ -38,7 +39,7 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := replyQueueName()
+	name := topology.ReplyQueue()
 	sub := t.newSubscription("reply queue "+name, []string{name}, 0, func(ch *amqp.Channel) error {
 		return declareExpiringQueue(ch, name)
 	})
@@ -87,7 +88,7 @@ func (t *Transport) consumeReplies(sub *subscription) {
 // _msg_id of one can still be read, its call fails at once with an error
 // matching transport.ErrMalformed instead of waiting out its timeout.
 func (t *Transport) takeReply(d *amqp.Delivery) {
-	err := t.checkSize(len(d.Body))
+	err := driver.CheckSize(len(d.Body), t.s.maxMessageSize)
 	var m *wire.ReplyMessage
 	if err == nil {
 		m, err = wire.DecodeReply(d.Body)
@@ -99,7 +100,7 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 			t.log.Debug("rabbit: could not reject a reply", "error", err)
 		}
 		if id, _ := wire.Peek(d.Body); id != "" {
-			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w: %v", id, transport.ErrMalformed, err))
+			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w", id, err))
 		}
 		return
 	}
@@ -138,7 +139,7 @@ func dropQueue(s *session, queue string) error {
 		_ = ch.Close()
 	}
 	if err != nil && !s.down() {
-		return fmt.Errorf("rabbit: deleting queue %q: %v", queue, err)
+		return fmt.Errorf("rabbit: deleting queue %q: %w", queue, err)
 	}
 	return nil
 }

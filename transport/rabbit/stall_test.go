@@ -162,7 +162,7 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 			return err
 		}},
 		{"reply", 0, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
-			in := &incoming{t: tr, req: &message.Request{MsgID: "m-1", ReplyTo: "reply_nowhere"}}
+			in := tr.replier.Incoming(&message.Request{MsgID: "m-1", ReplyTo: "reply_nowhere"}, time.Time{})
 			return in.Reply(ctx, &message.Reply{})
 		}},
 	}

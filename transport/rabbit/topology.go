@@ -2,8 +2,8 @@ package rabbit
 
 import (
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/warrenrpc/warren/internal/wire"
-	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/internal/topology"
+	"github.com/warrenrpc/warren/transport"
 )
 
 // Names and flags of everything declared on the broker. They match what
@@ -15,7 +15,7 @@ const (
 	// (oslo's rabbit_transient_queues_ttl of 1800 s).
 	queueExpiry = 1800000
 	// deadlineHeader carries a request's deadline as unix milliseconds.
-	deadlineHeader = "x-warren-deadline"
+	deadlineHeader = transport.ReservedHeaderPrefix + "deadline"
 
 	contentType     = "application/json"
 	contentEncoding = "utf-8"
@@ -28,35 +28,30 @@ type exchangeDecl struct {
 	autoDelete bool
 }
 
-func (t *Transport) controlExchange(tgt target.Target) string {
-	if tgt.Exchange != "" {
-		return tgt.Exchange
+// exchangeOf is the exchange route r publishes to: the control exchange
+// (topic, durable false, auto-delete false) or a fanout exchange <topic>_fanout
+// (fanout, durable false, auto-delete true).
+func exchangeOf(r topology.Route) exchangeDecl {
+	if r.Fanout {
+		return fanoutExchange(r.Exchange)
 	}
-	return t.s.controlExchange
+	return topicExchange(r.Exchange)
 }
 
-// topicExchange is the control exchange: topic, durable false,
-// auto-delete false.
+// topicExchange is a control exchange: topic, durable false, auto-delete
+// false.
 func topicExchange(name string) exchangeDecl {
 	return exchangeDecl{name: name, kind: amqp.ExchangeTopic}
 }
 
-// fanoutExchange is <topic>_fanout: fanout, durable false, auto-delete
-// true. It is not scoped by the control exchange.
-func fanoutExchange(topic string) exchangeDecl {
-	return exchangeDecl{name: topic + "_fanout", kind: amqp.ExchangeFanout, autoDelete: true}
+// fanoutExchange is fanout exchange name: fanout, durable false,
+// auto-delete true.
+func fanoutExchange(name string) exchangeDecl {
+	return exchangeDecl{name: name, kind: amqp.ExchangeFanout, autoDelete: true}
 }
 
 func (d exchangeDecl) declare(ch *amqp.Channel) error {
 	return ch.ExchangeDeclare(d.name, d.kind, false, d.autoDelete, false, false, nil)
-}
-
-// routingKey is where a call or cast to tgt goes on the control exchange.
-func routingKey(tgt target.Target) string {
-	if tgt.Server != "" {
-		return tgt.Topic + "." + tgt.Server
-	}
-	return tgt.Topic
 }
 
 // declareSharedQueue declares <topic> or <topic>.<server>: durable false,
@@ -72,7 +67,3 @@ func declareExpiringQueue(ch *amqp.Channel, name string) error {
 	_, err := ch.QueueDeclare(name, false, false, false, false, amqp.Table{"x-expires": int32(queueExpiry)})
 	return err
 }
-
-func fanoutQueueName(topic string) string { return topic + "_fanout_" + wire.NewID() }
-
-func replyQueueName() string { return "reply_" + wire.NewID() }

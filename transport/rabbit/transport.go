@@ -12,7 +12,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/replywait"
+	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -43,6 +45,7 @@ type Transport struct {
 	sess atomic.Pointer[session] // the current session; nil while connecting
 
 	waiters *replywait.Waiters
+	replier *driver.Replier
 
 	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
 	replyQ   string        // reply queue name; "" until the first call
@@ -163,29 +166,29 @@ func (t *Transport) failure(conn *amqp.Connection, what string, cause error) err
 		return err
 	}
 	if conn.IsClosed() {
-		return fmt.Errorf("rabbit: %s: %w: %v", what, transport.ErrConnectionLost, cause)
+		return fmt.Errorf("rabbit: %s: %w: %w", what, transport.ErrConnectionLost, cause)
 	}
-	return fmt.Errorf("rabbit: %s: %v", what, cause)
+	return fmt.Errorf("rabbit: %s: %w", what, cause)
 }
 
-// Cast publishes req to tgt and returns once the broker confirmed it. A
-// fanout cast goes to exchange <topic>_fanout; others to the control
-// exchange with routing key <topic> or <topic>.<server>. The message is
-// mandatory: when no queue takes it, Cast fails at once with a
+// Cast publishes a copy of req to tgt and returns once the broker
+// confirmed it. A fanout cast goes to exchange <topic>_fanout with an
+// empty key, as oslo.messaging sends it; others to the control exchange
+// with routing key <topic> or <topic>.<server>. The message is mandatory:
+// when no queue takes it, Cast fails at once with a
 // *transport.NoRouteError.
 //
-// ctx bounds the publish and the wait for the broker's confirm: its
-// deadline is not the cast's. While the connection is down, Cast waits
-// for it within ctx; when the connection drops before the broker
-// confirmed, Cast publishes the message again (same _unique_id) on the
-// next connection. A Cast that returns an error may still have been
-// delivered: errors.Is(err, transport.ErrOutcomeUnknown) says that the
-// message reached the broker unconfirmed, transport.ErrNotSent that it
-// never did. While the broker blocks publishing (a resource alarm), Cast
-// waits within ctx and then fails with a *transport.BlockedError naming
-// the broker's reason. A non-zero req.Deadline travels in header
-// x-warren-deadline, so that a Go server skips the cast once it passed;
-// as in oslo.messaging, a cast carries no AMQP expiration.
+// ctx bounds the publish and the wait for the broker's confirm: a cast
+// carries no deadline (no AMQP expiration, no x-warren-deadline), as in
+// oslo.messaging. While the connection is down, Cast waits for it within
+// ctx; when the connection drops before the broker confirmed, Cast
+// publishes the message again (same _unique_id) on the next connection.
+// A Cast that returns an error may still have been delivered:
+// errors.Is(err, transport.ErrOutcomeUnknown) says that the message
+// reached the broker unconfirmed, transport.ErrNotSent that it never did.
+// While the broker blocks publishing (a resource alarm), Cast waits within
+// ctx and then fails with a *transport.BlockedError naming the broker's
+// reason.
 func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if err := tgt.ValidateCast(); err != nil {
 		return fmt.Errorf("rabbit: cast: %w", err)
@@ -193,22 +196,22 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 	if err := t.usable(); err != nil {
 		return undelivered(false, err)
 	}
-	msg, err := t.requestPublishing(req, req.Deadline)
+	c, err := driver.CastCopy(ctx, req)
 	if err != nil {
-		return err
+		return fmt.Errorf("rabbit: cast %s: %w", req.Method, err)
 	}
-	ex, key := topicExchange(t.controlExchange(tgt)), routingKey(tgt)
-	if tgt.Fanout {
-		// oslo.messaging publishes fanout casts with an empty key, which
-		// the fanout exchange ignores.
-		ex, key = fanoutExchange(tgt.Topic), ""
+	msg, err := t.requestPublishing(c, publishID(req, c), time.Time{})
+	if err != nil {
+		return fmt.Errorf("rabbit: cast %s: %w", req.Method, err)
 	}
-	return t.publish(ctx, &ex, key, msg)
+	r := topology.RouteOf(tgt, t.s.controlExchange)
+	ex := exchangeOf(r)
+	return t.publish(ctx, &ex, r.Key, msg)
 }
 
-// Call publishes req to tgt, like Cast without fanout, and waits for the
-// reply. The message carries the remaining time as its AMQP expiration
-// (in ms, as oslo.messaging does) and the deadline in header
+// Call publishes a copy of req to tgt, like Cast without fanout, and
+// waits for the reply. The message carries the remaining time as its AMQP
+// expiration (in ms, as oslo.messaging does) and ctx's deadline in header
 // x-warren-deadline. Replies come back through one reply queue per
 // transport, reply_<hex>, declared on the first call and declared again
 // with the same name after a reconnect.
@@ -223,30 +226,30 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, fmt.Errorf("rabbit: call: %w", err)
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return nil, fmt.Errorf("rabbit: call %s: %w", req.Method, transport.ErrNoDeadline)
+	c, deadline, err := driver.CallCopy(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("rabbit: call %s: %w", req.Method, err)
 	}
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
-	req.MsgID = wire.NewID()
 	// Register before choosing the reply queue: a loss, a Close or the end
 	// of the reply consumer after that choice then fails this waiter too.
-	w := t.waiters.Register(req.MsgID)
-	if err := t.sendCall(ctx, tgt, req, deadline); err != nil {
+	w := t.waiters.Register(c.MsgID)
+	if err := t.sendCall(ctx, tgt, c, publishID(req, c), deadline); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
-			return nil, &transport.TimeoutError{MsgID: req.MsgID}
+			return nil, &transport.TimeoutError{MsgID: c.MsgID}
 		}
 		return nil, err
 	}
-	return w.Wait(ctx, req.CallMonitor)
+	return w.Wait(ctx, c.CallMonitor)
 }
 
-// sendCall publishes req, a call registered for its reply, with the
-// transport's reply queue and the remaining time as its expiration.
-func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *message.Request, deadline time.Time) error {
+// sendCall publishes req, the transport's copy of a call registered for
+// its reply, with the transport's reply queue and the remaining time as
+// its expiration.
+func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *message.Request, id string, deadline time.Time) error {
 	// A connection lost or a Close between the first usable and Register
 	// would have missed the call in FailAll.
 	if err := t.usable(); err != nil {
@@ -257,46 +260,50 @@ func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *messag
 		return err
 	}
 	req.ReplyTo = q
-	msg, err := t.requestPublishing(req, deadline)
+	msg, err := t.requestPublishing(req, id, deadline)
 	if err != nil {
-		return err
+		return fmt.Errorf("rabbit: call %s: %w", req.Method, err)
 	}
 	remaining := time.Until(deadline)
 	if remaining <= 0 {
 		return context.DeadlineExceeded
 	}
 	msg.Expiration = strconv.FormatInt(int64((remaining+time.Millisecond-1)/time.Millisecond), 10)
-	ex := topicExchange(t.controlExchange(tgt))
-	return t.publish(ctx, &ex, routingKey(tgt), msg)
+	r := topology.RouteOf(tgt, t.s.controlExchange)
+	ex := exchangeOf(r)
+	return t.publish(ctx, &ex, r.Key, msg)
 }
 
-// requestPublishing encodes req as an oslo.messaging message. It sets
-// req.UniqueID when empty; the AMQP message_id is unique per publish and
-// equals it then.
-func (t *Transport) requestPublishing(req *message.Request, deadline time.Time) (amqp.Publishing, error) {
-	id := wire.NewID()
-	if req.UniqueID == "" {
-		req.UniqueID = id
-	}
-	body, err := wire.EncodeRequest(req)
+// requestPublishing encodes req, the transport's copy, as an
+// oslo.messaging message with AMQP message_id id, req's application
+// headers and, when not zero, deadline in header x-warren-deadline.
+func (t *Transport) requestPublishing(req *message.Request, id string, deadline time.Time) (amqp.Publishing, error) {
+	body, err := driver.Encode(req, t.s.maxMessageSize)
 	if err != nil {
-		return amqp.Publishing{}, fmt.Errorf("rabbit: encoding request %s: %w", req.Method, err)
-	}
-	if err := t.checkSize(len(body)); err != nil {
 		return amqp.Publishing{}, err
 	}
 	msg := publishing(id, body)
-	if !deadline.IsZero() {
-		msg.Headers = amqp.Table{deadlineHeader: deadline.UnixMilli()}
+	if len(req.Headers) > 0 || !deadline.IsZero() {
+		msg.Headers = make(amqp.Table, len(req.Headers)+1)
+		for k, v := range req.Headers {
+			msg.Headers[k] = v
+		}
+		if !deadline.IsZero() {
+			msg.Headers[deadlineHeader] = deadline.UnixMilli()
+		}
 	}
 	return msg, nil
 }
 
-func (t *Transport) checkSize(n int) error {
-	if n > t.s.maxMessageSize {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", transport.ErrMessageTooLarge, n, t.s.maxMessageSize)
+// publishID returns the AMQP message_id of one publish of c, the copy of
+// the caller's req: c.UniqueID when the driver made it, else a new id,
+// since the caller may send its UniqueID more than once and confirms are
+// matched to returns by message_id.
+func publishID(req, c *message.Request) string {
+	if req.UniqueID == "" {
+		return c.UniqueID
 	}
-	return nil
+	return wire.NewID()
 }
 
 // publishing returns the properties oslo.messaging puts on every message:
@@ -366,7 +373,7 @@ func (t *Transport) Close() error {
 	if s := t.sess.Load(); s != nil {
 		for _, c := range []*amqp.Connection{s.pub, s.con} {
 			if err := c.CloseDeadline(deadline); err != nil && !errors.Is(err, amqp.ErrClosed) {
-				errs = append(errs, fmt.Errorf("rabbit: closing connection: %v", err))
+				errs = append(errs, fmt.Errorf("rabbit: closing connection: %w", err))
 			}
 		}
 	}
