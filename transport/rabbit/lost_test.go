@@ -429,3 +429,41 @@ func TestBlockedPublish(t *testing.T) {
 		t.Errorf("Cast waiting across the unblock = %v", err)
 	}
 }
+
+// TestOldDeliveryNotAckedOnNewChannel takes a delivery off a listener's
+// channel without acking it, drops the connection, and lets the transport
+// reconnect: the old delivery cannot be acked any more (each delivery acks
+// on its own channel, never on the new one), and the broker, which
+// requeued it with the old channel, delivers it again on the new one.
+func TestOldDeliveryNotAckedOnNewChannel(t *testing.T) {
+	relay := startRelay(t)
+	states := newStateRecorder()
+	client, err := Dial(within(t, 10*time.Second), relayURL(t, relay.Addr()), states.option(),
+		Reconnect(Backoff{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}))
+	if err != nil {
+		t.Fatalf("Dial through the relay = %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+	tgt := serverTarget(t, "oldack")
+	lis := listen(t, client, tgt)
+	if err := dial(t).Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "once"}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	d, _, err := lis.(*listener).sub.next(within(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("next = %v", err)
+	}
+
+	relay.Cut()
+	states.await(t, StateConnecting, 10*time.Second)
+	relay.Resume()
+	states.await(t, StateReady, 10*time.Second)
+
+	if err := d.Ack(false); err == nil {
+		t.Errorf("Ack of a delivery from the channel before the reconnect = nil, want an error")
+	}
+	in, err := lis.Next(within(t, 10*time.Second))
+	if err != nil || in.Request().Method != "once" {
+		t.Fatalf("Next after the reconnect = %v, %v; want the requeued request", in, err)
+	}
+}
