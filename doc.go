@@ -1,6 +1,6 @@
-// Package warren is an RPC and notification library for Go services that talk
-// over RabbitMQ, shaped after OpenStack's oslo.messaging and speaking its 2.0
-// wire format, so Go and Python services can share one bus.
+// Package warren is a library for Go services that talk over RabbitMQ,
+// shaped after OpenStack's oslo.messaging and speaking its 2.0 wire format,
+// so Go and Python services can share one bus.
 //
 // A client calls (request and reply, bounded by the ctx deadline), casts (fire
 // and forget) or fanout-casts (to every server of a topic) to a target.
@@ -22,11 +22,23 @@
 //     in-process driver for tests, examples and demos.
 //   - endpoints and dispatcher: declaring handlers and routing requests to
 //     them.
+//   - rpcerr: the errors that cross the wire, matched the same way on
+//     both sides.
+//   - serializer: oslo's Serializer hook, which clients and servers take: how
+//     arguments, results and the request context are turned into JSON and
+//     back; plain JSON by default, with a typed RequestContext and a codec for
+//     oslo.versionedobjects' versioned objects.
 //   - rpcclient and rpcserver: the client and the server.
 //
 // This package only opens a transport from a Config, which is what most
 // programs need:
 //
 //	cfg, err := transport.ConfigFromEnv() // WARREN_TRANSPORT_URL, WARREN_CONTROL_EXCHANGE
-//	tr, err := warren.Dial(ctx, cfg)       // memory driver when the URL is empty
+//	tr, err := warren.Dial(ctx, cfg, warren.Logger(log), warren.Rabbit(rabbit.Prefetch(10)))
+//
+// A Config without URL is an error: the in-process memory driver is chosen
+// only by the URL memory://, so a service that forgot WARREN_TRANSPORT_URL
+// fails at start instead of running alone. Options follow one convention in
+// this package, transport and the drivers: a zero argument keeps the
+// default, and a value out of range is an error from Dial.
 package warren

@@ -10,6 +10,7 @@ import (
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -20,11 +21,11 @@ type divideArgs struct {
 	Num2 float64 `json:"num2"`
 }
 
-// Example serves a divide method and calls it, on the memory driver that
-// Dial picks when the transport URL is empty.
+// Example serves a divide method and calls it, on the in-process memory
+// driver that the URL memory:// selects.
 func Example() {
 	ctx := context.Background()
-	tr, err := warren.Dial(ctx, transport.Config{})
+	tr, err := warren.Dial(ctx, transport.Config{URL: "memory://"})
 	if err != nil {
 		panic(err)
 	}
@@ -33,7 +34,7 @@ func Example() {
 	ep := endpoints.New()
 	endpoints.Register(ep, "divide", func(ctx context.Context, a divideArgs) (float64, error) {
 		if a.Num2 == 0 {
-			return 0, endpoints.NewError("InvalidOperation", "invalid operation")
+			return 0, rpcerr.NewError("InvalidOperation", "invalid operation")
 		}
 		return a.Num1 / a.Num2, nil
 	})
@@ -41,22 +42,21 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, disp,
-		rpcserver.OnListen(func() { close(listening) }))
+	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, disp)
+	if err := srv.Listen(ctx); err != nil {
+		panic(err)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
-	<-listening
 
 	cl := rpcclient.New(tr, target.Target{Topic: "calculator"})
 	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second) // the call's timeout
 	defer cancel()
-	var q float64
-	err = cl.Call(callCtx, "divide", divideArgs{Num1: 200, Num2: 100}, &q)
+	q, err := rpcclient.Call[float64](callCtx, cl, "divide", divideArgs{Num1: 200, Num2: 100})
 	fmt.Println(q, err)
 
-	err = cl.Call(callCtx, "divide", map[string]any{"num1": 1, "num2": 0}, &q)
-	var remote *rpcclient.RemoteError
+	_, err = rpcclient.Call[float64](callCtx, cl, "divide", map[string]any{"num1": 1, "num2": 0})
+	var remote *rpcerr.RemoteError
 	if errors.As(err, &remote) {
 		fmt.Println(remote.Class, remote.Message)
 	}

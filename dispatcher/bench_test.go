@@ -43,7 +43,7 @@ func BenchmarkDispatchInterceptors(b *testing.B) {
 	pass := func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
 		return next(ctx, req)
 	}
-	d := benchDispatcher(b, dispatcher.WithInterceptors(pass, pass, pass))
+	d := benchDispatcher(b, dispatcher.Interceptors(pass, pass, pass))
 	req := &dispatcher.Request{Method: "divide", Namespace: "calc", Version: "1.2", Args: json.RawMessage(`{"x": 10, "y": 2}`)}
 	ctx := context.Background()
 	b.ReportAllocs()

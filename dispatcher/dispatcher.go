@@ -14,8 +14,15 @@ import (
 type Request struct {
 	// Method is the method to run.
 	Method string
-	// Namespace selects endpoints. Zero is the default namespace.
+	// Namespace selects endpoints. Zero is the default namespace, unless
+	// EmptyNamespace is set.
 	Namespace string
+	// EmptyNamespace, with Namespace "", means the caller named the empty
+	// namespace ("namespace": "" on the wire) rather than none. As with
+	// oslo.messaging, it matches no endpoint, since endpoints of the
+	// default namespace answer only requests that name none: the request
+	// fails with UnsupportedVersionError.
+	EmptyNamespace bool
 	// Version is the API version requested. Zero means "1.0".
 	Version string
 	// Args holds the keyword arguments as a JSON object. Nil means none.
@@ -23,6 +30,14 @@ type Request struct {
 	// Context is the caller's request context, handed to the handler
 	// through endpoints.RequestContext. Nil means none.
 	Context map[string]any
+	// Headers are the application headers a Go caller sent with the
+	// request (message.Request.Headers), such as tracing's traceparent.
+	// The dispatcher does not use them; interceptors may. Nil means none.
+	Headers map[string]string
+	// Cast is true when the caller expects no reply. The dispatcher does
+	// not use it; interceptors may (a failed cast is worth a louder log
+	// line than a failed call, whose caller hears of it).
+	Cast bool
 }
 
 // Handler runs a request that was routed to a method: the next step an
@@ -49,16 +64,17 @@ type options struct {
 	noPing       bool
 }
 
-// WithInterceptors wraps every method call in the interceptors, the first
-// outermost. Repeated options add to the list.
-func WithInterceptors(is ...Interceptor) Option {
+// Interceptors wraps every method call in the interceptors, the first
+// outermost. Repeated options add to the list. A nil interceptor makes New
+// fail.
+func Interceptors(is ...Interceptor) Option {
 	return func(o *options) { o.interceptors = append(o.interceptors, is...) }
 }
 
-// WithoutPing leaves out the endpoints.Ping endpoint, which the dispatcher
+// NoPing leaves out the endpoints.Ping endpoint, which the dispatcher
 // otherwise appends after the given endpoints, as oslo.messaging does with
 // rpc_ping_enabled.
-func WithoutPing() Option {
+func NoPing() Option {
 	return func(o *options) { o.noPing = true }
 }
 
@@ -82,14 +98,19 @@ type endpoint struct {
 }
 
 // New returns a dispatcher for eps, tried in order, followed by
-// endpoints.Ping unless WithoutPing is given. It copies the endpoints'
+// endpoints.Ping unless NoPing is given. It copies the endpoints'
 // methods: registrations made afterwards do not reach it. It fails if an
 // endpoint is nil or has a registration error (endpoints.Endpoint.Err), or
-// if there is no endpoint at all.
+// if there is no endpoint at all, or if an interceptor is nil.
 func New(eps []*endpoints.Endpoint, opts ...Option) (*Dispatcher, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	for i, in := range o.interceptors {
+		if in == nil {
+			return nil, fmt.Errorf("dispatcher: interceptor %d is nil", i)
+		}
 	}
 	if !o.noPing {
 		eps = append(eps[:len(eps):len(eps)], endpoints.Ping())
@@ -119,14 +140,12 @@ func New(eps []*endpoints.Endpoint, opts ...Option) (*Dispatcher, error) {
 	return d, nil
 }
 
-var emptyArgs = json.RawMessage("{}")
-
 // chain wraps the call of h in the interceptors, the first outermost.
 func chain(is []Interceptor, h endpoints.Handler) Handler {
 	next := func(ctx context.Context, req *Request) (any, error) {
 		args := req.Args
 		if len(args) == 0 {
-			args = emptyArgs
+			args = json.RawMessage("{}") // a new one each time: handlers may write to it
 		}
 		if err := endpoints.CheckArgs(req.Method, args); err != nil {
 			return nil, err
@@ -148,7 +167,8 @@ func chain(is []Interceptor, h endpoints.Handler) Handler {
 // namespace equals the request's and target.Compatible(its version, or
 // "1.0", the request's version) holds. The first compatible endpoint that
 // has the method runs it, with ctx carrying req.Context (see
-// endpoints.RequestContext). When none has it, Dispatch returns a
+// endpoints.RequestContext). A request with EmptyNamespace matches no
+// endpoint. When none has it, Dispatch returns a
 // *NoSuchMethodError if some endpoint was compatible, and an
 // *UnsupportedVersionError otherwise. Names starting with "_" are never
 // registered, so they are never run.
@@ -157,6 +177,21 @@ func chain(is []Interceptor, h endpoints.Handler) Handler {
 // object fail with an *endpoints.ArgumentError, as Python's f(**args)
 // does; a result encoding/json cannot encode fails with an error.
 func (d *Dispatcher) Dispatch(ctx context.Context, req *Request) (json.RawMessage, error) {
+	result, err := d.Invoke(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: method %q: encoding the result: %w", req.Method, err)
+	}
+	return b, nil
+}
+
+// Invoke runs the method req names as Dispatch does, and returns its
+// result as the handler returned it, for a server that encodes results
+// itself (with a serializer).
+func (d *Dispatcher) Invoke(ctx context.Context, req *Request) (any, error) {
 	version := req.Version
 	if version == "" {
 		version = defaultVersion
@@ -164,7 +199,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req *Request) (json.RawMessag
 	compatible := false
 	for i := range d.endpoints {
 		ep := &d.endpoints[i]
-		if ep.namespace != req.Namespace || !target.Compatible(ep.version, version) {
+		if ep.namespace != req.Namespace || (req.EmptyNamespace && req.Namespace == "") ||
+			!target.Compatible(ep.version, version) {
 			continue
 		}
 		compatible = true
@@ -172,15 +208,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req *Request) (json.RawMessag
 		if h == nil {
 			continue
 		}
-		result, err := h(endpoints.WithRequestContext(ctx, req.Context), req)
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(result)
-		if err != nil {
-			return nil, fmt.Errorf("dispatcher: method %q: encoding the result: %w", req.Method, err)
-		}
-		return b, nil
+		return h(endpoints.WithRequestContext(ctx, req.Context), req)
 	}
 	if compatible {
 		return nil, &NoSuchMethodError{Method: req.Method}

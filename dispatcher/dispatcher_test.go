@@ -11,6 +11,7 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 // named returns a handler that answers with its own label, so a test sees
@@ -59,62 +60,62 @@ func TestDispatchRules(t *testing.T) {
 			req: dispatcher.Request{Method: "old", Version: "1.0"}, want: "v1.0 old"},
 		{name: "1.1 skips the 1.0 endpoint",
 			req:  dispatcher.Request{Method: "old", Version: "1.1"},
-			want: "Endpoint does not support RPC method old", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method old", is: rpcerr.ErrNoSuchMethod},
 		{name: "1.4 is newer than every 1.x endpoint",
 			req:  dispatcher.Request{Method: "get", Version: "1.4"},
-			want: "Endpoint does not support RPC version 1.4. Attempted method: get", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version 1.4. Attempted method: get", is: rpcerr.ErrUnsupportedVersion},
 		{name: "2.0 served by 2.0.1",
 			req: dispatcher.Request{Method: "get", Version: "2.0"}, want: "v2 get"},
 		{name: "2.0.1 served by 2.0.1",
 			req: dispatcher.Request{Method: "get", Version: "2.0.1"}, want: "v2 get"},
 		{name: "2.0.2 is newer than 2.0.1",
 			req:  dispatcher.Request{Method: "get", Version: "2.0.2"},
-			want: "Endpoint does not support RPC version 2.0.2. Attempted method: get", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version 2.0.2. Attempted method: get", is: rpcerr.ErrUnsupportedVersion},
 		{name: "3.0 has no endpoint",
 			req:  dispatcher.Request{Method: "get", Version: "3.0"},
-			want: "Endpoint does not support RPC version 3.0. Attempted method: get", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version 3.0. Attempted method: get", is: rpcerr.ErrUnsupportedVersion},
 		{name: "malformed version",
 			req:  dispatcher.Request{Method: "get", Version: "one"},
-			want: "Endpoint does not support RPC version one. Attempted method: get", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version one. Attempted method: get", is: rpcerr.ErrUnsupportedVersion},
 		{name: "unknown method on compatible endpoints",
 			req:  dispatcher.Request{Method: "nope"},
-			want: "Endpoint does not support RPC method nope", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method nope", is: rpcerr.ErrNoSuchMethod},
 		{name: "empty method",
 			req:  dispatcher.Request{},
-			want: "Endpoint does not support RPC method ", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method ", is: rpcerr.ErrNoSuchMethod},
 		{name: "private method",
 			req:  dispatcher.Request{Method: "_private"},
-			want: "Endpoint does not support RPC method _private", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method _private", is: rpcerr.ErrNoSuchMethod},
 		{name: "namespace",
 			req: dispatcher.Request{Method: "add", Namespace: "calc"}, want: "calc add"},
 		{name: "namespace with compatible version",
 			req: dispatcher.Request{Method: "add", Namespace: "calc", Version: "1.1"}, want: "calc add"},
 		{name: "namespace with incompatible version",
 			req:  dispatcher.Request{Method: "add", Namespace: "calc", Version: "1.2"},
-			want: "Endpoint does not support RPC version 1.2. Attempted method: add", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version 1.2. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 		{name: "method of another namespace, version compatible",
 			req:  dispatcher.Request{Method: "add"},
-			want: "Endpoint does not support RPC method add", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method add", is: rpcerr.ErrNoSuchMethod},
 		{name: "method of the default namespace asked in another",
 			req:  dispatcher.Request{Method: "get", Namespace: "calc"},
-			want: "Endpoint does not support RPC method get", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method get", is: rpcerr.ErrNoSuchMethod},
 		{name: "unknown namespace",
 			req:  dispatcher.Request{Method: "add", Namespace: "nova"},
-			want: "Endpoint does not support RPC version 1.0. Attempted method: add", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version 1.0. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 		{name: "ping",
 			req: dispatcher.Request{Method: "oslo_rpc_server_ping"}, want: "pong"},
 		{name: "ping at 1.2 reaches only the 1.3 endpoint",
 			req:  dispatcher.Request{Method: "oslo_rpc_server_ping", Version: "1.2"},
-			want: "Endpoint does not support RPC method oslo_rpc_server_ping", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method oslo_rpc_server_ping", is: rpcerr.ErrNoSuchMethod},
 		{name: "ping at 1.5",
 			req:  dispatcher.Request{Method: "oslo_rpc_server_ping", Version: "1.5"},
-			want: "Endpoint does not support RPC version 1.5. Attempted method: oslo_rpc_server_ping", is: dispatcher.ErrUnsupportedVersion},
+			want: "Endpoint does not support RPC version 1.5. Attempted method: oslo_rpc_server_ping", is: rpcerr.ErrUnsupportedVersion},
 		{name: "ping in a namespace",
 			req:  dispatcher.Request{Method: "oslo_rpc_server_ping", Namespace: "calc"},
-			want: "Endpoint does not support RPC method oslo_rpc_server_ping", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method oslo_rpc_server_ping", is: rpcerr.ErrNoSuchMethod},
 		{name: "ping at 2.0",
 			req:  dispatcher.Request{Method: "oslo_rpc_server_ping", Version: "2.0"},
-			want: "Endpoint does not support RPC method oslo_rpc_server_ping", is: dispatcher.ErrNoSuchMethod},
+			want: "Endpoint does not support RPC method oslo_rpc_server_ping", is: rpcerr.ErrNoSuchMethod},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,9 +142,9 @@ func TestDispatchRules(t *testing.T) {
 func TestDispatchWithoutPing(t *testing.T) {
 	ep := endpoints.New()
 	ep.Handle("get", named("get"))
-	d := newDispatcher(t, []*endpoints.Endpoint{ep}, dispatcher.WithoutPing())
+	d := newDispatcher(t, []*endpoints.Endpoint{ep}, dispatcher.NoPing())
 	_, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: endpoints.PingMethod})
-	if !errors.Is(err, dispatcher.ErrNoSuchMethod) {
+	if !errors.Is(err, rpcerr.ErrNoSuchMethod) {
 		t.Errorf("ping without the ping endpoint = %v, want NoSuchMethod", err)
 	}
 }
@@ -176,11 +177,11 @@ func TestDispatchErrorsAreTyped(t *testing.T) {
 	}{
 		{"no such method", dispatcher.Request{Method: "m"}, "NoSuchMethod", "oslo_messaging.rpc.dispatcher", func(err error) bool {
 			var e *dispatcher.NoSuchMethodError
-			return errors.As(err, &e) && e.Method == "m" && !errors.Is(err, dispatcher.ErrUnsupportedVersion)
+			return errors.As(err, &e) && e.Method == "m" && !errors.Is(err, rpcerr.ErrUnsupportedVersion)
 		}},
 		{"unsupported version", dispatcher.Request{Method: "m", Version: "7.1"}, "UnsupportedVersion", "oslo_messaging.rpc.dispatcher", func(err error) bool {
 			var e *dispatcher.UnsupportedVersionError
-			return errors.As(err, &e) && e.Method == "m" && e.Version == "7.1" && !errors.Is(err, dispatcher.ErrNoSuchMethod)
+			return errors.As(err, &e) && e.Method == "m" && e.Version == "7.1" && !errors.Is(err, rpcerr.ErrNoSuchMethod)
 		}},
 	}
 	for _, tt := range tests {
@@ -190,9 +191,9 @@ func TestDispatchErrorsAreTyped(t *testing.T) {
 			if !tt.check(wrapped) {
 				t.Errorf("errors.Is/As on %v failed", wrapped)
 			}
-			var c endpoints.Classed
+			var c rpcerr.Classed
 			if !errors.As(wrapped, &c) {
-				t.Fatalf("%v is not endpoints.Classed", err)
+				t.Fatalf("%v is not rpcerr.Classed", err)
 			}
 			if class, module := c.ExceptionClass(); class != tt.class || module != tt.module {
 				t.Errorf("ExceptionClass() = %q, %q; want %q, %q", class, module, tt.class, tt.module)
@@ -204,7 +205,7 @@ func TestDispatchErrorsAreTyped(t *testing.T) {
 func TestUnsupportedVersionDefaultsTo10(t *testing.T) {
 	ep := endpoints.New(endpoints.Version("2.0"))
 	ep.Handle("get", named("get"))
-	d := newDispatcher(t, []*endpoints.Endpoint{ep}, dispatcher.WithoutPing())
+	d := newDispatcher(t, []*endpoints.Endpoint{ep}, dispatcher.NoPing())
 	_, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "get"})
 	var e *dispatcher.UnsupportedVersionError
 	if !errors.As(err, &e) || e.Version != "1.0" {
@@ -227,7 +228,7 @@ func TestNewErrors(t *testing.T) {
 		{"registration error", []*endpoints.Endpoint{bad}, nil,
 			`dispatcher: endpoint 0: endpoints: invalid registration: method "_x": names starting with "_" are private`, endpoints.ErrInvalid},
 		{"bad version", []*endpoints.Endpoint{badVersion}, nil, "dispatcher: endpoint 0: endpoints: invalid registration", endpoints.ErrInvalid},
-		{"no endpoints", nil, []dispatcher.Option{dispatcher.WithoutPing()}, "dispatcher: no endpoints", nil},
+		{"no endpoints", nil, []dispatcher.Option{dispatcher.NoPing()}, "dispatcher: no endpoints", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,7 +265,7 @@ func TestNewCopiesEndpoints(t *testing.T) {
 	if _, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "before"}); err != nil {
 		t.Errorf("Dispatch(before) = %v", err)
 	}
-	if _, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "after"}); !errors.Is(err, dispatcher.ErrNoSuchMethod) {
+	if _, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "after"}); !errors.Is(err, rpcerr.ErrNoSuchMethod) {
 		t.Errorf("Dispatch(after) = %v, want NoSuchMethod: registering after New must not reach the dispatcher", err)
 	}
 }
@@ -326,7 +327,7 @@ func TestDispatchArgsMustBeAnObject(t *testing.T) {
 }
 
 func TestDispatchHandlerErrorAndResults(t *testing.T) {
-	boom := endpoints.NewError("Boom", "it broke")
+	boom := rpcerr.NewError("Boom", "it broke")
 	ep := endpoints.New()
 	ep.Handle("fail", endpoints.HandlerFunc(func(context.Context, json.RawMessage) (any, error) { return "ignored", boom }))
 	ep.Handle("nothing", endpoints.HandlerFunc(func(context.Context, json.RawMessage) (any, error) { return nil, nil }))
@@ -369,8 +370,8 @@ func TestInterceptors(t *testing.T) {
 		return p.X + p.Y, nil
 	})
 	d := newDispatcher(t, []*endpoints.Endpoint{ep},
-		dispatcher.WithInterceptors(record("first"), record("second")),
-		dispatcher.WithInterceptors(record("third")))
+		dispatcher.Interceptors(record("first"), record("second")),
+		dispatcher.Interceptors(record("third")))
 
 	res, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "add", Args: json.RawMessage(`{"x":1,"y":2}`)})
 	if err != nil || string(res) != "3" {
@@ -382,7 +383,7 @@ func TestInterceptors(t *testing.T) {
 	}
 
 	trace = nil
-	if _, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "nope"}); !errors.Is(err, dispatcher.ErrNoSuchMethod) {
+	if _, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "nope"}); !errors.Is(err, rpcerr.ErrNoSuchMethod) {
 		t.Fatalf("Dispatch(nope) = %v", err)
 	}
 	if len(trace) != 0 {
@@ -391,7 +392,7 @@ func TestInterceptors(t *testing.T) {
 }
 
 func TestInterceptorCanRefuseReplaceAndRewrite(t *testing.T) {
-	denied := endpoints.NewError("Forbidden", "not allowed")
+	denied := rpcerr.NewError("Forbidden", "not allowed")
 	ep := endpoints.New()
 	endpoints.Register(ep, "echo", func(_ context.Context, m map[string]int) (map[string]int, error) { return m, nil })
 	endpoints.Register(ep, "secret", func(context.Context, struct{}) (string, error) { return "s3cr3t", nil })
@@ -407,7 +408,7 @@ func TestInterceptorCanRefuseReplaceAndRewrite(t *testing.T) {
 		}
 		return next(ctx, req)
 	}
-	d := newDispatcher(t, []*endpoints.Endpoint{ep}, dispatcher.WithInterceptors(guard))
+	d := newDispatcher(t, []*endpoints.Endpoint{ep}, dispatcher.Interceptors(guard))
 	if _, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "secret"}); err != denied {
 		t.Errorf("Dispatch(secret) = %v, want the interceptor's error", err)
 	}
@@ -462,3 +463,55 @@ type nArgs struct {
 }
 
 func (counter) Echo(_ context.Context, a nArgs) (int, error) { return a.N, nil }
+
+func TestEmptyNamespaceIsNotTheDefault(t *testing.T) {
+	def := endpoints.New()
+	def.Handle("who", named("default"))
+	d := newDispatcher(t, []*endpoints.Endpoint{def})
+	res, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "who"})
+	if err != nil || string(res) != `"default"` {
+		t.Fatalf("Dispatch(who, no namespace) = %s, %v; want the default endpoint", res, err)
+	}
+	for _, method := range []string{"who", endpoints.PingMethod} {
+		res, err = d.Dispatch(context.Background(), &dispatcher.Request{Method: method, EmptyNamespace: true})
+		if !errors.Is(err, rpcerr.ErrUnsupportedVersion) {
+			t.Errorf("Dispatch(%s, namespace \"\") = %s, %v; want UnsupportedVersion, as oslo answers", method, res, err)
+		}
+	}
+}
+
+func TestEmptyArgsAreFreshForEachCall(t *testing.T) {
+	ep := endpoints.New()
+	ep.Handle("scribble", endpoints.HandlerFunc(func(_ context.Context, args json.RawMessage) (any, error) {
+		seen := string(args)
+		for i := range args {
+			args[i] = 'x'
+		}
+		return seen, nil
+	}))
+	d := newDispatcher(t, []*endpoints.Endpoint{ep})
+	for i := range 2 {
+		res, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "scribble"})
+		if err != nil || string(res) != `"{}"` {
+			t.Fatalf("Dispatch(scribble) #%d = %s, %v; want the handler to see {}", i, res, err)
+		}
+	}
+}
+
+func TestBigIntegersReachHandlers(t *testing.T) {
+	ep := endpoints.New()
+	endpoints.Register(ep, "echo", func(_ context.Context, m map[string]any) (map[string]any, error) { return m, nil })
+	d := newDispatcher(t, []*endpoints.Endpoint{ep})
+	args := `{"n":9007199254740993,"f":3.0,"list":[18446744073709551615]}`
+	res, err := d.Dispatch(context.Background(), &dispatcher.Request{Method: "echo", Args: json.RawMessage(args)})
+	if err != nil || string(res) != `{"f":3.0,"list":[18446744073709551615],"n":9007199254740993}` {
+		t.Errorf("Dispatch(echo, %s) = %s, %v; want every digit back", args, res, err)
+	}
+}
+
+func TestNilInterceptorRefused(t *testing.T) {
+	_, err := dispatcher.New([]*endpoints.Endpoint{endpoints.New()}, dispatcher.Interceptors(nil))
+	if err == nil || !strings.HasPrefix(err.Error(), "dispatcher: interceptor 0 is nil") {
+		t.Errorf("New(Interceptors(nil)) = %v, want an error naming the nil interceptor", err)
+	}
+}

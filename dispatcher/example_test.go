@@ -9,6 +9,7 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 type DivideArgs struct {
@@ -20,7 +21,7 @@ func Example() {
 	calc := endpoints.New(endpoints.Namespace("calc"), endpoints.Version("1.3"))
 	endpoints.Register(calc, "divide", func(_ context.Context, a DivideArgs) (int, error) {
 		if a.Y == 0 {
-			return 0, endpoints.NewError("ZeroDivisionError", "division by zero")
+			return 0, rpcerr.NewError("ZeroDivisionError", "division by zero")
 		}
 		return a.X / a.Y, nil
 	})
@@ -40,7 +41,7 @@ func Example() {
 	}
 	for _, req := range requests {
 		res, err := d.Dispatch(context.Background(), &req)
-		if c, ok := err.(endpoints.Classed); ok {
+		if c, ok := err.(rpcerr.Classed); ok {
 			class, _ := c.ExceptionClass()
 			fmt.Printf("%s: %v\n", class, err)
 			continue
@@ -56,7 +57,7 @@ func Example() {
 	// "pong"
 }
 
-func ExampleWithInterceptors() {
+func ExampleInterceptors() {
 	logCalls := func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
 		res, err := next(ctx, req)
 		fmt.Printf("called %s: %v, %v\n", req.Method, res, err)
@@ -71,7 +72,7 @@ func ExampleWithInterceptors() {
 	endpoints.Register(ep, "hello", func(_ context.Context, a struct{ Name string }) (string, error) {
 		return "hello " + a.Name, nil
 	})
-	d, err := dispatcher.New([]*endpoints.Endpoint{ep}, dispatcher.WithInterceptors(logCalls, deadline))
+	d, err := dispatcher.New([]*endpoints.Endpoint{ep}, dispatcher.Interceptors(logCalls, deadline))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -91,7 +92,7 @@ func ExampleNoSuchMethodError() {
 	}
 	_, err = d.Dispatch(context.Background(), &dispatcher.Request{Method: "reboot"})
 	var nsm *dispatcher.NoSuchMethodError
-	fmt.Println(errors.Is(err, dispatcher.ErrNoSuchMethod), errors.As(err, &nsm), nsm.Method)
+	fmt.Println(errors.Is(err, rpcerr.ErrNoSuchMethod), errors.As(err, &nsm), nsm.Method)
 	class, module := nsm.ExceptionClass()
 	fmt.Println(module + "." + class + ": " + err.Error())
 	// Output:

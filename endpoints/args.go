@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/warrenrpc/warren/internal/jsonnum"
 )
 
 // argSpec describes the type a handler decodes its keyword arguments into.
@@ -48,7 +50,7 @@ func newArgSpec(t reflect.Type) (argSpec, error) {
 	case base.Kind() == reflect.Interface && base.NumMethod() == 0:
 		return s, nil
 	}
-	return s, fmt.Errorf("%w: argument type %s cannot hold keyword arguments: want a struct or a map", ErrInvalid, t)
+	return s, fmt.Errorf("argument type %s cannot hold keyword arguments: want a struct or a map", t)
 }
 
 func implements(t, iface reflect.Type) bool {
@@ -76,13 +78,14 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return err
 	}
 	if !s.strict {
-		if err := json.Unmarshal(args, dst); err != nil {
+		if err := jsonnum.Unmarshal(args, dst); err != nil {
 			return argumentError(method, args, err)
 		}
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	err := dec.Decode(dst)
 	if err == nil && isSpace(args[dec.InputOffset():]) {
 		return nil
@@ -97,7 +100,7 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return &ArgumentError{Method: method, Err: fmt.Errorf("got an unexpected keyword argument '%s'", key)}
 	}
 	reflect.ValueOf(dst).Elem().SetZero()
-	if err := json.Unmarshal(args, dst); err != nil {
+	if err := jsonnum.Unmarshal(args, dst); err != nil {
 		return argumentError(method, args, err)
 	}
 	return nil

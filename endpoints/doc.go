@@ -15,7 +15,7 @@
 //	ep := endpoints.New(endpoints.Namespace("calc"), endpoints.Version("1.3"))
 //	endpoints.Register(ep, "divide", func(ctx context.Context, a DivideArgs) (int, error) {
 //		if a.Y == 0 {
-//			return 0, endpoints.NewError("ZeroDivisionError", "division by zero")
+//			return 0, rpcerr.NewError("ZeroDivisionError", "division by zero")
 //		}
 //		return a.X / a.Y, nil
 //	})
@@ -24,7 +24,15 @@
 // Registration errors (a bad or duplicate name, a nil handler, a method
 // that cannot serve RPC, a malformed version) are collected rather than
 // returned at each call: Endpoint.Err reports the first, and
-// dispatcher.New refuses an endpoint that has one.
+// dispatcher.New refuses an endpoint that has one. FromObject skips
+// exported methods that do not have the RPC signature, and Exclude leaves
+// out others by name.
+//
+// # Options
+//
+// Options are bare names (Namespace, Version, Exclude). Leaving one out,
+// or its zero value, means its default; a value that cannot be used (a
+// malformed version) is a registration error, never silently replaced.
 //
 // # Arguments
 //
@@ -33,14 +41,17 @@
 // take, or a value of the wrong type, fails the call with an
 // *ArgumentError, which a Python caller sees as TypeError ("divide() got an
 // unexpected keyword argument 'z'"). Keywords a caller leaves out keep
-// their zero value.
+// their zero value. Numbers decoded into interface values are json.Number,
+// so Python's big integers keep every digit.
 //
 // # Errors
 //
 // Whatever error a handler returns reaches the caller as an exception.
-// An error that implements Classed (such as *Error) chooses its class and
-// module; a Python caller rebuilds builtins exceptions and those of modules
-// it allows, and sees any other as oslo_messaging.RemoteError.
+// An error that implements rpcerr.Classed (such as *rpcerr.Error, or a type
+// of the service's own) chooses its class and module; a Python caller
+// rebuilds builtins exceptions and those of modules it allows, and sees any
+// other as oslo_messaging.RemoteError. A Go caller can get a type of its
+// own back (see package rpcerr).
 //
 // # Request context
 //

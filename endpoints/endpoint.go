@@ -24,6 +24,7 @@ type Endpoint struct {
 	namespace string
 	version   string
 	methods   map[string]Handler
+	exclude   map[string]bool // Go method names FromObject leaves out
 	err       error
 }
 
@@ -51,8 +52,31 @@ func Version(v string) Option {
 	}
 }
 
+// Exclude leaves the named Go methods (such as "Close") out of an
+// endpoint built by FromObject, even when they have the RPC signature.
+// Naming a method the object does not have is a registration error, as is
+// Exclude given to New, which registers no methods by name.
+func Exclude(methods ...string) Option {
+	return func(e *Endpoint) {
+		if e.exclude == nil {
+			e.exclude = make(map[string]bool, len(methods))
+		}
+		for _, m := range methods {
+			e.exclude[m] = true
+		}
+	}
+}
+
 // New returns an empty endpoint with the given options.
 func New(opts ...Option) *Endpoint {
+	e := newEndpoint(opts)
+	if e.exclude != nil {
+		e.fail(fmt.Errorf("%w: Exclude applies to FromObject only", ErrInvalid))
+	}
+	return e
+}
+
+func newEndpoint(opts []Option) *Endpoint {
 	e := &Endpoint{methods: make(map[string]Handler)}
 	for _, opt := range opts {
 		opt(e)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/target"
 )
 
@@ -209,12 +210,12 @@ func TestPing(t *testing.T) {
 func TestErrorClass(t *testing.T) {
 	tests := []struct {
 		name                  string
-		err                   endpoints.Classed
+		err                   rpcerr.Classed
 		class, module, errStr string
 	}{
-		{"NewError", endpoints.NewError("NotFound", "thing 7 not found"), "NotFound", "warren", "thing 7 not found"},
-		{"explicit module", &endpoints.Error{Class: "KeyError", Module: "builtins", Message: "'k'"}, "KeyError", "builtins", "'k'"},
-		{"zero class", &endpoints.Error{Message: "boom"}, "Error", "warren", "boom"},
+		{"NewError", rpcerr.NewError("NotFound", "thing 7 not found"), "NotFound", "warren", "thing 7 not found"},
+		{"explicit module", &rpcerr.Error{Class: "KeyError", Module: "builtins", Message: "'k'"}, "KeyError", "builtins", "'k'"},
+		{"zero class", &rpcerr.Error{Message: "boom"}, "Error", "warren", "boom"},
 		{"argument error", &endpoints.ArgumentError{Method: "f", Err: errors.New("got an unexpected keyword argument 'x'")},
 			"TypeError", "builtins", "f() got an unexpected keyword argument 'x'"},
 		{"argument error without method", &endpoints.ArgumentError{Err: errors.New("bad")}, "TypeError", "builtins", "bad"},
@@ -243,12 +244,12 @@ func TestErrorsAs(t *testing.T) {
 	if !errors.Is(wrapped, cause) {
 		t.Errorf("errors.Is(%v, cause) = false; ArgumentError must unwrap to Err", wrapped)
 	}
-	var classed endpoints.Classed
+	var classed rpcerr.Classed
 	if !errors.As(wrapped, &classed) {
 		t.Errorf("errors.As(%v, Classed) failed", wrapped)
 	}
-	var e *endpoints.Error
-	if !errors.As(errors.Join(endpoints.NewError("NotFound", "x")), &e) || e.Class != "NotFound" {
+	var e *rpcerr.Error
+	if !errors.As(errors.Join(rpcerr.NewError("NotFound", "x")), &e) || e.Class != "NotFound" {
 		t.Errorf("errors.As(*Error) failed")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 type DivideArgs struct {
@@ -17,7 +18,7 @@ func ExampleRegister() {
 	ep := endpoints.New(endpoints.Namespace("calc"), endpoints.Version("1.3"))
 	endpoints.Register(ep, "divide", func(_ context.Context, a DivideArgs) (int, error) {
 		if a.Y == 0 {
-			return 0, endpoints.NewError("ZeroDivisionError", "division by zero")
+			return 0, rpcerr.NewError("ZeroDivisionError", "division by zero")
 		}
 		return a.X / a.Y, nil
 	})
@@ -29,7 +30,7 @@ func ExampleRegister() {
 	divide := ep.Handler("divide")
 	for _, args := range []string{`{"x": 7, "y": 2}`, `{"x": 7, "y": 0}`, `{"x": 7, "z": 2}`} {
 		res, err := divide.ServeRPC(context.Background(), json.RawMessage(args))
-		if c, ok := err.(endpoints.Classed); ok {
+		if c, ok := err.(rpcerr.Classed); ok {
 			class, module := c.ExceptionClass()
 			fmt.Printf("%s -> %s.%s: %v\n", args, module, class, err)
 			continue
@@ -53,7 +54,7 @@ type ItemArgs struct {
 func (inv *Inventory) GetStock(_ context.Context, a ItemArgs) (int, error) {
 	n, ok := inv.stock[a.Item]
 	if !ok {
-		return 0, &endpoints.Error{Class: "NotFound", Module: "inventory.errors", Message: "no item " + a.Item}
+		return 0, &rpcerr.Error{Class: "NotFound", Module: "inventory.errors", Message: "no item " + a.Item}
 	}
 	return n, nil
 }

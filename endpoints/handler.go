@@ -10,7 +10,7 @@ import (
 // Handler runs one RPC method. args holds the caller's keyword arguments
 // as a JSON object; the dispatcher never passes an empty one ("{}" when
 // there are none). The result is encoded with encoding/json and sent to
-// the caller; an error is sent as an exception (see Classed).
+// the caller; an error is sent as an exception (see rpcerr.FailureOf).
 //
 // ServeRPC may be called from many goroutines at once.
 type Handler interface {
@@ -40,7 +40,9 @@ type binder interface {
 // objects are ignored, as encoding/json and Python dicts do. A may also be
 // a map type, which takes every keyword, a pointer to a struct or map, any
 // (a map[string]any), or a type with its own UnmarshalJSON; struct{} takes
-// no arguments.
+// no arguments. Numbers decoded into an interface value (a map[string]any,
+// an any field) are json.Number, so that integers beyond 2^53, which Python
+// sends as they are, keep every digit.
 //
 // f must not be nil; Endpoint.Handle reports a nil f, and an A that cannot
 // hold keyword arguments, as registration errors.
@@ -114,13 +116,19 @@ var (
 	errorType   = reflect.TypeFor[error]()
 )
 
+// rpcShaped reports whether t, the type of a bound method, has the shape
+// func(context.Context, A) (R, error).
+func rpcShaped(t reflect.Type) bool {
+	return t.NumIn() == 2 && t.In(0) == contextType && !t.IsVariadic() &&
+		t.NumOut() == 2 && t.Out(1) == errorType
+}
+
 // newMethodHandler checks that fn, a bound method, has the signature
 // func(context.Context, A) (R, error) with a usable A, and returns the
 // Handler that calls it as method name.
 func newMethodHandler(name string, fn reflect.Value) (*methodHandler, error) {
 	t := fn.Type()
-	if t.NumIn() != 2 || t.In(0) != contextType || t.IsVariadic() ||
-		t.NumOut() != 2 || t.Out(1) != errorType {
+	if !rpcShaped(t) {
 		return nil, fmt.Errorf("want func(context.Context, A) (R, error), have %s", t)
 	}
 	spec, err := newArgSpec(t.In(1))

@@ -8,8 +8,8 @@ import (
 )
 
 // FromObject returns an endpoint serving the exported methods of obj, the
-// way oslo.messaging serves the public methods of an endpoint object. Each
-// method must have the signature
+// way oslo.messaging serves the public methods of an endpoint object. An
+// RPC method has the signature
 //
 //	func (T) Name(ctx context.Context, args A) (R, error)
 //
@@ -17,30 +17,35 @@ import (
 // registered under its name in snake case: Divide as "divide", GetStats as
 // "get_stats", HTTPStatus as "http_status", ListIDs as "list_ids".
 //
+// Exported methods of any other signature, such as String or Close, are
+// not RPC methods and are skipped. Exclude leaves out RPC methods by name.
+//
 // Methods are looked up once, here; a call runs the method without any
 // lookup by name. Like any Handler, the methods may be called from many
-// goroutines at once. An exported method with another signature, a nil obj or
-// one without exported methods (pass a pointer if the methods have pointer
-// receivers), and two methods with the same snake-case name, are
+// goroutines at once. A nil obj, an obj without any RPC method (pass a
+// pointer if the methods have pointer receivers), a method of the RPC
+// shape whose A cannot hold keyword arguments, two methods with the same
+// snake-case name, and an Exclude naming no exported method are
 // registration errors reported by Err.
 func FromObject(obj any, opts ...Option) *Endpoint {
-	e := New(opts...)
+	e := newEndpoint(opts)
 	v := reflect.ValueOf(obj)
 	if obj == nil || (v.Kind() == reflect.Pointer && v.IsNil()) {
 		e.fail(fmt.Errorf("%w: FromObject of nil %T", ErrInvalid, obj))
 		return e
 	}
 	t := v.Type()
-	if t.NumMethod() == 0 {
-		hint := ""
-		if reflect.PointerTo(t).NumMethod() > 0 {
-			hint = " (its methods have pointer receivers: pass a pointer)"
+	for name := range e.exclude {
+		if _, ok := t.MethodByName(name); !ok {
+			e.fail(fmt.Errorf("%w: Exclude(%q): %s has no exported method %s", ErrInvalid, name, t, name))
 		}
-		e.fail(fmt.Errorf("%w: %s has no exported methods%s", ErrInvalid, t, hint))
-		return e
 	}
+	registered := 0
 	for i := range t.NumMethod() {
 		m := t.Method(i)
+		if e.exclude[m.Name] || !rpcShaped(v.Method(i).Type()) {
+			continue
+		}
 		name := snakeCase(m.Name)
 		h, err := newMethodHandler(name, v.Method(i))
 		if err != nil {
@@ -48,6 +53,14 @@ func FromObject(obj any, opts ...Option) *Endpoint {
 			continue
 		}
 		e.Handle(name, h)
+		registered++
+	}
+	if registered == 0 && e.err == nil {
+		hint := ""
+		if v.Kind() != reflect.Pointer && reflect.PointerTo(t).NumMethod() > t.NumMethod() {
+			hint = " (it has methods with pointer receivers: pass a pointer)"
+		}
+		e.fail(fmt.Errorf("%w: %s has no method of the form func(context.Context, A) (R, error)%s", ErrInvalid, t, hint))
 	}
 	return e
 }

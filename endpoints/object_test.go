@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 type calc struct{ calls int }
@@ -21,7 +22,7 @@ type divideArgs struct {
 func (c *calc) Divide(_ context.Context, a divideArgs) (int, error) {
 	c.calls++
 	if a.Y == 0 {
-		return 0, endpoints.NewError("ZeroDivisionError", "division by zero")
+		return 0, rpcerr.NewError("ZeroDivisionError", "division by zero")
 	}
 	return a.X / a.Y, nil
 }
@@ -86,9 +87,9 @@ func TestFromObject(t *testing.T) {
 func TestFromObjectErrorClassSurvives(t *testing.T) {
 	e := endpoints.FromObject(&calc{})
 	_, err := e.Handler("divide").ServeRPC(context.Background(), json.RawMessage(`{"x":1,"y":0}`))
-	var ee *endpoints.Error
+	var ee *rpcerr.Error
 	if !errors.As(err, &ee) || ee.Class != "ZeroDivisionError" {
-		t.Errorf("divide by zero error = %#v, want *endpoints.Error ZeroDivisionError", err)
+		t.Errorf("divide by zero error = %#v, want *rpcerr.Error ZeroDivisionError", err)
 	}
 }
 
@@ -139,24 +140,32 @@ func TestFromObjectRejects(t *testing.T) {
 		obj     any
 		wantMsg string // part of the error
 	}{
-		{"first argument not a context", noCtx{}, "want func(context.Context, A) (R, error), have func(int, struct {}) (int, error)"},
-		{"no argument", oneArg{}, "have func(context.Context) (int, error)"},
-		{"three arguments", threeArgs{}, "have func(context.Context, struct {}, int) (int, error)"},
-		{"no error result", noError{}, "have func(context.Context, struct {}) (int, int)"},
-		{"one result", oneResult{}, "have func(context.Context, struct {}) error"},
-		{"variadic", variadic{}, "have func(context.Context, ...struct {}) (int, error)"},
-		{"argument not a struct or map", intArg{}, "argument type int cannot hold keyword arguments"},
-		{"context-like interface", otherCtx{}, "want func(context.Context, A) (R, error)"},
+		{"first argument not a context", noCtx{}, "endpoints_test.noCtx has no method of the form func(context.Context, A) (R, error)"},
+		{"no argument", oneArg{}, "has no method of the form"},
+		{"three arguments", threeArgs{}, "has no method of the form"},
+		{"no error result", noError{}, "has no method of the form"},
+		{"one result", oneResult{}, "has no method of the form"},
+		{"variadic", variadic{}, "has no method of the form"},
+		{"argument not a struct or map", intArg{}, "method Do of endpoints_test.intArg: argument type int cannot hold keyword arguments"},
+		{"context-like interface", otherCtx{}, "has no method of the form"},
 		{"same snake-case name", duplicate{}, `method "get_http" registered twice`},
-		{"other exported method", mixed{}, "method String of endpoints_test.mixed"},
-		{"pointer receivers on a value", ptrReceiver{}, "endpoints_test.ptrReceiver has no exported methods (its methods have pointer receivers: pass a pointer)"},
-		{"no methods", empty{}, "endpoints_test.empty has no exported methods"},
+		{"pointer receivers on a value", ptrReceiver{}, "endpoints_test.ptrReceiver has no method of the form func(context.Context, A) (R, error) (it has methods with pointer receivers: pass a pointer)"},
+		{"no methods", empty{}, "endpoints_test.empty has no method of the form"},
+		{"exclude of a missing method", struct{ mixed }{}, `Exclude("Gone")`},
+		{"everything excluded", mixed{}, "has no method of the form"},
 		{"nil", nil, "FromObject of nil"},
 		{"nil pointer", (*calc)(nil), "FromObject of nil *endpoints_test.calc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := endpoints.FromObject(tt.obj).Err()
+			var opts []endpoints.Option
+			switch tt.name {
+			case "exclude of a missing method":
+				opts = append(opts, endpoints.Exclude("Gone"))
+			case "everything excluded":
+				opts = append(opts, endpoints.Exclude("Good"))
+			}
+			err := endpoints.FromObject(tt.obj, opts...).Err()
 			if !errors.Is(err, endpoints.ErrInvalid) {
 				t.Fatalf("FromObject(%T).Err() = %v, want an ErrInvalid", tt.obj, err)
 			}
@@ -164,6 +173,32 @@ func TestFromObjectRejects(t *testing.T) {
 				t.Errorf("FromObject(%T).Err() = %q, want it to contain %q", tt.obj, err, tt.wantMsg)
 			}
 		})
+	}
+}
+
+func TestFromObjectSkipsOtherMethods(t *testing.T) {
+	e := endpoints.FromObject(mixed{})
+	if err := e.Err(); err != nil || !slices.Equal(e.Methods(), []string{"good"}) {
+		t.Errorf("FromObject(mixed{}) = methods %q, err %v; want [good] with String skipped", e.Methods(), err)
+	}
+	e = endpoints.FromObject(&calc{}, endpoints.Exclude("Divide"))
+	if err := e.Err(); err != nil || slices.Contains(e.Methods(), "divide") || len(e.Methods()) == 0 {
+		t.Errorf("FromObject(&calc{}, Exclude(Divide)) = methods %q, err %v; want every method but divide", e.Methods(), err)
+	}
+	if err := endpoints.New(endpoints.Exclude("Add")).Err(); !errors.Is(err, endpoints.ErrInvalid) {
+		t.Errorf("New(Exclude(Add)).Err() = %v, want ErrInvalid", err)
+	}
+}
+
+func TestRegistrationErrorHasOnePrefix(t *testing.T) {
+	err := endpoints.FromObject(intArg{}).Err()
+	if n := strings.Count(err.Error(), "endpoints:"); n != 1 {
+		t.Errorf("FromObject(intArg{}).Err() = %q, want the package prefix once", err)
+	}
+	e := endpoints.New()
+	endpoints.Register(e, "add", func(context.Context, int) (int, error) { return 0, nil })
+	if n := strings.Count(e.Err().Error(), "endpoints:"); n != 1 {
+		t.Errorf("Register(add, int argument).Err() = %q, want the package prefix once", e.Err())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 type inner struct {
@@ -65,7 +66,9 @@ func TestTypedDecodes(t *testing.T) {
 		{"struct{} takes {}", echo[struct{}](), `{}`, struct{}{}},
 		{"pointer argument", echo[*pair](), `{"x":1,"y":2}`, &pair{X: 1, Y: 2}},
 		{"map takes every keyword", echo[map[string]int](), `{"a":1,"b":2}`, map[string]int{"a": 1, "b": 2}},
-		{"any takes every keyword", echo[any](), `{"a":[1]}`, map[string]any{"a": []any{1.0}}},
+		{"any takes every keyword", echo[any](), `{"a":[1]}`, map[string]any{"a": []any{json.Number("1")}}},
+		{"big integers keep every digit", echo[map[string]any](), `{"n":9007199254740993,"f":3.0}`,
+			map[string]any{"n": json.Number("9007199254740993"), "f": json.Number("3.0")}},
 		{"raw message", echo[json.RawMessage](), `{"a":1}`, json.RawMessage(`{"a":1}`)},
 	}
 	for _, tt := range tests {
@@ -190,7 +193,7 @@ func TestTypedUnregistered(t *testing.T) {
 }
 
 func TestTypedHandlerError(t *testing.T) {
-	boom := endpoints.NewError("Boom", "it broke")
+	boom := rpcerr.NewError("Boom", "it broke")
 	h := endpoints.Typed(func(context.Context, pair) (*pair, error) { return &pair{}, boom })
 	res, err := h.ServeRPC(context.Background(), json.RawMessage(`{}`))
 	if res != nil || err != boom {

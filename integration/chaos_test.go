@@ -106,7 +106,11 @@ func TestChaosReplica(t *testing.T) {
 		t.Fatalf("dispatcher.New: %v", err)
 	}
 	tgt := target.Target{Exchange: cfg.Exchange, Topic: cfg.Topic, Server: cfg.Server}
-	srv := rpcserver.New(tr, tgt, d, rpcserver.OnListen(func() { emit("ready") }))
+	srv := rpcserver.New(tr, tgt, d)
+	if err := srv.Listen(ctx); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	emit("ready")
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)

@@ -13,11 +13,13 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
+	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/rabbit"
 )
 
@@ -135,13 +137,14 @@ func rawDo(t testing.TB, conn *amqp.Connection, what string, f func(*amqp.Channe
 	_ = ch.Close()
 }
 
-// dial returns a new RabbitMQ transport, as a separate process would have
-// one, closed when the test ends. An unreachable broker fails the test.
-func dial(t testing.TB) *rabbit.Transport {
+// dial returns a new RabbitMQ transport with opts, as a separate process
+// would have one, closed when the test ends. An unreachable broker fails
+// the test.
+func dial(t testing.TB, opts ...rabbit.Option) *rabbit.Transport {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
-	tr, err := rabbit.Dial(ctx, brokerURL())
+	tr, err := rabbit.Dial(ctx, brokerURL(), opts...)
 	if err != nil {
 		t.Fatalf("rabbit.Dial(%s): %v (a RabbitMQ broker is required: run ./scripts/test, or set WARREN_TEST_AMQP_URL)", brokerURL(), err)
 	}
@@ -160,7 +163,36 @@ func dial(t testing.TB) *rabbit.Transport {
 func startServer(t testing.TB, b *bus, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
 	t.Helper()
 	b.forgetServer(name)
-	servertest.Start(t, dial(t), b.target(name), eps, opts...)
+	serve(t, dial(t), b.target(name), eps, opts...)
+}
+
+// serve serves eps as tgt on tr and returns once the server listens. The
+// server shuts down when the test ends, and Serve must then have returned
+// rpcserver.ErrServerClosed.
+func serve(t testing.TB, tr transport.Transport, tgt target.Target, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
+	t.Helper()
+	d, err := dispatcher.New(eps)
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	srv := rpcserver.New(tr, tgt, d, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := srv.Listen(ctx); err != nil {
+		t.Fatalf("server %s: Listen: %v", tgt, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("server %s: Shutdown: %v", tgt, err)
+		}
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("server %s: Serve = %v, want ErrServerClosed", tgt, err)
+		}
+	})
 }
 
 // newClient returns a client of the bus's topic on a transport of its own.
@@ -187,9 +219,9 @@ type remoteErrorCase struct {
 func (tt remoteErrorCase) check(ctx context.Context, t *testing.T, withTraceback bool) {
 	t.Helper()
 	err := tt.client.Call(ctx, tt.method, tt.args, nil)
-	var re *rpcclient.RemoteError
+	var re *rpcerr.RemoteError
 	if !errors.As(err, &re) {
-		t.Fatalf("Call(%s) = %v, want a *rpcclient.RemoteError", tt.method, err)
+		t.Fatalf("Call(%s) = %v, want a *rpcerr.RemoteError", tt.method, err)
 	}
 	if re.Class != tt.class || re.Module != tt.module || re.Message != tt.message {
 		t.Errorf("Call(%s) = remote %s.%s %q, want %s.%s %q",

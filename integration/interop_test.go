@@ -9,6 +9,7 @@ import (
 
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 // dispatcherModule is where oslo.messaging's dispatch errors come from.
@@ -53,19 +54,26 @@ func TestGoClientPythonServer(t *testing.T) {
 				class: "ValueError", module: "builtins", message: "bad thing"},
 			{name: "unknown method", client: client, method: "no_such_method",
 				class: "NoSuchMethod", module: dispatcherModule,
-				message: "Endpoint does not support RPC method no_such_method", is: rpcclient.ErrNoSuchMethod},
+				message: "Endpoint does not support RPC method no_such_method", is: rpcerr.ErrNoSuchMethod},
 			{name: "newer major version", client: client.Prepare(rpcclient.Version("2.0")), method: "add", args: addArgs{A: 1, B: 1},
 				class: "UnsupportedVersion", module: dispatcherModule,
-				message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+				message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 			{name: "newer minor version", client: client.Prepare(rpcclient.Version("1.4")), method: "add", args: addArgs{A: 1, B: 1},
 				class: "UnsupportedVersion", module: dispatcherModule,
-				message: "Endpoint does not support RPC version 1.4. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+				message: "Endpoint does not support RPC version 1.4. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 			{name: "other namespace", client: client.Prepare(rpcclient.Namespace("")), method: "add", args: addArgs{A: 1, B: 1},
 				class: "UnsupportedVersion", module: dispatcherModule,
-				message: "Endpoint does not support RPC version 1.2. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+				message: "Endpoint does not support RPC version 1.2. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) { tt.check(ctx, t, true) })
+		}
+	})
+
+	t.Run("big ints both ways", func(t *testing.T) {
+		got, err := rpcclient.Call[any](ctx, client, "add", map[string]any{"a": uint64(1) << 63, "b": json.Number("18446744073709551616")})
+		if want := json.Number("27670116110564327424"); err != nil || got != want {
+			t.Errorf("add(2^63, 2^64) = %#v, %v; want %s, every digit", got, err, want)
 		}
 	})
 
@@ -166,6 +174,7 @@ func TestPythonClientGoServer(t *testing.T) {
 			message: "Remote error: InvalidOperation invalid operation"},
 		{name: "no_such_method", excClass: "RemoteError", excType: "NoSuchMethod"},
 		{name: "version_2_0", excClass: "RemoteError", excType: "UnsupportedVersion"},
+		{name: "ping_empty_namespace", excClass: "RemoteError", excType: "UnsupportedVersion"},
 	}
 	for _, tt := range failures {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,6 +196,18 @@ func TestPythonClientGoServer(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("big_int", func(t *testing.T) {
+		c, ok := cases["big_int"]
+		if !ok || !c.OK {
+			t.Fatalf("big_int: %+v", c)
+		}
+		// Every digit, and 3.0 still a float: compared as text, since
+		// decoding would round.
+		if want := `{"f": 3.0, "n": 18446744073709551617}`; c.Type != "dict" || string(c.Result) != want {
+			t.Errorf("Python got %s %s, want dict %s", c.Type, c.Result, want)
+		}
+	})
 
 	t.Run("cast reached the Go server", func(t *testing.T) {
 		e := waitEvents(t, events, 1)[0]

@@ -6,15 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
+	"github.com/warrenrpc/warren/transport"
+	"github.com/warrenrpc/warren/transport/rabbit"
 )
 
 // calcEndpoint returns the endpoint Go servers serve in these tests (version
@@ -61,13 +66,17 @@ func calcEndpoint(name string, c *counter, events chan<- event, opts ...endpoint
 		}
 		return nil, nil
 	})
+	endpoints.Register(e, "echo_any", func(_ context.Context, m map[string]any) (map[string]any, error) {
+		count("echo_any")
+		return m, nil
+	})
 	endpoints.Register(e, "fail", func(context.Context, struct{}) (any, error) {
 		count("fail")
-		return nil, endpoints.NewError("InvalidOperation", "invalid operation")
+		return nil, rpcerr.NewError("InvalidOperation", "invalid operation")
 	})
 	endpoints.Register(e, "fail_value_error", func(context.Context, struct{}) (any, error) {
 		count("fail_value_error")
-		return nil, &endpoints.Error{Class: "ValueError", Module: "builtins", Message: "bad value 42"}
+		return nil, &rpcerr.Error{Class: "ValueError", Module: "builtins", Message: "bad value 42"}
 	})
 	endpoints.Register(e, "slow", func(ctx context.Context, a struct{ Seconds float64 }) (string, error) {
 		count("slow")
@@ -246,8 +255,8 @@ func TestNoRouteFailsFast(t *testing.T) {
 			start := time.Now()
 			err := tt.do(ctx)
 			elapsed := time.Since(start)
-			if !errors.Is(err, rpcclient.ErrNoRoute) {
-				t.Errorf("err = %v, want one matching rpcclient.ErrNoRoute", err)
+			if !errors.Is(err, transport.ErrNoRoute) {
+				t.Errorf("err = %v, want one matching transport.ErrNoRoute", err)
 			}
 			if elapsed > bound {
 				t.Errorf("failing took %v, want under %v (fail fast, not at the 10 s deadline)", elapsed, bound)
@@ -276,8 +285,8 @@ func TestSlowHandlerTimesOut(t *testing.T) {
 	start := time.Now()
 	err := client.Call(ctx, "block", nil, nil)
 	elapsed := time.Since(start)
-	if !errors.Is(err, rpcclient.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Call = %v, want an error matching rpcclient.ErrTimeout and context.DeadlineExceeded", err)
+	if !errors.Is(err, transport.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Call = %v, want an error matching transport.ErrTimeout and context.DeadlineExceeded", err)
 	}
 	if limit := deadline + 3*time.Second; elapsed > limit {
 		t.Errorf("Call returned after %v, want by about its %v deadline (limit %v)", elapsed, deadline, limit)
@@ -339,7 +348,7 @@ func TestExpiredRequestNotRun(t *testing.T) {
 
 		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
-		if err := client.Call(short, "late", map[string]string{"value": "queued"}, nil); !errors.Is(err, rpcclient.ErrTimeout) {
+		if err := client.Call(short, "late", map[string]string{"value": "queued"}, nil); !errors.Is(err, transport.ErrTimeout) {
 			t.Errorf("late call behind a busy worker = %v, want a timeout", err)
 		}
 		releaseWorker()
@@ -444,13 +453,13 @@ func TestRemoteErrors(t *testing.T) {
 			class: "ValueError", module: "builtins", message: "bad value 42"},
 		{name: "unknown method", client: client, method: "no_such_method",
 			class: "NoSuchMethod", module: dispatcherModule,
-			message: "Endpoint does not support RPC method no_such_method", is: rpcclient.ErrNoSuchMethod},
+			message: "Endpoint does not support RPC method no_such_method", is: rpcerr.ErrNoSuchMethod},
 		{name: "private method", client: client, method: "_add",
 			class: "NoSuchMethod", module: dispatcherModule,
-			message: "Endpoint does not support RPC method _add", is: rpcclient.ErrNoSuchMethod},
+			message: "Endpoint does not support RPC method _add", is: rpcerr.ErrNoSuchMethod},
 		{name: "newer major version", client: client.Prepare(rpcclient.Version("2.0")), method: "add",
 			args: addArgs{A: 1, B: 1}, class: "UnsupportedVersion", module: dispatcherModule,
-			message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcclient.ErrUnsupportedVersion},
+			message: "Endpoint does not support RPC version 2.0. Attempted method: add", is: rpcerr.ErrUnsupportedVersion},
 		{name: "unknown keyword argument", client: client, method: "add",
 			args: map[string]int{"a": 1, "c": 2}, class: "TypeError", module: "builtins",
 			message: "add() got an unexpected keyword argument 'c'"},
@@ -458,4 +467,156 @@ func TestRemoteErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.check(ctx, t, false) })
 	}
+}
+
+// QuotaError is a Go service's own error type.
+type QuotaError struct {
+	Resource string `json:"resource"`
+	Limit    uint64 `json:"limit"`
+}
+
+func (e *QuotaError) Error() string { return "quota exceeded for " + e.Resource }
+
+func (e *QuotaError) ExceptionClass() (class, module string) {
+	return "QuotaExceeded", "inventory.errors"
+}
+
+// TestTypedErrorRoundTrip checks that a Go handler's own error type
+// reaches a Go client through RabbitMQ with its fields, and that dispatcher
+// conditions match the same sentinels on both sides.
+func TestTypedErrorRoundTrip(t *testing.T) {
+	b := newBus(t, "typederr")
+	e := endpoints.New()
+	endpoints.Register(e, "reserve", func(context.Context, struct{}) (int, error) {
+		return 0, &QuotaError{Resource: "cores", Limit: 1<<64 - 1}
+	})
+	startServer(t, b, "go1", []*endpoints.Endpoint{e})
+	reg, err := rpcerr.NewRegistry(&QuotaError{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClient(t, b, rpcclient.Errors(reg))
+	ctx := withTimeout(t, 30*time.Second)
+
+	err = client.Call(ctx, "reserve", nil, nil)
+	var qe *QuotaError
+	if !errors.As(err, &qe) || *qe != (QuotaError{Resource: "cores", Limit: 1<<64 - 1}) {
+		t.Errorf("reserve() = %v (%+v), want a *QuotaError with its fields", err, qe)
+	}
+	err = client.Call(ctx, "missing", nil, nil)
+	if !errors.Is(err, rpcerr.ErrNoSuchMethod) {
+		t.Errorf("missing() = %v, want rpcerr.ErrNoSuchMethod", err)
+	}
+}
+
+// TestGracefulStopFromContext ends a server's Serve ctx, as a signal does,
+// while two calls run on RabbitMQ: the one that finishes within the grace
+// period gets its result, the other a ServerShuttingDown failure at once
+// instead of waiting out its deadline.
+func TestGracefulStopFromContext(t *testing.T) {
+	b := newBus(t, "graceful")
+	quickStarted, stuckStarted := make(chan struct{}, 1), make(chan struct{}, 1)
+	release := make(chan struct{})
+	e := endpoints.New()
+	endpoints.Register(e, "quick", func(context.Context, struct{}) (string, error) {
+		quickStarted <- struct{}{}
+		<-release
+		return "done", nil
+	})
+	endpoints.Register(e, "stuck", func(ctx context.Context, _ struct{}) (string, error) {
+		stuckStarted <- struct{}{}
+		<-ctx.Done()
+		return "", ctx.Err()
+	})
+	d, err := dispatcher.New([]*endpoints.Endpoint{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.forgetServer("go1")
+	srv := rpcserver.New(dial(t), b.target("go1"), d, rpcserver.GracePeriod(3*time.Second))
+	if err := srv.Listen(withTimeout(t, waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx) }()
+
+	client := newClient(t, b)
+	ctx := withTimeout(t, time.Minute) // far beyond the test: a caller left waiting would show
+	quick, stuck := make(chan error, 1), make(chan error, 1)
+	go func() {
+		got, err := rpcclient.Call[string](ctx, client, "quick", nil)
+		if err == nil && got != "done" {
+			err = fmt.Errorf("quick() = %q, want done", got)
+		}
+		quick <- err
+	}()
+	go func() { stuck <- client.Call(ctx, "stuck", nil, nil) }()
+	for _, started := range []chan struct{}{quickStarted, stuckStarted} {
+		select {
+		case <-started:
+		case <-time.After(waitLimit):
+			t.Fatal("a call did not start")
+		}
+	}
+	began := time.Now()
+	stop()
+	close(release)
+	for name, ch := range map[string]chan error{"quick": quick, "stuck": stuck} {
+		select {
+		case err := <-ch:
+			switch {
+			case name == "quick" && err != nil:
+				t.Errorf("quick() during the grace period: %v", err)
+			case name == "stuck" && !errors.Is(err, rpcerr.ErrServerShuttingDown):
+				t.Errorf("stuck() past the grace period = %v, want ErrServerShuttingDown", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("%s() got no answer within %v of the stop", name, waitLimit)
+		}
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Serve did not return")
+	}
+	t.Logf("the stuck caller heard of the shutdown %v after the stop (grace period 3s)", time.Since(began).Round(10*time.Millisecond))
+}
+
+// TestReplyTooLarge has a server whose transport refuses large messages
+// answer with a result above the limit: the caller gets a MessageTooLarge
+// failure at once instead of waiting out its deadline.
+func TestReplyTooLarge(t *testing.T) {
+	b := newBus(t, "toolarge")
+	e := endpoints.New()
+	endpoints.Register(e, "big", func(context.Context, struct{}) (string, error) { return strings.Repeat("x", 8<<10), nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.forgetServer("go1")
+	srv := rpcserver.New(dial(t, rabbit.MaxMessageSize(4<<10)), b.target("go1"), d)
+	if err := srv.Listen(withTimeout(t, waitLimit)); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	defer func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	}()
+
+	began := time.Now()
+	_, err = rpcclient.Call[string](withTimeout(t, time.Minute), newClient(t, b), "big", nil)
+	var re *rpcerr.RemoteError
+	if !errors.Is(err, rpcerr.ErrReplyTooLarge) || !errors.As(err, &re) || re.Class != rpcerr.ClassMessageTooLarge {
+		t.Errorf("big() = %v, want a MessageTooLarge failure", err)
+	}
+	t.Logf("big() failed after %v: %v", time.Since(began).Round(time.Millisecond), err)
 }

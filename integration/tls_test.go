@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/internal/certtest"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/rabbit"
@@ -62,17 +62,20 @@ func TestTLS(t *testing.T) {
 
 	cases := []struct {
 		name, url string
-		wantErr   any    // an error type the error must hold, or nil
-		want      string // a text the error must hold
+		wantErr   any      // an error type the error must hold, or nil
+		want      []string // texts the error must hold one of
 	}{
+		// With TLS 1.3 the client finishes its handshake before the broker
+		// checks its certificate: the broker's alert reaches the client
+		// unless its next write meets the closed socket first.
 		{name: "no client certificate", url: at("guest:guest", "localhost", "ssl_ca_file="+url.QueryEscape(files.Get("ssl_ca_file"))),
-			want: "certificate required"},
+			want: []string{"certificate required", "connection reset by peer", "broken pipe"}},
 		{name: "wrong host name", url: at("guest:guest", "127.0.0.1", files.Encode()),
-			wantErr: new(x509.HostnameError), want: "127.0.0.1"},
+			wantErr: new(x509.HostnameError), want: []string{"127.0.0.1"}},
 		{name: "unknown CA", url: at("guest:guest", "localhost", "ssl_ca_file="+url.QueryEscape(stranger)),
-			wantErr: new(x509.UnknownAuthorityError), want: "unknown authority"},
+			wantErr: new(x509.UnknownAuthorityError), want: []string{"unknown authority"}},
 		{name: "wrong password", url: at("guest:Wr0ng-Pa55", "localhost", files.Encode()),
-			want: "username or password not allowed"},
+			want: []string{"username or password not allowed"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,8 +88,10 @@ func TestTLS(t *testing.T) {
 				t.Errorf("rabbit.Dial(%s) = %v, want a %T", c.url, err, c.wantErr)
 			}
 			t.Logf("rabbit.Dial: %v", err)
-			if msg := err.Error(); !strings.Contains(msg, c.want) || strings.Contains(msg, "Wr0ng") || strings.Contains(msg, "Pa55") {
-				t.Errorf("rabbit.Dial(%s) = %q, want it to say %q and show no password", c.url, msg, c.want)
+			msg := err.Error()
+			said := slices.ContainsFunc(c.want, func(w string) bool { return strings.Contains(msg, w) })
+			if !said || strings.Contains(msg, "Wr0ng") || strings.Contains(msg, "Pa55") {
+				t.Errorf("rabbit.Dial(%s) = %q, want it to say one of %q and show no password", c.url, msg, c.want)
 			}
 		})
 	}
@@ -111,7 +116,7 @@ func dialTLS(t *testing.T, rawURL string, opts ...rabbit.Option) *rabbit.Transpo
 func roundTrip(t *testing.T, server, client *rabbit.Transport) {
 	t.Helper()
 	tgt := target.Target{Exchange: unique(t, "tls-x"), Topic: unique(t, "tls"), Server: "s1"}
-	servertest.Start(t, server, tgt, []*endpoints.Endpoint{echoEndpoint()})
+	serve(t, server, tgt, []*endpoints.Endpoint{echoEndpoint()})
 	var got benchArgs
 	if err := rpcclient.New(client, tgt).Call(withTimeout(t, waitLimit), "echo", benchRequest, &got); err != nil {
 		t.Fatalf("Call over TLS = %v", err)

@@ -13,6 +13,11 @@ type Request struct {
 	Args json.RawMessage
 	// Namespace selects endpoints; zero sends none.
 	Namespace string
+	// EmptyNamespace, with Namespace "", names the empty namespace
+	// ("namespace": "" on the wire) rather than none. oslo.messaging tells
+	// the two apart: the empty namespace matches no endpoint of the
+	// default one. It has no effect when Namespace is set.
+	EmptyNamespace bool
 	// Version is the requested API version; zero sends none.
 	Version string
 	// Context is the request context, sent as _context_<key> entries.

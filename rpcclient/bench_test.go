@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -52,6 +53,23 @@ func BenchmarkCastMemory(b *testing.B) {
 	for b.Loop() {
 		if err := c.Cast(ctx, "add", benchArgs); err != nil {
 			b.Fatalf("Cast: %v", err)
+		}
+	}
+}
+
+// BenchmarkCallInterceptors measures the same call through three
+// pass-through client interceptors: the cost of the chain.
+func BenchmarkCallInterceptors(b *testing.B) {
+	c, ctx := benchClient(b)
+	pass := func(ctx context.Context, inv *rpcclient.Invocation, next rpcclient.Invoker) (*message.Reply, error) {
+		return next(ctx, inv)
+	}
+	c = c.Prepare(rpcclient.Interceptors(pass, pass, pass))
+	b.ReportAllocs()
+	for b.Loop() {
+		sum, err := rpcclient.Call[int](ctx, c, "add", benchArgs)
+		if err != nil || sum != 42 {
+			b.Fatalf("add(2, 40) = %d, %v", sum, err)
 		}
 	}
 }

@@ -3,14 +3,16 @@ package rpcclient
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/warrenrpc/warren/message"
+	"github.com/warrenrpc/warren/rpcerr"
+	"github.com/warrenrpc/warren/serializer"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -23,11 +25,22 @@ const DefaultTimeout = 60 * time.Second
 // settings is everything an Option can change. It is copied by Prepare, so
 // it holds no reference that a copy could share and then mutate.
 type settings struct {
-	tgt         target.Target
-	timeout     time.Duration
-	versionCap  string
-	callMonitor time.Duration
-	reqContext  map[string]any // never modified once set: options replace it
+	tgt          target.Target
+	timeout      time.Duration
+	versionCap   string
+	callMonitor  time.Duration
+	reqContext   map[string]any // never modified once set: options replace it
+	interceptors []Interceptor  // never appended to in place: options copy it
+	errors       *rpcerr.Registry
+	ser          serializer.Serializer
+	err          error // the first bad option, reported by Call and Cast
+}
+
+// fail records err as the first bad option.
+func (s *settings) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
 }
 
 // Option changes a setting of a Client. Options are given to New and
@@ -58,14 +71,19 @@ func Server(name string) Option { return func(s *settings) { s.tgt.Server = name
 func Fanout() Option { return func(s *settings) { s.tgt.Fanout = true } }
 
 // Timeout sets how long a call, or a cast's hand-over to the transport,
-// may take when its ctx has no deadline. Zero or negative restores
-// DefaultTimeout. A ctx deadline always wins.
+// may take when its ctx has no deadline. Zero restores DefaultTimeout; a
+// negative d makes every Call and Cast of the client fail. A ctx deadline
+// always wins.
 func Timeout(d time.Duration) Option {
 	return func(s *settings) {
-		if d <= 0 {
-			d = DefaultTimeout
+		switch {
+		case d < 0:
+			s.fail(fmt.Errorf("negative timeout %v", d))
+		case d == 0:
+			s.timeout = DefaultTimeout
+		default:
+			s.timeout = d
 		}
-		s.timeout = d
 	}
 }
 
@@ -80,11 +98,12 @@ func VersionCap(v string) Option { return func(s *settings) { s.versionCap = v }
 // within d, so a long call can have a long deadline and still notice a dead
 // server early. It is oslo's call_monitor_timeout: servers send a heartbeat
 // every d/2 rounded down to whole seconds, and ignore d below 2 s. Zero
-// turns it off.
+// turns it off; a negative d makes every Call of the client fail.
 func CallMonitor(d time.Duration) Option {
 	return func(s *settings) {
 		if d < 0 {
-			d = 0
+			s.fail(fmt.Errorf("negative call monitor %v", d))
+			return
 		}
 		s.callMonitor = d
 	}
@@ -92,10 +111,35 @@ func CallMonitor(d time.Duration) Option {
 
 // RequestContext sets the request context sent with every request, as
 // oslo's ctxt: each key travels as "_context_<key>" and reaches the
-// server's handler. The map is copied; nil sends none.
+// server's handler. The map is copied; nil sends none. A request context
+// on the call's ctx (serializer.WithRequestContext) is laid over it key by
+// key: the ctx's entries win, and keys only this map has are sent too.
 func RequestContext(m map[string]any) Option {
 	m = maps.Clone(m)
 	return func(s *settings) { s.reqContext = m }
+}
+
+// Errors makes calls rebuild the error types of r: a remote failure of a
+// registered class comes back as a *rpcerr.RemoteError that unwraps to a
+// value of that type, fields included, so that errors.As finds it. Nil,
+// the default, registers none.
+func Errors(r *rpcerr.Registry) Option {
+	return func(s *settings) { s.errors = r }
+}
+
+// Interceptors wraps every call and cast of the client in is, the first
+// outermost, after any interceptors given before (to New, or to the client
+// Prepare was called on). A nil interceptor makes every Call and Cast of
+// the client fail.
+func Interceptors(is ...Interceptor) Option {
+	return func(s *settings) {
+		for i, in := range is {
+			if in == nil {
+				s.fail(fmt.Errorf("interceptor %d is nil", i))
+			}
+		}
+		s.interceptors = slices.Concat(s.interceptors, is)
+	}
 }
 
 // Client sends calls and casts to one target. It is safe for concurrent use
@@ -130,23 +174,26 @@ func (c *Client) Prepare(opts ...Option) *Client {
 // args holds the keyword arguments: nil for none, or a value (map, struct,
 // json.RawMessage) that marshals to a JSON object. reply is a pointer the
 // result is decoded into as JSON, or nil to ignore the result; a null result
-// leaves it untouched.
+// leaves it untouched. Numbers decoded into an interface value (reply of
+// type *any or *map[string]any, say) are json.Number, so that integers
+// beyond 2^53 keep every digit.
 //
 // The wait ends at ctx's deadline, or after the client's Timeout when ctx
-// has none; the error then matches ErrTimeout and context.DeadlineExceeded.
-// An error the method returned is a *RemoteError.
+// has none; the error then matches transport.ErrTimeout and
+// context.DeadlineExceeded. An error the method returned wraps a
+// *rpcerr.RemoteError.
 func (c *Client) Call(ctx context.Context, method string, args any, reply any) error {
-	if err := c.s.tgt.ValidateCall(); err != nil {
-		return fmt.Errorf("rpcclient: call %s: %w", method, err)
-	}
-	req, err := c.request("call", method, args)
-	if err != nil {
+	if err := c.check("call", method, c.s.tgt.ValidateCall); err != nil {
 		return err
 	}
 	if reply != nil {
 		if v := reflect.ValueOf(reply); v.Kind() != reflect.Pointer || v.IsNil() {
 			return fmt.Errorf("rpcclient: call %s: reply must be a non-nil pointer, not %T", method, reply)
 		}
+	}
+	req, err := c.request(ctx, "call", method, args)
+	if err != nil {
+		return err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -155,25 +202,37 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 	}
 	req.CallMonitor = c.s.callMonitor
 
-	rep, err := c.tr.Call(ctx, c.s.tgt, req)
+	rep, err := c.invoke(ctx, &Invocation{Target: c.s.tgt, Request: req})
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrTimeout) {
 			// The deadline ran out before the transport could wait for a
 			// reply (for instance while publishing): still a timeout.
-			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+			err = fmt.Errorf("%w: %w", transport.ErrTimeout, err)
 		}
 		return fmt.Errorf("rpcclient: call %s: %w", method, err)
 	}
+	if rep == nil {
+		return fmt.Errorf("rpcclient: call %s: an interceptor returned no reply", method)
+	}
 	if rep.Failure != nil {
-		return newRemoteError(rep.Failure)
+		return fmt.Errorf("rpcclient: call %s: %w", method, rpcerr.FromFailure(rep.Failure, c.s.errors))
 	}
 	if reply == nil || len(rep.Result) == 0 || bytes.Equal(rep.Result, jsonNull) {
 		return nil
 	}
-	if err := json.Unmarshal(rep.Result, reply); err != nil {
-		return fmt.Errorf("rpcclient: call %s: decoding the result into %T: %w", method, reply, err)
+	if err := c.decodeResult(ctx, rep.Result, reply); err != nil {
+		return fmt.Errorf("rpcclient: call %s: %w", method, err)
 	}
 	return nil
+}
+
+// Call runs method on a server of c's target, as c.Call does, and returns
+// its result decoded into an R: the typed counterpart of the generic
+// handlers of package endpoints. A null result is R's zero value.
+func Call[R any](ctx context.Context, c *Client, method string, args any) (R, error) {
+	var r R
+	err := c.Call(ctx, method, args, &r)
+	return r, err
 }
 
 // Cast sends method to a server of the target, or to every server when the
@@ -184,10 +243,10 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 // no deadline; the request itself carries no deadline, so servers run it
 // however long it waited in the queue.
 func (c *Client) Cast(ctx context.Context, method string, args any) error {
-	if err := c.s.tgt.ValidateCast(); err != nil {
-		return fmt.Errorf("rpcclient: cast %s: %w", method, err)
+	if err := c.check("cast", method, c.s.tgt.ValidateCast); err != nil {
+		return err
 	}
-	req, err := c.request("cast", method, args)
+	req, err := c.request(ctx, "cast", method, args)
 	if err != nil {
 		return err
 	}
@@ -196,24 +255,59 @@ func (c *Client) Cast(ctx context.Context, method string, args any) error {
 		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
 		defer cancel()
 	}
-	if err := c.tr.Cast(ctx, c.s.tgt, req); err != nil {
+	if _, err := c.invoke(ctx, &Invocation{Target: c.s.tgt, Request: req, Cast: true}); err != nil {
 		return fmt.Errorf("rpcclient: cast %s: %w", method, err)
 	}
 	return nil
 }
 
+// check reports a bad option, a bad target or a missing method name.
+func (c *Client) check(kind, method string, validate func() error) error {
+	if c.s.err != nil {
+		return fmt.Errorf("rpcclient: %s %s: %w", kind, method, c.s.err)
+	}
+	if method == "" {
+		return fmt.Errorf("rpcclient: %s: a method name is required", kind)
+	}
+	if err := validate(); err != nil {
+		return fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
+	}
+	return nil
+}
+
+// invoke runs inv through the interceptors and then the transport.
+func (c *Client) invoke(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+	next := c.send
+	for i := len(c.s.interceptors) - 1; i >= 0; i-- {
+		in, inner := c.s.interceptors[i], next
+		next = func(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+			return in(ctx, inv, inner)
+		}
+	}
+	return next(ctx, inv)
+}
+
+// send hands inv to the transport: the Invoker at the end of every chain.
+func (c *Client) send(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+	if inv.Cast {
+		return nil, c.tr.Cast(ctx, inv.Target, inv.Request)
+	}
+	return c.tr.Call(ctx, inv.Target, inv.Request)
+}
+
 var jsonNull = []byte("null")
 
 // request checks what calls and casts have in common and builds the
-// request: method name, version cap, arguments.
-func (c *Client) request(kind, method string, args any) (*message.Request, error) {
-	if method == "" {
-		return nil, fmt.Errorf("rpcclient: %s: a method name is required", kind)
-	}
+// request: version cap, arguments, request context.
+func (c *Client) request(ctx context.Context, kind, method string, args any) (*message.Request, error) {
 	if err := c.checkVersionCap(method); err != nil {
 		return nil, err
 	}
-	raw, err := marshalArgs(args)
+	raw, err := c.encodeArgs(ctx, args)
+	if err != nil {
+		return nil, fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
+	}
+	reqContext, err := c.requestContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
 	}
@@ -222,7 +316,7 @@ func (c *Client) request(kind, method string, args any) (*message.Request, error
 		Args:      raw,
 		Namespace: c.s.tgt.Namespace,
 		Version:   c.s.tgt.Version,
-		Context:   c.s.reqContext,
+		Context:   reqContext,
 	}, nil
 }
 
@@ -240,23 +334,4 @@ func (c *Client) checkVersionCap(method string) error {
 		return &VersionCapError{Method: method, Version: c.s.tgt.Version, Cap: vcap}
 	}
 	return nil
-}
-
-// marshalArgs encodes args as the JSON object of keyword arguments. Nil, and
-// values that marshal to null (a nil map), mean no arguments.
-func marshalArgs(args any) (json.RawMessage, error) {
-	if args == nil {
-		return nil, nil
-	}
-	raw, err := json.Marshal(args)
-	if err != nil {
-		return nil, fmt.Errorf("encoding arguments: %w", err)
-	}
-	if bytes.Equal(raw, jsonNull) {
-		return nil, nil
-	}
-	if raw[0] != '{' {
-		return nil, fmt.Errorf("arguments must encode to a JSON object of keyword arguments, but %T does not", args)
-	}
-	return raw, nil
 }

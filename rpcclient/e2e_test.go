@@ -9,9 +9,11 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
+	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -47,7 +49,7 @@ func calculator(name string) *endpoints.Endpoint {
 		return nil, nil
 	})
 	endpoints.Register(e, "fail", func(context.Context, struct{}) (int, error) {
-		return 0, endpoints.NewError("InvalidOperation", "invalid operation")
+		return 0, rpcerr.NewError("InvalidOperation", "invalid operation")
 	})
 	endpoints.Register(e, "whoami", func(context.Context, struct{}) (string, error) {
 		return name, nil
@@ -63,9 +65,30 @@ func calculator(name string) *endpoints.Endpoint {
 // transport closes, when the test ends.
 func startServer(t *testing.T, bus *memory.Bus, topic, name string, eps ...*endpoints.Endpoint) {
 	t.Helper()
-	tr := memory.New(memory.OnBus(bus))
+	startServerWith(t, memory.New(memory.OnBus(bus)), topic, name, eps)
+}
+
+// startServerWith serves eps as server name of topic on tr with opts, as
+// startServer does, and closes tr when the test ends.
+func startServerWith(t *testing.T, tr *memory.Transport, topic, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) {
+	t.Helper()
 	t.Cleanup(func() { tr.Close() })
-	servertest.Start(t, tr, target.Target{Topic: topic, Server: name}, eps)
+	d, err := dispatcher.New(eps)
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	srv := rpcserver.New(tr, target.Target{Topic: topic, Server: name}, d, opts...)
+	if err := srv.Listen(t.Context()); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	})
 }
 
 // newClient returns a client for topic on a new transport on bus, closed
@@ -142,11 +165,11 @@ func TestCallRemoteFailures(t *testing.T) {
 	}{
 		{name: "classed error", client: c, method: "fail",
 			class: "InvalidOperation", module: "warren", message: "invalid operation"},
-		{name: "no such method", client: c, method: "missing", is: rpcclient.ErrNoSuchMethod,
+		{name: "no such method", client: c, method: "missing", is: rpcerr.ErrNoSuchMethod,
 			class: "NoSuchMethod", module: "oslo_messaging.rpc.dispatcher", message: "Endpoint does not support RPC method missing"},
-		{name: "unsupported version", client: c.Prepare(rpcclient.Version("2.0")), method: "add", is: rpcclient.ErrUnsupportedVersion,
+		{name: "unsupported version", client: c.Prepare(rpcclient.Version("2.0")), method: "add", is: rpcerr.ErrUnsupportedVersion,
 			class: "UnsupportedVersion", module: "oslo_messaging.rpc.dispatcher", message: "Endpoint does not support RPC version 2.0. Attempted method: add"},
-		{name: "minor too high", client: c.Prepare(rpcclient.Version("1.4")), method: "add", is: rpcclient.ErrUnsupportedVersion,
+		{name: "minor too high", client: c.Prepare(rpcclient.Version("1.4")), method: "add", is: rpcerr.ErrUnsupportedVersion,
 			class: "UnsupportedVersion", module: "oslo_messaging.rpc.dispatcher", message: "Endpoint does not support RPC version 1.4. Attempted method: add"},
 		{name: "unknown keyword", client: c, method: "add", args: map[string]int{"x": 1},
 			class: "TypeError", module: "builtins"},
@@ -154,7 +177,7 @@ func TestCallRemoteFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.client.Call(t.Context(), tt.method, tt.args, nil)
-			var re *rpcclient.RemoteError
+			var re *rpcerr.RemoteError
 			if !errors.As(err, &re) {
 				t.Fatalf("%s() = %v, want a *RemoteError", tt.method, err)
 			}
@@ -162,11 +185,11 @@ func TestCallRemoteFailures(t *testing.T) {
 				t.Errorf("%s() = %s.%s %q, want %s.%s %q", tt.method, re.Module, re.Class, re.Message, tt.module, tt.class, tt.message)
 			}
 			if tt.message != "" {
-				if want := "rpcclient: remote " + tt.class + ": " + tt.message; err.Error() != want {
+				if want := "rpcclient: call " + tt.method + ": remote " + tt.class + ": " + tt.message; err.Error() != want {
 					t.Errorf("Error() = %q, want %q", err.Error(), want)
 				}
 			}
-			for _, s := range []error{rpcclient.ErrNoSuchMethod, rpcclient.ErrUnsupportedVersion} {
+			for _, s := range []error{rpcerr.ErrNoSuchMethod, rpcerr.ErrUnsupportedVersion} {
 				if got, want := errors.Is(err, s), s == tt.is; got != want {
 					t.Errorf("errors.Is(%v, %v) = %v, want %v", err, s, got, want)
 				}
@@ -205,7 +228,7 @@ func TestCallTimeout(t *testing.T) {
 			go func() { done <- tt.client.Call(tt.ctx(t), "wait", nil, nil) }()
 			select {
 			case err := <-done:
-				if !errors.Is(err, rpcclient.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+				if !errors.Is(err, transport.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 					t.Errorf("wait() = %v, want an error matching ErrTimeout and context.DeadlineExceeded", err)
 				}
 			case <-time.After(waitLimit):
@@ -219,14 +242,14 @@ func TestCallErrorsWithoutServer(t *testing.T) {
 	bus := memory.NewBus()
 	tr := memory.New(memory.OnBus(bus))
 	c := rpcclient.New(tr, target.Target{Topic: "nobody"})
-	if err := c.Call(t.Context(), "add", nil, nil); !errors.Is(err, rpcclient.ErrNoRoute) {
+	if err := c.Call(t.Context(), "add", nil, nil); !errors.Is(err, transport.ErrNoRoute) {
 		t.Errorf("call to a topic nobody serves = %v, want ErrNoRoute", err)
 	}
-	if err := c.Cast(t.Context(), "add", nil); !errors.Is(err, rpcclient.ErrNoRoute) {
+	if err := c.Cast(t.Context(), "add", nil); !errors.Is(err, transport.ErrNoRoute) {
 		t.Errorf("cast to a topic nobody serves = %v, want ErrNoRoute", err)
 	}
 	tr.Close()
-	if err := c.Call(t.Context(), "add", nil, nil); !errors.Is(err, rpcclient.ErrClosed) {
+	if err := c.Call(t.Context(), "add", nil, nil); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("call on a closed transport = %v, want ErrClosed", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -25,7 +26,7 @@ func serveCalculator(tr transport.Transport, host string) (stop func()) {
 	})
 	endpoints.Register(calc, "divide", func(_ context.Context, o operands) (int, error) {
 		if o.B == 0 {
-			return 0, &endpoints.Error{Class: "ZeroDivisionError", Module: "builtins", Message: "division by zero"}
+			return 0, &rpcerr.Error{Class: "ZeroDivisionError", Module: "builtins", Message: "division by zero"}
 		}
 		return o.A / o.B, nil
 	})
@@ -36,12 +37,12 @@ func serveCalculator(tr transport.Transport, host string) (stop func()) {
 	if err != nil {
 		panic(err)
 	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: host}, d,
-		rpcserver.OnListen(func() { close(listening) }))
+	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: host}, d)
+	if err := srv.Listen(context.Background()); err != nil {
+		panic(err)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background()) }()
-	<-listening
 	return func() {
 		srv.Shutdown(context.Background())
 		<-served
@@ -97,16 +98,16 @@ func ExampleRemoteError() {
 
 	client := rpcclient.New(tr, target.Target{Topic: "calculator"})
 	err := client.Call(context.Background(), "divide", map[string]int{"a": 1, "b": 0}, nil)
-	var remote *rpcclient.RemoteError
+	var remote *rpcerr.RemoteError
 	if errors.As(err, &remote) {
 		fmt.Println(remote.Module, remote.Class)
 	}
 	fmt.Println(err)
 
 	err = client.Call(context.Background(), "multiply", nil, nil)
-	fmt.Println(errors.Is(err, rpcclient.ErrNoSuchMethod))
+	fmt.Println(errors.Is(err, rpcerr.ErrNoSuchMethod))
 	// Output:
 	// builtins ZeroDivisionError
-	// rpcclient: remote ZeroDivisionError: division by zero
+	// rpcclient: call divide: remote ZeroDivisionError: division by zero
 	// true
 }

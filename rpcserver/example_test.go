@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -27,7 +29,7 @@ func Example() {
 	})
 	endpoints.Register(calc, "divide", func(_ context.Context, o operands) (int, error) {
 		if o.B == 0 {
-			return 0, &endpoints.Error{Class: "ZeroDivisionError", Module: "builtins", Message: "division by zero"}
+			return 0, &rpcerr.Error{Class: "ZeroDivisionError", Module: "builtins", Message: "division by zero"}
 		}
 		return o.A / o.B, nil
 	})
@@ -37,22 +39,23 @@ func Example() {
 		return
 	}
 
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, d,
-		rpcserver.Workers(8), rpcserver.OnListen(func() { close(listening) }))
+	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, d, rpcserver.Workers(8))
+	if err := srv.Listen(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
-	<-listening
 
 	client := rpcclient.New(tr, target.Target{Topic: "calculator", Version: "1.0"})
-	var sum int
-	if err := client.Call(ctx, "add", map[string]int{"a": 2, "b": 3}, &sum); err != nil {
+	sum, err := rpcclient.Call[int](ctx, client, "add", map[string]int{"a": 2, "b": 3})
+	if err != nil {
 		fmt.Println(err)
 	}
 	fmt.Println("2 + 3 =", sum)
 
 	err = client.Call(ctx, "divide", map[string]int{"a": 1, "b": 0}, nil)
-	var remote *rpcclient.RemoteError
+	var remote *rpcerr.RemoteError
 	if errors.As(err, &remote) {
 		fmt.Printf("1 / 0: %s.%s: %s\n", remote.Module, remote.Class, remote.Message)
 	}
@@ -65,4 +68,28 @@ func Example() {
 	// 2 + 3 = 5
 	// 1 / 0: builtins.ZeroDivisionError: division by zero
 	// rpcserver: server closed
+}
+
+// Serving until a signal, the way a service's main does: the end of ctx
+// stops the server gracefully, within its grace period.
+func ExampleServer_Serve() {
+	tr := memory.New()
+	defer tr.Close()
+	d, err := dispatcher.New(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := rpcserver.New(tr, target.Target{Topic: "calculator", Server: "host-1"}, d,
+		rpcserver.GracePeriod(5*time.Second))
+
+	// In a program: ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
+	stop()
+	if err := srv.Serve(ctx); !errors.Is(err, rpcserver.ErrServerClosed) {
+		fmt.Println(err)
+	}
+	fmt.Println("stopped")
+	// Output:
+	// stopped
 }

@@ -2,22 +2,22 @@ package rpcserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"strings"
 	"time"
 
-	"github.com/warrenrpc/warren/dispatcher"
-	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/message"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/transport"
 )
 
-// handle runs one request on a worker and replies to it. ctx is the Serve
-// context: cancelled by Close, not by Shutdown.
+// replyTimeout bounds sending the reply to a request without a deadline
+// whose handler shutdown cancelled.
+const replyTimeout = 10 * time.Second
+
+// handle runs one request on a worker and replies to it. ctx is cancelled
+// when shutdown stops handlers, with errShutdown as its cause.
 func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming) {
 	req, deadline := in.Request(), in.Deadline()
 	hctx := ctx
@@ -28,14 +28,15 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 	}
 
 	stop := s.heartbeat(ctx, r, in, req)
-	result, err := s.dispatch(hctx, req)
+	result, err := s.invoke(hctx, req)
 	stop()
 
-	if err != nil {
-		s.logFailure(ctx, req, err)
-	}
 	if !req.IsCall() {
 		return
+	}
+	if err != nil && errors.Is(context.Cause(hctx), errShutdown) {
+		err = &rpcerr.Error{Class: rpcerr.ClassServerShuttingDown, Module: rpcerr.Module,
+			Message: fmt.Sprintf("the server stopped method %s as it shut down: %v", req.Method, err)}
 	}
 	if !deadline.IsZero() && !time.Now().Before(deadline) {
 		// The caller stopped waiting at the deadline. A reply now, often
@@ -45,44 +46,41 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 			slog.String("method", req.Method), slog.String("msg_id", req.MsgID))
 		return
 	}
+	rctx := hctx
+	if hctx.Err() != nil {
+		// Shutdown cancelled the handler: the reply goes out all the same,
+		// within the caller's deadline.
+		var cancel context.CancelFunc
+		if deadline.IsZero() {
+			rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), replyTimeout)
+		} else {
+			rctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		}
+		defer cancel()
+	}
+	s.reply(rctx, in, req, result, err)
+}
+
+// reply sends the result or the error to the caller. A reply too large for
+// the transport is replaced by a MessageTooLarge failure, so that the
+// caller does not wait out its deadline.
+func (s *Server) reply(ctx context.Context, in transport.Incoming, req *message.Request, result []byte, err error) {
 	rep := &message.Reply{Result: result}
 	if err != nil {
-		rep = &message.Reply{Failure: failureOf(err)}
+		rep = &message.Reply{Failure: rpcerr.FailureOf(err)}
 	}
-	if err := in.Reply(ctx, rep); err != nil {
+	err = in.Reply(ctx, rep)
+	if errors.Is(err, transport.ErrMessageTooLarge) {
+		s.opt.log.LogAttrs(ctx, slog.LevelWarn, "rpcserver: the reply is too large; sending a failure instead",
+			slog.String("method", req.Method), slog.String("msg_id", req.MsgID), slog.Any("error", err))
+		tooLarge := &rpcerr.Error{Class: rpcerr.ClassMessageTooLarge, Module: rpcerr.Module,
+			Message: fmt.Sprintf("the reply of method %s is too large to send: %v", req.Method, err)}
+		err = in.Reply(ctx, &message.Reply{Failure: rpcerr.FailureOf(tooLarge)})
+	}
+	if err != nil {
 		s.opt.log.LogAttrs(ctx, slog.LevelWarn, "rpcserver: sending a reply",
 			slog.String("method", req.Method), slog.String("msg_id", req.MsgID), slog.Any("error", err))
 	}
-}
-
-// dispatch runs the request's method, turning a panic into an error.
-func (s *Server) dispatch(ctx context.Context, req *message.Request) (result json.RawMessage, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &panicError{value: v, stack: debug.Stack()}
-		}
-	}()
-	// The dispatcher puts req.Context in the handler's ctx and treats
-	// missing args as {}.
-	return s.d.Dispatch(ctx, &dispatcher.Request{
-		Method:    req.Method,
-		Namespace: req.Namespace,
-		Version:   req.Version,
-		Args:      req.Args,
-		Context:   req.Context,
-	})
-}
-
-func (s *Server) logFailure(ctx context.Context, req *message.Request, err error) {
-	var pe *panicError
-	if errors.As(err, &pe) {
-		s.opt.log.LogAttrs(ctx, slog.LevelError, "rpcserver: handler panicked",
-			slog.String("method", req.Method), slog.String("msg_id", req.MsgID),
-			slog.Any("panic", pe.value), slog.String("stack", string(pe.stack)))
-		return
-	}
-	s.opt.log.LogAttrs(ctx, slog.LevelDebug, "rpcserver: handler returned an error",
-		slog.String("method", req.Method), slog.String("msg_id", req.MsgID), slog.Any("error", err))
 }
 
 // heartbeatInterval is oslo's watchdog interval for a call-monitor timeout:
@@ -129,59 +127,4 @@ func (s *Server) heartbeat(ctx context.Context, r *serveRun, in transport.Incomi
 		close(quit)
 		<-done
 	}
-}
-
-// panicError is a handler's panic, reported to the caller as a
-// RuntimeError with the Go stack as traceback.
-type panicError struct {
-	value any
-	stack []byte
-}
-
-func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
-
-// failureOf describes err for the caller. An endpoints.Classed error gives
-// its class and module, an *endpoints.Error also its message, args and
-// kwargs; anything else is a builtins.RuntimeError with err's text.
-func failureOf(err error) *message.Failure {
-	f := &message.Failure{
-		Class:     "RuntimeError",
-		Module:    "builtins",
-		Message:   err.Error(),
-		Traceback: []string{},
-	}
-	var (
-		pe *panicError
-		ee *endpoints.Error
-		ce endpoints.Classed
-	)
-	switch {
-	case errors.As(err, &pe):
-		f.Message = pe.Error()
-		f.Traceback = stackLines(pe.stack)
-	case errors.As(err, &ee):
-		f.Class, f.Module = ee.ExceptionClass()
-		f.Message = ee.Message
-		f.Args, f.Kwargs = ee.Args, ee.Kwargs
-	case errors.As(err, &ce):
-		f.Class, f.Module = ce.ExceptionClass()
-		f.Message = ce.Error()
-	}
-	if f.Args == nil {
-		f.Args = []any{f.Message}
-	}
-	if f.Kwargs == nil {
-		f.Kwargs = map[string]any{}
-	}
-	return f
-}
-
-// stackLines splits a Go stack into traceback entries, each ending in a
-// newline as Python's formatted traceback entries do.
-func stackLines(stack []byte) []string {
-	lines := strings.SplitAfter(string(stack), "\n")
-	if n := len(lines); n > 0 && lines[n-1] == "" {
-		lines = lines[:n-1]
-	}
-	return lines
 }

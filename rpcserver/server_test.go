@@ -16,9 +16,9 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -140,14 +140,32 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 
 // logBuffer collects what a server logs.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // signalled after each write; made by logger
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	select {
+	case b.changed <- struct{}{}:
+	default:
+	}
 	return b.buf.Write(p)
+}
+
+// waitFor waits until the log holds s.
+func (b *logBuffer) waitFor(t *testing.T, s string) {
+	t.Helper()
+	timeout := time.After(waitLimit)
+	for !strings.Contains(b.String(), s) {
+		select {
+		case <-b.changed:
+		case <-timeout:
+			t.Fatalf("the server did not log %q:\n%s", s, b.String())
+		}
+	}
 }
 
 func (b *logBuffer) String() string {
@@ -157,7 +175,46 @@ func (b *logBuffer) String() string {
 }
 
 func (b *logBuffer) logger() *slog.Logger {
+	b.changed = make(chan struct{}, 1)
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// served is a server serving in the background of a test, closed when the
+// test ends.
+type served struct {
+	*rpcserver.Server
+	errc chan error // Serve's result, put back by each wait
+}
+
+// start listens, then serves eps as tgt on tr in the background. When the
+// test ends the server is closed and Serve must have returned
+// ErrServerClosed.
+func start(t *testing.T, tr transport.Transport, tgt target.Target, eps []*endpoints.Endpoint, opts ...rpcserver.Option) *served {
+	t.Helper()
+	d, err := dispatcher.New(eps)
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	s := &served{Server: rpcserver.New(tr, tgt, d, opts...), errc: make(chan error, 1)}
+	if err := s.Listen(t.Context()); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	go func() { s.errc <- s.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("Serve = %v, want ErrServerClosed", err)
+		}
+	})
+	return s
+}
+
+// wait returns what the background Serve returned.
+func (s *served) wait(t *testing.T) error {
+	t.Helper()
+	err := receive(t, s.errc, "Serve to return")
+	s.errc <- err
+	return err
 }
 
 type addArgs struct {
@@ -177,7 +234,7 @@ func TestCallAndCast(t *testing.T) {
 	endpoints.Register(e, "fail", func(context.Context, struct{}) (int, error) {
 		return 0, errors.New("disk full")
 	})
-	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	var sum int
@@ -190,7 +247,7 @@ func TestCallAndCast(t *testing.T) {
 	if got := receive(t, casts, "the cast"); got != (addArgs{A: 1, B: 2}) {
 		t.Errorf("cast note(1, 2) reached the handler as %+v", got)
 	}
-	var re *rpcclient.RemoteError
+	var re *rpcerr.RemoteError
 	if err := c.Call(t.Context(), "fail", nil, nil); !errors.As(err, &re) ||
 		re.Class != "RuntimeError" || re.Module != "builtins" || re.Message != "disk full" {
 		t.Errorf("fail() = %v, want a remote builtins.RuntimeError \"disk full\"", err)
@@ -215,7 +272,7 @@ func TestHandlerContext(t *testing.T) {
 		got <- seen{deadline: d, ok: ok, user: endpoints.RequestContext(ctx)["user"]}
 		return nil, nil
 	})
-	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"}, rpcclient.RequestContext(map[string]any{"user": "u1"}))
 
 	ctx := withTimeout(t, time.Minute)
@@ -247,11 +304,11 @@ func TestPanicRecovered(t *testing.T) {
 		panic("boom")
 	})
 	endpoints.Register(e, "echo", func(_ context.Context, a addArgs) (int, error) { return a.A, nil })
-	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Logger(logs.logger()))
+	start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Logger(logs.logger()))
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	err := c.Call(t.Context(), "explode", nil, nil)
-	var re *rpcclient.RemoteError
+	var re *rpcerr.RemoteError
 	if !errors.As(err, &re) {
 		t.Fatalf("explode() = %v, want a *RemoteError", err)
 	}
@@ -290,35 +347,35 @@ func TestHandlerErrors(t *testing.T) {
 	e := endpoints.New()
 	errs := map[string]error{
 		"plain":   errors.New("plain failure"),
-		"classed": &endpoints.Error{Class: "NotFound", Module: "inventory.errors", Message: "no such item", Args: []any{"item", 7.0}, Kwargs: map[string]any{"id": 7.0}},
-		"wrapped": fmt.Errorf("looking up: %w", endpoints.NewError("InvalidOperation", "invalid operation")),
-		"default": &endpoints.Error{Message: "unnamed"},
+		"classed": &rpcerr.Error{Class: "NotFound", Module: "inventory.errors", Message: "no such item", Args: []any{"item", 7.0}, Kwargs: map[string]any{"id": 7.0}},
+		"wrapped": fmt.Errorf("looking up: %w", rpcerr.NewError("InvalidOperation", "invalid operation")),
+		"default": &rpcerr.Error{Message: "unnamed"},
 	}
 	for name, err := range errs {
 		endpoints.Register(e, name, func(context.Context, struct{}) (int, error) { return 0, err })
 	}
-	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	tests := []struct {
 		method string
-		want   rpcclient.RemoteError
+		want   rpcerr.RemoteError
 	}{
-		{method: "plain", want: rpcclient.RemoteError{Class: "RuntimeError", Module: "builtins", Message: "plain failure",
+		{method: "plain", want: rpcerr.RemoteError{Class: "RuntimeError", Module: "builtins", Message: "plain failure",
 			Args: []any{"plain failure"}, Kwargs: map[string]any{}}},
-		{method: "classed", want: rpcclient.RemoteError{Class: "NotFound", Module: "inventory.errors", Message: "no such item",
+		{method: "classed", want: rpcerr.RemoteError{Class: "NotFound", Module: "inventory.errors", Message: "no such item",
 			Args: []any{"item", 7.0}, Kwargs: map[string]any{"id": 7.0}}},
-		{method: "wrapped", want: rpcclient.RemoteError{Class: "InvalidOperation", Module: "warren", Message: "invalid operation",
+		{method: "wrapped", want: rpcerr.RemoteError{Class: "InvalidOperation", Module: "warren", Message: "invalid operation",
 			Args: []any{"invalid operation"}, Kwargs: map[string]any{}}},
-		{method: "default", want: rpcclient.RemoteError{Class: "Error", Module: "warren", Message: "unnamed",
+		{method: "default", want: rpcerr.RemoteError{Class: "Error", Module: "warren", Message: "unnamed",
 			Args: []any{"unnamed"}, Kwargs: map[string]any{}}},
-		{method: "absent", want: rpcclient.RemoteError{Class: "NoSuchMethod", Module: "oslo_messaging.rpc.dispatcher",
+		{method: "absent", want: rpcerr.RemoteError{Class: "NoSuchMethod", Module: "oslo_messaging.rpc.dispatcher",
 			Message: "Endpoint does not support RPC method absent", Args: []any{"Endpoint does not support RPC method absent"}, Kwargs: map[string]any{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
 			err := c.Call(t.Context(), tt.method, nil, nil)
-			var re *rpcclient.RemoteError
+			var re *rpcerr.RemoteError
 			if !errors.As(err, &re) {
 				t.Fatalf("%s() = %v, want a *RemoteError", tt.method, err)
 			}
@@ -344,7 +401,7 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 			}
 			return nil, nil
 		})
-		servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
+		start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
 		c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 		// The one worker is busy while the late call's deadline passes.
@@ -354,7 +411,7 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 		if got := receive(t, ran, "the busy request"); got != "busy" {
 			t.Fatalf("handler ran for %q, want busy", got)
 		}
-		if err := c.Call(withTimeout(t, 100*time.Millisecond), "record", map[string]string{"name": "late"}, nil); !errors.Is(err, rpcclient.ErrTimeout) {
+		if err := c.Call(withTimeout(t, 100*time.Millisecond), "record", map[string]string{"name": "late"}, nil); !errors.Is(err, transport.ErrTimeout) {
 			t.Errorf("late() = %v, want a timeout", err)
 		}
 		close(release)
@@ -390,10 +447,10 @@ func TestDeadlinePassedNotRun(t *testing.T) {
 				return nil, nil
 			})
 		}
-		servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1), rpcserver.Logger(logs.logger()))
+		start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1), rpcserver.Logger(logs.logger()))
 		c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
-		if err := c.Call(withTimeout(t, 500*time.Millisecond), "late", nil, nil); !errors.Is(err, rpcclient.ErrTimeout) {
+		if err := c.Call(withTimeout(t, 500*time.Millisecond), "late", nil, nil); !errors.Is(err, transport.ErrTimeout) {
 			t.Errorf("late() = %v, want a timeout: the server must not answer", err)
 		}
 		if err := c.Call(t.Context(), "good", nil, nil); err != nil {
@@ -430,7 +487,7 @@ func TestCallMonitorHeartbeats(t *testing.T) {
 		return "done", nil
 	})
 	endpoints.Register(e, "short", func(context.Context, struct{}) (string, error) { return "done", nil })
-	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	start := time.Now()
@@ -461,7 +518,7 @@ func TestShutdownDrains(t *testing.T) {
 		<-release
 		return a.N * 2, nil
 	})
-	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	s := start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	type result struct {
@@ -481,7 +538,7 @@ func TestShutdownDrains(t *testing.T) {
 	receive(t, st.stopped, "the listener to stop")
 
 	// A request sent after Shutdown started waits in the queue.
-	if err := c.Call(withTimeout(t, 300*time.Millisecond), "slow", struct{ N int }{1}, nil); !errors.Is(err, rpcclient.ErrTimeout) {
+	if err := c.Call(withTimeout(t, 300*time.Millisecond), "slow", struct{ N int }{1}, nil); !errors.Is(err, transport.ErrTimeout) {
 		t.Errorf("call after Shutdown = %v, want a timeout", err)
 	}
 	select {
@@ -499,7 +556,7 @@ func TestShutdownDrains(t *testing.T) {
 	if err := receive(t, shutdown, "Shutdown"); err != nil {
 		t.Errorf("Shutdown = %v, want nil", err)
 	}
-	if err := s.Wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
 	if err := s.Shutdown(t.Context()); err != nil {
@@ -526,11 +583,11 @@ func TestShutdownTimeout(t *testing.T) {
 	t.Parallel()
 	st, ct := pair(t)
 	e, started, ended := stuckEndpoint()
-	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	s := start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	call := make(chan error, 1)
-	go func() { call <- c.Call(withTimeout(t, time.Second), "stuck", nil, nil) }()
+	go func() { call <- c.Call(withTimeout(t, waitLimit), "stuck", nil, nil) }()
 	receive(t, started, "the call to start")
 
 	if err := s.Shutdown(withTimeout(t, 100*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
@@ -541,19 +598,19 @@ func TestShutdownTimeout(t *testing.T) {
 	if err := receive(t, ended, "the handler to end"); !errors.Is(err, context.Canceled) {
 		t.Errorf("handler ctx ended with %v, want context.Canceled", err)
 	}
-	if err := s.Wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
-	// Its reply was dropped with the server: the caller times out.
-	if err := receive(t, call, "the call to end"); !errors.Is(err, rpcclient.ErrTimeout) {
-		t.Errorf("call to a closed server = %v, want a timeout", err)
+	// Its caller hears of it at once instead of waiting out its deadline.
+	if err := receive(t, call, "the call to end"); !errors.Is(err, rpcerr.ErrServerShuttingDown) {
+		t.Errorf("call whose handler Close stopped = %v, want ErrServerShuttingDown", err)
 	}
 }
 
 func TestClose(t *testing.T) {
 	st, ct := pair(t)
 	e, started, ended := stuckEndpoint()
-	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	s := start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	if err := c.Cast(t.Context(), "stuck", nil); err != nil {
@@ -572,7 +629,7 @@ func TestClose(t *testing.T) {
 	default:
 		t.Error("Close returned before the running handler")
 	}
-	if err := s.Wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
+	if err := s.wait(t); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
 	}
 	if err := s.Close(); err != nil {
@@ -604,7 +661,7 @@ func TestBoundedPool(t *testing.T) {
 		done.Add(1)
 		return nil, nil
 	})
-	s := servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(workers))
+	s := start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(workers))
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 
 	for range requests {
@@ -673,6 +730,7 @@ func TestServeErrors(t *testing.T) {
 		tr     *failingTransport
 		tgt    target.Target
 		noDisp bool // build the server without a dispatcher
+		opts   []rpcserver.Option
 		want   error
 		closed bool // the listener must have been closed
 	}{
@@ -680,6 +738,9 @@ func TestServeErrors(t *testing.T) {
 		{name: "no server name", tr: &failingTransport{}, tgt: target.Target{Topic: "calc"}, want: target.ErrInvalid},
 		{name: "no topic", tr: &failingTransport{}, tgt: target.Target{Server: "host-1"}, want: target.ErrInvalid},
 		{name: "listen fails", tr: &failingTransport{listenErr: listenFailure}, tgt: srvTarget, want: listenFailure},
+		{name: "negative workers", tr: &failingTransport{}, tgt: srvTarget, opts: []rpcserver.Option{rpcserver.Workers(-1)}},
+		{name: "negative grace period", tr: &failingTransport{}, tgt: srvTarget, opts: []rpcserver.Option{rpcserver.GracePeriod(-time.Second)}},
+		{name: "nil interceptor", tr: &failingTransport{}, tgt: srvTarget, opts: []rpcserver.Option{rpcserver.Interceptors(nil)}},
 		{name: "connection lost", tr: &failingTransport{nextErr: fmt.Errorf("x: %w", transport.ErrConnectionLost)}, tgt: srvTarget,
 			want: transport.ErrConnectionLost, closed: true},
 	}
@@ -689,7 +750,7 @@ func TestServeErrors(t *testing.T) {
 			if tt.noDisp {
 				disp = nil
 			}
-			err := rpcserver.New(tt.tr, tt.tgt, disp).Serve(t.Context())
+			err := rpcserver.New(tt.tr, tt.tgt, disp, tt.opts...).Serve(t.Context())
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.HasPrefix(err.Error(), "rpcserver: ") {
 				t.Errorf("Serve = %v, want an rpcserver error matching %v", err, tt.want)
 			}
@@ -700,50 +761,195 @@ func TestServeErrors(t *testing.T) {
 	}
 }
 
-func TestServeContextEnds(t *testing.T) {
+// TestServeContextEndsGracefully checks the path from a signal: when
+// Serve's ctx ends, a handler that finishes within the grace period replies
+// normally, one that does not is cancelled and its caller gets
+// ServerShuttingDown, and Serve returns ErrServerClosed.
+func TestServeContextEndsGracefully(t *testing.T) {
 	st, ct := pair(t)
+	release := make(chan struct{})
+	quickStarted := make(chan struct{}, 1)
 	e, started, ended := stuckEndpoint()
+	endpoints.Register(e, "quick", func(context.Context, struct{}) (string, error) {
+		quickStarted <- struct{}{}
+		<-release
+		return "done", nil
+	})
 	d, err := dispatcher.New([]*endpoints.Endpoint{e})
 	if err != nil {
 		t.Fatal(err)
 	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(st, srvTarget, d, rpcserver.OnListen(func() { close(listening) }))
+	srv := rpcserver.New(st, srvTarget, d, rpcserver.GracePeriod(2*time.Second))
+	if err := srv.Listen(t.Context()); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx) }()
-	receive(t, listening, "the server to listen")
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+
+	type result struct {
+		s   string
+		err error
+	}
+	quick, stuck := make(chan result, 1), make(chan error, 1)
+	go func() {
+		r, err := rpcclient.Call[string](withTimeout(t, waitLimit), c, "quick", nil)
+		quick <- result{r, err}
+	}()
+	go func() { stuck <- c.Call(withTimeout(t, waitLimit), "stuck", nil, nil) }()
+	receive(t, quickStarted, "quick to start")
+	receive(t, started, "stuck to start")
+
+	cancel()
+	receive(t, st.stopped, "the listener to stop")
+	close(release)
+	if r := receive(t, quick, "the quick call"); r.err != nil || r.s != "done" {
+		t.Errorf("quick() during the grace period = %q, %v; want done, nil", r.s, r.err)
+	}
+	if err := receive(t, ended, "stuck to be cancelled"); !errors.Is(err, context.Canceled) {
+		t.Errorf("stuck's ctx ended with %v, want context.Canceled", err)
+	}
+	err = receive(t, stuck, "the stuck call")
+	var re *rpcerr.RemoteError
+	if !errors.Is(err, rpcerr.ErrServerShuttingDown) || !errors.As(err, &re) || re.Class != "ServerShuttingDown" {
+		t.Errorf("stuck() past the grace period = %v, want a ServerShuttingDown failure", err)
+	}
+	if err := receive(t, errc, "Serve to return"); !errors.Is(err, rpcserver.ErrServerClosed) {
+		t.Errorf("Serve after its ctx ended = %v, want ErrServerClosed", err)
+	}
+	if err := srv.Serve(t.Context()); !errors.Is(err, rpcserver.ErrServerClosed) {
+		t.Errorf("Serve again = %v, want ErrServerClosed", err)
+	}
+}
+
+func TestListenThenServe(t *testing.T) {
+	st, ct := pair(t)
+	e := endpoints.New()
+	endpoints.Register(e, "add", func(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := rpcserver.New(st, srvTarget, d)
+	if err := srv.Listen(t.Context()); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if err := srv.Listen(t.Context()); err != nil {
+		t.Fatalf("a second Listen = %v, want nil", err)
+	}
+	// The request is routed at once: it waits for Serve in the queue.
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+	sum := make(chan int, 1)
+	go func() {
+		n, err := rpcclient.Call[int](withTimeout(t, waitLimit), c, "add", addArgs{A: 1, B: 2})
+		if err != nil {
+			t.Errorf("add(1, 2) sent before Serve: %v", err)
+		}
+		sum <- n
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(t.Context()) }()
+	if n := receive(t, sum, "the call"); n != 3 {
+		t.Errorf("add(1, 2) = %d, want 3", n)
+	}
 	if err := srv.Serve(t.Context()); err == nil || errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("a second Serve = %v, want an error saying one is running", err)
 	}
-
-	if err := rpcclient.New(ct, target.Target{Topic: "calc"}).Cast(t.Context(), "stuck", nil); err != nil {
-		t.Fatalf("Cast: %v", err)
-	}
-	receive(t, started, "the cast to start")
-	cancel()
-	if err := receive(t, errc, "Serve to return"); !errors.Is(err, context.Canceled) || errors.Is(err, rpcserver.ErrServerClosed) {
-		t.Errorf("Serve after its ctx ended = %v, want context.Canceled", err)
-	}
-	select {
-	case err := <-ended:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("handler ctx ended with %v, want context.Canceled", err)
-		}
-	default:
-		t.Error("Serve returned before its running handler")
-	}
-
-	// Serve can run again after its ctx ended.
-	listening = make(chan struct{})
-	srv = rpcserver.New(st, srvTarget, d, rpcserver.OnListen(func() { close(listening) }))
-	go func() { errc <- srv.Serve(t.Context()) }()
-	receive(t, listening, "the server to listen again")
-	if err := srv.Close(); err != nil {
-		t.Errorf("Close = %v", err)
+	if err := srv.Shutdown(withTimeout(t, waitLimit)); err != nil {
+		t.Errorf("Shutdown = %v", err)
 	}
 	if err := receive(t, errc, "Serve to return"); !errors.Is(err, rpcserver.ErrServerClosed) {
 		t.Errorf("Serve = %v, want ErrServerClosed", err)
+	}
+	if err := srv.Listen(t.Context()); !errors.Is(err, rpcserver.ErrServerClosed) {
+		t.Errorf("Listen after Shutdown = %v, want ErrServerClosed", err)
+	}
+}
+
+func TestReplyTooLarge(t *testing.T) {
+	bus := memory.NewBus()
+	st := memory.New(memory.OnBus(bus), memory.MaxMessageSize(1000))
+	ct := memory.New(memory.OnBus(bus))
+	t.Cleanup(func() {
+		st.Close()
+		ct.Close()
+	})
+	e := endpoints.New()
+	endpoints.Register(e, "big", func(context.Context, struct{}) (string, error) { return strings.Repeat("x", 2000), nil })
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+	_, err := rpcclient.Call[string](withTimeout(t, waitLimit), c, "big", nil)
+	var re *rpcerr.RemoteError
+	if !errors.Is(err, rpcerr.ErrReplyTooLarge) || !errors.As(err, &re) || re.Class != "MessageTooLarge" {
+		t.Errorf("big() = %v, want a MessageTooLarge failure at once", err)
+	}
+}
+
+func TestServerInterceptors(t *testing.T) {
+	st, ct := pair(t)
+	var mu sync.Mutex
+	var trace []string
+	record := func(name string) dispatcher.Interceptor {
+		return func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
+			mu.Lock()
+			trace = append(trace, name+" in "+req.Method)
+			mu.Unlock()
+			res, err := next(ctx, req)
+			mu.Lock()
+			trace = append(trace, name+" out")
+			mu.Unlock()
+			return res, err
+		}
+	}
+	e := endpoints.New()
+	endpoints.Register(e, "explode", func(context.Context, struct{}) (int, error) { panic("boom") })
+	start(t, st, srvTarget, []*endpoints.Endpoint{e},
+		rpcserver.Interceptors(record("first"), rpcserver.Recover()), rpcserver.Interceptors(record("second")))
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+	if err := c.Call(t.Context(), "missing", nil, nil); !errors.Is(err, rpcerr.ErrNoSuchMethod) {
+		t.Errorf("missing() = %v, want NoSuchMethod", err)
+	}
+	// "second" sits inside Recover: the panic unwinds through it.
+	if err := c.Call(t.Context(), "explode", nil, nil); err == nil || !strings.Contains(err.Error(), "panic: boom") {
+		t.Errorf("explode() = %v, want the recovered panic", err)
+	}
+	want := []string{"first in missing", "second in missing", "second out", "first out", "first in explode", "second in explode", "first out"}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(trace) != fmt.Sprint(want) {
+		t.Errorf("trace = %q, want %q", trace, want)
+	}
+}
+
+func TestLogLevels(t *testing.T) {
+	st, ct := pair(t)
+	var logs logBuffer
+	failed := make(chan struct{}, 1)
+	e := endpoints.New()
+	endpoints.Register(e, "fail", func(context.Context, struct{}) (int, error) {
+		defer func() { failed <- struct{}{} }()
+		return 0, errors.New("disk full")
+	})
+	endpoints.Register(e, "explode", func(context.Context, struct{}) (int, error) { panic("boom") })
+	start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Logger(logs.logger()))
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+	_ = c.Call(t.Context(), "fail", nil, nil)
+	receive(t, failed, "the failing call")
+	_ = c.Call(t.Context(), "explode", nil, nil)
+	if err := c.Cast(t.Context(), "fail", nil); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, failed, "the failing cast")
+	logs.waitFor(t, "cast failed")
+	for _, want := range []string{
+		`level=DEBUG msg="rpcserver: call failed" method=fail`,
+		`level=ERROR msg="rpcserver: handler panicked" method=explode`,
+		`level=WARN msg="rpcserver: cast failed" method=fail`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("server log lacks %q:\n%s", want, logs.String())
+		}
 	}
 }
 
@@ -783,14 +989,14 @@ func TestNoReplyAfterDeadline(t *testing.T) {
 		<-ctx.Done()
 		return 0, ctx.Err()
 	})
-	servertest.Start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
 	c := rpcclient.New(ct, target.Target{Topic: "calc"})
 	for i := range 30 {
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		err := c.Call(ctx, "wait", nil, nil)
 		cancel()
-		var remote *rpcclient.RemoteError
-		if errors.As(err, &remote) || !errors.Is(err, rpcclient.ErrTimeout) {
+		var remote *rpcerr.RemoteError
+		if errors.As(err, &remote) || !errors.Is(err, transport.ErrTimeout) {
 			t.Fatalf("call %d = %v, want a timeout, not a reply", i, err)
 		}
 	}

@@ -11,11 +11,12 @@ import (
 const DefaultControlExchange = "openstack"
 
 // Config is what programs read from the environment to reach a transport.
-// Its zero value means the memory driver with the "openstack" control
-// exchange.
+// It has no usable zero value: a program must name its transport, and
+// warren.Dial refuses a Config without URL rather than run alone.
 type Config struct {
-	// URL is the transport URL, from WARREN_TRANSPORT_URL. Zero means the
-	// in-process memory driver.
+	// URL is the transport URL, from WARREN_TRANSPORT_URL: a broker
+	// (rabbit://, amqp://, amqps://) or memory:// for the in-process
+	// driver. Zero is an error from warren.Dial.
 	URL string `envconfig:"TRANSPORT_URL"`
 	// ControlExchange is the exchange for targets that name none, from
 	// WARREN_CONTROL_EXCHANGE. Zero means "openstack".

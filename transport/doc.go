@@ -16,4 +16,14 @@
 // Two drivers implement it: transport/rabbit on RabbitMQ and transport/memory
 // in process. Package transport/transporttest holds the conformance suite
 // both pass.
+//
+// # Settings
+//
+// One convention holds for settings across warren: a zero value (an empty
+// name, a nil logger, 0) keeps the default, and a value out of range is an
+// error from the constructor (Dial, or New where it can fail), never a
+// silent fallback. Where a zero has a meaning of its own, its doc says so.
+// The one exception here is Config.URL: a transport is never chosen by
+// default, so an empty URL is an error and the memory driver is selected
+// only by memory://.
 package transport

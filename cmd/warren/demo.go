@@ -14,8 +14,8 @@ import (
 	"github.com/warrenrpc/warren"
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/examples/calculator/calc"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -60,6 +60,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	where := "on the in-process memory driver"
+	if cfg.URL == "" {
+		// The demo is the one program that picks the memory driver by
+		// itself, and says so: warren.Dial refuses an empty URL.
+		cfg.URL = "memory://"
+		where += " (memory://, since WARREN_TRANSPORT_URL is not set)"
+	}
 	u, err := brokerURL(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -179,19 +185,22 @@ func (d *demo) start(ctx context.Context) bool {
 // startReplica starts the replica name and returns once it listens.
 func (d *demo) startReplica(ctx context.Context, name string) (*replica, error) {
 	disp, err := dispatcher.New(
-		[]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name)), d.demoEndpoint(name)},
-		dispatcher.WithInterceptors(d.track(name)))
+		[]*endpoints.Endpoint{builtinEndpoint(), d.demoEndpoint(name)},
+		dispatcher.Interceptors(d.track(name)))
 	if err != nil {
 		return nil, err
 	}
 	return startReplica(ctx, d.tr, target.Target{Topic: d.topic, Server: name}, disp)
 }
 
-// demoEndpoint returns the methods the demo adds to the calculator on the
-// replica name: the casts record and reset, which it reports as events,
-// and sleep, a slow method.
+// demoEndpoint returns the methods the demo adds to the built-in ones on
+// the replica name: whoami, which names the replica, and the casts record
+// and reset, which it reports as events.
 func (d *demo) demoEndpoint(name string) *endpoints.Endpoint {
 	e := endpoints.New(endpoints.Version("1.0"))
+	endpoints.Register(e, "whoami", func(context.Context, struct{}) (string, error) {
+		return name, nil
+	})
 	type recordArgs struct {
 		Item string `json:"item"`
 	}
@@ -200,21 +209,6 @@ func (d *demo) demoEndpoint(name string) *endpoints.Endpoint {
 	})
 	endpoints.Register(e, "reset", func(ctx context.Context, _ struct{}) (any, error) {
 		return nil, d.observe(ctx, event{replica: name, method: "reset"})
-	})
-	type sleepArgs struct {
-		Seconds float64 `json:"seconds"`
-	}
-	// sleep returns after the given time, or gives up when its ctx ends:
-	// the handler's ctx carries the caller's deadline.
-	endpoints.Register(e, "sleep", func(ctx context.Context, a sleepArgs) (string, error) {
-		t := time.NewTimer(time.Duration(a.Seconds * float64(time.Second)))
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return "awake", nil
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
 	})
 	return e
 }
@@ -384,7 +378,7 @@ func (d *demo) direct(ctx context.Context, c *rpcclient.Client) {
 
 // remoteErrors shows errors the replicas return reaching the caller typed.
 func (d *demo) remoteErrors(ctx context.Context, c *rpcclient.Client) {
-	d.section("remote error: what the method returned comes back as *rpcclient.RemoteError")
+	d.section("remote error: what the method returned comes back as *rpcerr.RemoteError")
 	tests := []struct {
 		method, shown                  string
 		args                           map[string]any
@@ -398,7 +392,7 @@ func (d *demo) remoteErrors(ctx context.Context, c *rpcclient.Client) {
 	for _, tt := range tests {
 		call := fmt.Sprintf("%s(%s)", tt.method, tt.shown)
 		_, err := d.call(ctx, c, tt.method, tt.args, nil)
-		var remote *rpcclient.RemoteError
+		var remote *rpcerr.RemoteError
 		if !errors.As(err, &remote) {
 			d.check(false, "%s = %v, want a remote %s", call, err, tt.wantClass)
 			continue
@@ -407,8 +401,8 @@ func (d *demo) remoteErrors(ctx context.Context, c *rpcclient.Client) {
 			"%s failed: %s.%s: %s", call, remote.Module, remote.Class, remote.Message)
 	}
 	_, err := d.call(ctx, c, "square", map[string]any{"n": 3}, nil)
-	d.check(errors.Is(err, rpcclient.ErrNoSuchMethod), "square(n=3) failed: errors.Is(err, rpcclient.ErrNoSuchMethod) = %t",
-		errors.Is(err, rpcclient.ErrNoSuchMethod))
+	d.check(errors.Is(err, rpcerr.ErrNoSuchMethod), "square(n=3) failed: errors.Is(err, rpcerr.ErrNoSuchMethod) = %t",
+		errors.Is(err, rpcerr.ErrNoSuchMethod))
 }
 
 // timeout shows a call that outlives its deadline.
@@ -421,7 +415,7 @@ func (d *demo) timeout(ctx context.Context, c *rpcclient.Client) {
 		d.check(false, "sleep(seconds=10) returned before its deadline")
 		return
 	}
-	if !d.check(errors.Is(err, rpcclient.ErrTimeout), "errors.Is(err, rpcclient.ErrTimeout) = %t", errors.Is(err, rpcclient.ErrTimeout)) {
+	if !d.check(errors.Is(err, transport.ErrTimeout), "errors.Is(err, transport.ErrTimeout) = %t", errors.Is(err, transport.ErrTimeout)) {
 		d.note("%v", err)
 	}
 	d.check(errors.Is(err, context.DeadlineExceeded), "errors.Is(err, context.DeadlineExceeded) = %t", errors.Is(err, context.DeadlineExceeded))

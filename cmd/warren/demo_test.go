@@ -19,7 +19,7 @@ var demoSections = []string{
 	"== cast: one replica runs it; the caller does not wait for it ==",
 	"== fanout cast: every replica gets it ==",
 	`== server-direct call: Prepare(rpcclient.Server("calc-2")) ==`,
-	"== remote error: what the method returned comes back as *rpcclient.RemoteError ==",
+	"== remote error: what the method returned comes back as *rpcerr.RemoteError ==",
 	"== timeout: sleep(seconds=10) with a 200ms deadline ==",
 	"== shutdown: each replica finishes its requests and stops ==",
 }
@@ -33,7 +33,7 @@ func TestDemo(t *testing.T) {
 	if stderr != "" {
 		t.Errorf("warren demo wrote on stderr:\n%s", stderr)
 	}
-	if !strings.HasPrefix(stdout, `warren demo: 3 calculator replicas on topic "warren-demo", on the in-process memory driver`) {
+	if !strings.HasPrefix(stdout, `warren demo: 3 calculator replicas on topic "warren-demo", on the in-process memory driver (memory://, since WARREN_TRANSPORT_URL is not set)`) {
 		t.Errorf("warren demo does not start with its header:\n%s", stdout)
 	}
 	last := -1
@@ -63,8 +63,8 @@ func TestDemo(t *testing.T) {
 		"ok    add(a=40, b=2) = 42              answered by calc-2",
 		"ok    divide(num1=1, num2=0) failed: warren.InvalidOperation: invalid operation",
 		"ok    divide(num1=1, x=2) failed: builtins.TypeError: divide() got an unexpected keyword argument 'x'",
-		"ok    square(n=3) failed: errors.Is(err, rpcclient.ErrNoSuchMethod) = true",
-		"ok    errors.Is(err, rpcclient.ErrTimeout) = true",
+		"ok    square(n=3) failed: errors.Is(err, rpcerr.ErrNoSuchMethod) = true",
+		"ok    errors.Is(err, transport.ErrTimeout) = true",
 		"ok    errors.Is(err, context.DeadlineExceeded) = true",
 		"ok    calc-3 stopped",
 	} {

@@ -23,23 +23,12 @@ type replica struct {
 // returns once it listens. The replica outlives ctx, which only bounds the
 // start: stop it with stop.
 func startReplica(ctx context.Context, tr transport.Transport, tgt target.Target, disp *dispatcher.Dispatcher) (*replica, error) {
-	listening := make(chan struct{})
-	r := &replica{
-		name:   tgt.Server,
-		srv:    rpcserver.New(tr, tgt, disp, rpcserver.OnListen(func() { close(listening) })),
-		served: make(chan error, 1),
+	r := &replica{name: tgt.Server, srv: rpcserver.New(tr, tgt, disp), served: make(chan error, 1)}
+	if err := r.srv.Listen(ctx); err != nil {
+		return nil, err
 	}
 	go func() { r.served <- r.srv.Serve(context.WithoutCancel(ctx)) }()
-	select {
-	case <-listening:
-		return r, nil
-	case err := <-r.served:
-		return nil, err
-	case <-ctx.Done():
-		r.srv.Close()
-		<-r.served
-		return nil, ctx.Err()
-	}
+	return r, nil
 }
 
 // stop shuts r down gracefully within timeout and waits for its Serve to

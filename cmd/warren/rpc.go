@@ -13,6 +13,7 @@ import (
 
 	"github.com/warrenrpc/warren"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -188,7 +189,7 @@ func brokerURL(cfg transport.Config) (*transport.URL, error) {
 // printRPCError prints why a call or cast failed: a remote error as its
 // exception, with the remote traceback when there is one.
 func printRPCError(w io.Writer, err error) {
-	var remote *rpcclient.RemoteError
+	var remote *rpcerr.RemoteError
 	if !errors.As(err, &remote) {
 		fmt.Fprintf(w, "warren: %v\n", err)
 		return

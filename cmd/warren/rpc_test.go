@@ -7,26 +7,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
-	"github.com/warrenrpc/warren/examples/calculator/calc"
-	"github.com/warrenrpc/warren/internal/servertest"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
 )
 
-// serveCalculator serves the calculator as server name on tr until the
-// test ends.
-func serveCalculator(t *testing.T, tr transport.Transport, name string) {
+// testTopic is the topic the tests' server listens on.
+const testTopic = "calculator"
+
+// serveBuiltins serves the built-in endpoint, and whoami, as server name
+// of testTopic on tr until the test ends.
+func serveBuiltins(t *testing.T, tr transport.Transport, name string) {
 	t.Helper()
-	servertest.Start(t, tr, target.Target{Topic: calc.Topic, Server: name},
-		[]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name))})
+	whoami := endpoints.New()
+	endpoints.Register(whoami, "whoami", func(context.Context, struct{}) (string, error) { return name, nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{builtinEndpoint(), whoami})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := startReplica(t.Context(), tr, target.Target{Topic: testTopic, Server: name}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.stop(10 * time.Second); err != nil {
+			t.Errorf("stopping %s: %v", name, err)
+		}
+	})
 }
 
 func TestCallAndCast(t *testing.T) {
 	tr := memory.New()
 	defer tr.Close()
-	serveCalculator(t, tr, "calc-1")
+	serveBuiltins(t, tr, "calc-1")
 
 	tests := []struct {
 		name       string
@@ -38,21 +53,21 @@ func TestCallAndCast(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{"call", false, target.Target{Topic: calc.Topic}, "divide", `{"num1": 200, "num2": 100}`,
+		{"call", false, target.Target{Topic: testTopic}, "divide", `{"num1": 200, "num2": 100}`,
 			exitOK, "2\n", ""},
-		{"call one server", false, target.Target{Topic: calc.Topic, Server: "calc-1"}, "whoami", "",
+		{"call one server", false, target.Target{Topic: testTopic, Server: "calc-1"}, "whoami", "",
 			exitOK, "\"calc-1\"\n", ""},
-		{"call remote error", false, target.Target{Topic: calc.Topic}, "divide", `{"num1": 1, "num2": 0}`,
+		{"call remote error", false, target.Target{Topic: testTopic}, "divide", `{"num1": 1, "num2": 0}`,
 			exitFailed, "", "warren: remote error warren.InvalidOperation: invalid operation\n"},
-		{"call unknown method", false, target.Target{Topic: calc.Topic}, "square", `{"n": 3}`,
+		{"call unknown method", false, target.Target{Topic: testTopic}, "square", `{"n": 3}`,
 			exitFailed, "", "warren: remote error oslo_messaging.rpc.dispatcher.NoSuchMethod: Endpoint does not support RPC method square\n"},
-		{"call unsupported version", false, target.Target{Topic: calc.Topic, Version: "2.0"}, "add", `{"a": 1, "b": 2}`,
+		{"call unsupported version", false, target.Target{Topic: testTopic, Version: "2.0"}, "add", `{"a": 1, "b": 2}`,
 			exitFailed, "", "warren: remote error oslo_messaging.rpc.dispatcher.UnsupportedVersion: Endpoint does not support RPC version 2.0. Attempted method: add\n"},
 		{"call nobody", false, target.Target{Topic: "nobody"}, "add", "",
 			exitFailed, "", "warren: rpcclient: call add: transport: no queue is bound to exchange \"openstack\" with routing key \"nobody\"\n"},
-		{"cast", true, target.Target{Topic: calc.Topic}, "add", `{"a": 1, "b": 2}`,
+		{"cast", true, target.Target{Topic: testTopic}, "add", `{"a": 1, "b": 2}`,
 			exitOK, "cast add sent to calculator\n", ""},
-		{"fanout cast", true, target.Target{Topic: calc.Topic, Fanout: true}, "add", `{"a": 1, "b": 2}`,
+		{"fanout cast", true, target.Target{Topic: testTopic, Fanout: true}, "add", `{"a": 1, "b": 2}`,
 			exitOK, "cast add sent to calculator fanout\n", ""},
 		{"cast nobody", true, target.Target{Topic: "nobody"}, "add", "",
 			exitFailed, "", "warren: rpcclient: cast add: transport: no queue is bound to exchange \"openstack\" with routing key \"nobody\"\n"},

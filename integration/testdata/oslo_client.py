@@ -81,6 +81,12 @@ def main():
         ctxt, "slow", seconds=3))
     run("direct", lambda: calc.prepare(server=server).call(ctxt, "whoami"))
     run("ping", lambda: plain.call({}, "oslo_rpc_server_ping"))
+    # oslo sends "namespace": "" for namespace="": no default endpoint
+    # answers it, not even the ping.
+    empty_ns = messaging.get_rpc_client(
+        transport, messaging.Target(exchange=exchange, topic=topic, namespace=""), timeout=10)
+    run("ping_empty_namespace", lambda: empty_ns.call({}, "oslo_rpc_server_ping"))
+    run("big_int", lambda: calc.call(ctxt, "echo_any", n=2**64 + 1, f=3.0))
     run("cast", lambda: calc.cast(ctxt, "record", value="from-python"))
 
     emit({"case": "reply_q", "ok": True, "result": transport._driver._reply_q})

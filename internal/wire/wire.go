@@ -202,7 +202,7 @@ func EncodeRequest(req *message.Request) ([]byte, error) {
 	w.buf = append(w.buf, '{')
 	w.value("method", req.Method)
 	w.raw("args", args)
-	if req.Namespace != "" {
+	if req.Namespace != "" || req.EmptyNamespace {
 		w.value("namespace", req.Namespace)
 	}
 	if req.Version != "" {
@@ -254,7 +254,7 @@ func DecodeRequest(body []byte) (*message.Request, error) {
 	var f struct {
 		Method    string          `json:"method"`
 		Args      json.RawMessage `json:"args"`
-		Namespace string          `json:"namespace"`
+		Namespace *string         `json:"namespace"`
 		Version   string          `json:"version"`
 		MsgID     string          `json:"_msg_id"`
 		ReplyTo   string          `json:"_reply_q"`
@@ -268,13 +268,16 @@ func DecodeRequest(body []byte) (*message.Request, error) {
 		return nil, malformed("request has no method")
 	}
 	req := &message.Request{
-		Method:    f.Method,
-		Args:      f.Args,
-		Namespace: f.Namespace,
-		Version:   f.Version,
-		MsgID:     f.MsgID,
-		ReplyTo:   f.ReplyTo,
-		UniqueID:  f.UniqueID,
+		Method:   f.Method,
+		Args:     f.Args,
+		Version:  f.Version,
+		MsgID:    f.MsgID,
+		ReplyTo:  f.ReplyTo,
+		UniqueID: f.UniqueID,
+	}
+	if f.Namespace != nil { // null, as oslo's None, is no namespace
+		req.Namespace = *f.Namespace
+		req.EmptyNamespace = *f.Namespace == ""
 	}
 	if isNull(req.Args) {
 		req.Args = json.RawMessage("{}")
@@ -476,7 +479,11 @@ func decodeFailure(raw json.RawMessage) (*message.Failure, error) {
 		if isNull(fd.raw) {
 			continue
 		}
-		if err := json.Unmarshal(fd.raw, fd.dst); err != nil {
+		// Numbers in args and kwargs stay json.Number: a Python int
+		// beyond 2^53 keeps every digit.
+		dec := json.NewDecoder(bytes.NewReader(fd.raw))
+		dec.UseNumber()
+		if err := dec.Decode(fd.dst); err != nil {
 			return nil, malformed("reply failure %s: %v", fd.key, err)
 		}
 	}

@@ -491,3 +491,60 @@ func TestNewID(t *testing.T) {
 		t.Errorf("NewID() = %q, %q; want two different 32-digit hex ids", a, b)
 	}
 }
+
+func TestNamespaceEmptyOrMissing(t *testing.T) {
+	tests := []struct {
+		name      string
+		inner     string
+		wantNS    string
+		wantEmpty bool
+	}{
+		{name: "missing", inner: `{"method": "m", "args": {}}`},
+		{name: "null", inner: `{"method": "m", "args": {}, "namespace": null}`},
+		{name: "empty", inner: `{"method": "m", "args": {}, "namespace": ""}`, wantEmpty: true},
+		{name: "named", inner: `{"method": "m", "args": {}, "namespace": "calc"}`, wantNS: "calc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, err := envelope([]byte(tt.inner))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := DecodeRequest(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Namespace != tt.wantNS || req.EmptyNamespace != tt.wantEmpty {
+				t.Errorf("DecodeRequest(%s) = namespace %q empty %v, want %q %v", tt.inner, req.Namespace, req.EmptyNamespace, tt.wantNS, tt.wantEmpty)
+			}
+			again, err := EncodeRequest(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := DecodeRequest(again)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Namespace != req.Namespace || back.EmptyNamespace != req.EmptyNamespace {
+				t.Errorf("re-encoding %s: namespace %q empty %v, want %q %v", tt.inner, back.Namespace, back.EmptyNamespace, req.Namespace, req.EmptyNamespace)
+			}
+		})
+	}
+}
+
+func TestFailureKeepsBigIntegers(t *testing.T) {
+	body, err := EncodeReply("m1", &message.Reply{Failure: &message.Failure{
+		Class: "QuotaExceeded", Module: "inv", Message: "over",
+		Args: []any{json.Number("9007199254740993")}, Kwargs: map[string]any{"limit": json.Number("18446744073709551615")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := DecodeReply(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failure; f == nil || f.Args[0] != json.Number("9007199254740993") || f.Kwargs["limit"] != json.Number("18446744073709551615") {
+		t.Errorf("DecodeReply(EncodeReply(big failure)) = %+v, want every digit as json.Number", rep.Failure)
+	}
+}

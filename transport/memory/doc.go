@@ -46,6 +46,13 @@
 //     blocks until there is room, its ctx ends or its transport closes, as a
 //     broker's flow control blocks publishers.
 //
+// Options follow warren's convention (see package transport): a zero
+// argument keeps the default, so ControlExchange("") is "openstack" and
+// OnBus(nil) gives the transport a Bus of its own, as in the RabbitMQ
+// driver. No memory option can be out of range, so New cannot fail.
+// warren.Dial opens this driver only for the URL memory://, and passes it
+// options given with warren.Memory.
+//
 // The package starts no goroutines: messages move in the goroutines that
 // send and receive them.
 package memory

@@ -55,8 +55,7 @@ func TestDialErrors(t *testing.T) {
 		{"unknown-scheme", "http://localhost/", nil, transport.ErrInvalidURL},
 		{"prefetch-too-large", brokerURLWith(t, nil, "prefetch=70000"), nil, nil},
 		{"negative-prefetch", brokerURL(), []Option{Prefetch(-1)}, nil},
-		{"zero-max-message-size", brokerURL(), []Option{MaxMessageSize(0)}, nil},
-		{"empty-control-exchange", brokerURL(), []Option{ControlExchange("")}, nil},
+		{"negative-max-message-size", brokerURL(), []Option{MaxMessageSize(-1)}, nil},
 		{"negative-heartbeat", brokerURL(), []Option{Heartbeat(-time.Second)}, nil},
 	}
 	for _, c := range cases {
@@ -194,5 +193,15 @@ func TestDialHonoursContext(t *testing.T) {
 				t.Errorf("Dial returned after %v, want soon after ctx ended", elapsed)
 			}
 		})
+	}
+}
+
+// TestDialZeroOptionsKeepDefaults pins the option convention: a zero
+// argument keeps the default instead of failing or meaning something else.
+func TestDialZeroOptionsKeepDefaults(t *testing.T) {
+	tr := dial(t, ControlExchange(""), MaxMessageSize(0), Logger(nil))
+	if tr.s.controlExchange != transport.DefaultControlExchange || tr.s.maxMessageSize != DefaultMaxMessageSize || tr.log == nil {
+		t.Errorf("zero options gave exchange %q, max size %d, logger %v; want %q, %d and a logger",
+			tr.s.controlExchange, tr.s.maxMessageSize, tr.log, transport.DefaultControlExchange, DefaultMaxMessageSize)
 	}
 }

@@ -5,6 +5,18 @@
 //
 //	tr, err := rabbit.Dial(ctx, "rabbit://guest:guest@localhost:5672/")
 //
+// # Options
+//
+// Options follow warren's convention: an option given the zero value of its
+// argument (an empty name, a nil logger, 0) keeps the default, and a value
+// out of range is an error from Dial, never a silent fallback.
+// ControlExchange("") is "openstack" here as in transport/memory, and
+// MaxMessageSize(0) is DefaultMaxMessageSize. Two options keep the meaning
+// oslo.messaging gives their zero, because it is a setting users need and
+// the transport URL spells it that way: Prefetch(0) (prefetch=0) is no
+// limit, and Heartbeat(0) (heartbeat=0) takes the broker's interval. The
+// URL's query options win over options given in code.
+//
 // # Connections
 //
 // A transport opens two connections to one host of the URL: one

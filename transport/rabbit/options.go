@@ -3,7 +3,6 @@ package rabbit
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -74,9 +73,13 @@ func defaultSettings() settings {
 }
 
 // ControlExchange sets the topic exchange used by targets that name none.
-// The default is "openstack", as in oslo.messaging.
+// The default, also for an empty name, is "openstack", as in oslo.messaging.
 func ControlExchange(name string) Option {
-	return func(s *settings) { s.controlExchange = name }
+	return func(s *settings) {
+		if name != "" {
+			s.controlExchange = name
+		}
+	}
 }
 
 // Logger sets where the transport logs what it cannot return as an error:
@@ -101,9 +104,14 @@ func Prefetch(n int) Option {
 // MaxMessageSize sets the largest message body, in bytes, the transport
 // sends or accepts: larger requests and replies are refused with
 // transport.ErrMessageTooLarge, and larger received messages are rejected and
-// logged. The default is DefaultMaxMessageSize.
+// logged. The default, also for zero, is DefaultMaxMessageSize; a negative
+// size is an error from Dial.
 func MaxMessageSize(n int) Option {
-	return func(s *settings) { s.maxMessageSize = n }
+	return func(s *settings) {
+		if n != 0 {
+			s.maxMessageSize = n
+		}
+	}
 }
 
 // Heartbeat sets the AMQP heartbeat interval proposed to the broker, in
@@ -208,12 +216,10 @@ func (s *settings) applyURL(u *transport.URL) error {
 
 func (s *settings) validate() error {
 	switch {
-	case s.controlExchange == "":
-		return errors.New("rabbit: the control exchange name is empty")
 	case s.prefetch < 0 || s.prefetch > 65535:
 		return fmt.Errorf("rabbit: prefetch %d is outside 0..65535", s.prefetch)
-	case s.maxMessageSize <= 0:
-		return fmt.Errorf("rabbit: max message size %d is not positive", s.maxMessageSize)
+	case s.maxMessageSize < 0:
+		return fmt.Errorf("rabbit: max message size %d is negative", s.maxMessageSize)
 	case s.heartbeat < 0 || s.heartbeat > 65535*time.Second:
 		return fmt.Errorf("rabbit: heartbeat %v is outside 0..65535s", s.heartbeat)
 	case s.backoff.Initial < 0 || s.backoff.Max < 0 || s.backoff.Attempts < 0:

@@ -571,8 +571,9 @@ func testFailure(t *testing.T, e *env) {
 		Module:    "builtins",
 		Message:   "bad value: 'x' <&>",
 		Traceback: []string{"Traceback (most recent call last):\n", "  File \"svc.py\", line 3, in divide\n", "ValueError: bad value\n"},
-		Args:      []any{"bad value", float64(3)},
-		Kwargs:    map[string]any{"field": "x", "limits": []any{float64(1), float64(2)}},
+		// Numbers come back as json.Number, every digit kept.
+		Args:   []any{"bad value", json.Number("3")},
+		Kwargs: map[string]any{"field": "x", "limits": []any{json.Number("1"), json.Number("18446744073709551617")}},
 	}
 	s := e.listen("s1")
 	e.serve(s, func(_ context.Context, in transport.Incoming) {

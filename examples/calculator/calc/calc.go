@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 // Topic is the topic calculator servers listen on.
@@ -40,7 +41,7 @@ func Divide(_ context.Context, args DivideArgs) (float64, error) {
 		num2 = *args.Num2
 	}
 	if num2 == 0 {
-		return 0, endpoints.NewError("InvalidOperation", "invalid operation")
+		return 0, rpcerr.NewError("InvalidOperation", "invalid operation")
 	}
 	return *args.Num1 / num2, nil
 }

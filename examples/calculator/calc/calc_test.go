@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/examples/calculator/calc"
+	"github.com/warrenrpc/warren/rpcerr"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -84,7 +84,7 @@ func TestMethods(t *testing.T) {
 				}
 				return
 			}
-			var c endpoints.Classed
+			var c rpcerr.Classed
 			if !errors.As(err, &c) {
 				t.Fatalf("%s(%s) = %v, %v; want an error of class %s", tt.method, tt.args, got, err, tt.wantClass)
 			}
@@ -101,9 +101,9 @@ func TestMethods(t *testing.T) {
 func TestDivideByZeroIsWarrenError(t *testing.T) {
 	num1, num2 := 1.0, 0.0
 	_, err := calc.Divide(context.Background(), calc.DivideArgs{Num1: &num1, Num2: &num2})
-	var e *endpoints.Error
+	var e *rpcerr.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("Divide(1, 0) = %v, want an *endpoints.Error", err)
+		t.Fatalf("Divide(1, 0) = %v, want an *rpcerr.Error", err)
 	}
 	if class, module := e.ExceptionClass(); class != "InvalidOperation" || module != "warren" {
 		t.Errorf("Divide(1, 0) error is %s.%s, want warren.InvalidOperation", module, class)

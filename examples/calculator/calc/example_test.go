@@ -10,6 +10,7 @@ import (
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/examples/calculator/calc"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -27,17 +28,13 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: "calc-1"}, d,
-		rpcserver.OnListen(func() { close(listening) }))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
-	select {
-	case <-listening:
-	case err := <-served:
+	srv := rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: "calc-1"}, d)
+	if err := srv.Listen(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
 
 	client := rpcclient.New(tr, target.Target{Topic: calc.Topic})
 	var quotient, sum float64
@@ -50,7 +47,7 @@ func Example() {
 	fmt.Println("whoami() =", who, err)
 
 	err = client.Call(ctx, "divide", map[string]any{"num1": 1, "num2": 0}, nil)
-	var remote *rpcclient.RemoteError
+	var remote *rpcerr.RemoteError
 	if errors.As(err, &remote) {
 		fmt.Printf("divide(1, 0) failed: %s.%s: %s\n", remote.Module, remote.Class, remote.Message)
 	}

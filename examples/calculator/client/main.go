@@ -16,6 +16,7 @@ import (
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/examples/calculator/calc"
 	"github.com/warrenrpc/warren/rpcclient"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -60,7 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	onMemory, where := true, ""
-	if cfg.URL != "" {
+	if cfg.URL == "" {
+		cfg.URL = "memory://" // this example's choice; warren.Dial refuses an empty URL
+	} else {
 		u, err := transport.ParseURL(cfg.URL)
 		if err != nil {
 			fmt.Fprintf(stderr, "client: WARREN_TRANSPORT_URL: %v\n", err)
@@ -131,7 +134,7 @@ func callValue(ctx context.Context, w io.Writer, c *rpcclient.Client, method, sh
 func callRemoteError(ctx context.Context, w io.Writer, c *rpcclient.Client, method, shown string, args map[string]any, class, message string) bool {
 	var got any
 	err := c.Call(ctx, method, args, &got)
-	var remote *rpcclient.RemoteError
+	var remote *rpcerr.RemoteError
 	switch {
 	case err == nil:
 		fmt.Fprintf(w, "%s(%s) = %v, want the remote error %s: %s\n", method, shown, got, class, message)
@@ -154,24 +157,15 @@ func startServer(ctx context.Context, tr transport.Transport, name string) (stop
 	if err != nil {
 		return nil, err
 	}
-	listening := make(chan struct{})
-	srv := rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: name}, d,
-		rpcserver.OnListen(func() { close(listening) }))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.WithoutCancel(ctx)) }()
-	select {
-	case <-listening:
-	case err := <-served:
+	srv := rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: name}, d)
+	if err := srv.Listen(ctx); err != nil {
 		return nil, err
-	case <-ctx.Done():
-		srv.Close()
-		<-served
-		return nil, ctx.Err()
 	}
+	serveCtx, shutdown := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx) }()
 	return func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx) // it closes the server if ctx ends first
+		shutdown()
 		<-served
 	}, nil
 }

@@ -102,7 +102,7 @@ func TestChecksReportUnexpectedAnswers(t *testing.T) {
 		}, false, "add(a=2, b=3) = 5, want 6\n"},
 		{"error instead of value", func(w io.Writer) bool {
 			return callValue(ctx, w, c, "divide", "num1=1, num2=0", map[string]any{"num1": 1, "num2": 0}, 1)
-		}, false, "divide(num1=1, num2=0) failed: rpcclient: remote InvalidOperation: invalid operation (want 1)\n"},
+		}, false, "divide(num1=1, num2=0) failed: rpcclient: call divide: remote InvalidOperation: invalid operation (want 1)\n"},
 		{"remote error as expected", func(w io.Writer) bool {
 			return callRemoteError(ctx, w, c, "divide", "num1=1, num2=0", map[string]any{"num1": 1, "num2": 0}, "InvalidOperation", "invalid operation")
 		}, true, "divide(num1=1, num2=0) failed as expected: InvalidOperation: invalid operation\n"},

@@ -21,9 +21,10 @@ import (
 	"github.com/warrenrpc/warren/transport"
 )
 
-// shutdownTimeout bounds how long requests in flight may take to finish
-// once a signal asked the server to stop.
-const shutdownTimeout = 10 * time.Second
+// gracePeriod bounds how long requests in flight may take to finish once a
+// signal asked the server to stop; callers of those still running then are
+// told the server is shutting down.
+const gracePeriod = 10 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,7 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	where := "the in-process memory driver"
 	if cfg.URL == "" {
-		fmt.Fprintln(stderr, "server: WARREN_TRANSPORT_URL is not set: serving on the in-process memory driver, which no other process can reach")
+		cfg.URL = "memory://"
+		fmt.Fprintln(stderr, "server: WARREN_TRANSPORT_URL is not set: serving on memory://, the in-process driver, which no other process can reach")
 	} else {
 		u, err := transport.ParseURL(cfg.URL)
 		if err != nil {
@@ -88,53 +90,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer tr.Close()
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	listening := make(chan struct{})
-	srv, err := newServer(tr, *name, log, rpcserver.OnListen(func() { close(listening) }))
+	srv, err := newServer(tr, *name, log, rpcserver.GracePeriod(gracePeriod))
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
-	// Serve ignores ctx's end: a signal leads to Shutdown, which lets the
-	// requests in flight finish.
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.WithoutCancel(ctx)) }()
-
-	select {
-	case <-listening:
-		fmt.Fprintf(stdout, "calculator server %q serving topic %q on %s\n", *name, calc.Topic, where)
-	case err := <-served:
+	if err := srv.Listen(ctx); err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
-	case <-ctx.Done():
 	}
-	select {
-	case err := <-served:
-		fmt.Fprintf(stderr, "server: %v\n", err)
-		return 1
-	case <-ctx.Done():
-	}
-
-	fmt.Fprintln(stdout, "shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	code := 0
-	if err := srv.Shutdown(sctx); err != nil {
-		fmt.Fprintf(stderr, "server: requests still running after %v were stopped: %v\n", shutdownTimeout, err)
-		code = 1
-	}
-	if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+	fmt.Fprintf(stdout, "calculator server %q serving topic %q on %s\n", *name, calc.Topic, where)
+	// A signal ends ctx: Serve stops taking requests and lets those in
+	// flight finish within the grace period.
+	if err := srv.Serve(ctx); !errors.Is(err, rpcserver.ErrServerClosed) {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "stopped")
-	return code
+	return 0
 }
 
 // newServer returns the calculator server named name on tr, logging every
 // request it handles to log.
 func newServer(tr transport.Transport, name string, log *slog.Logger, opts ...rpcserver.Option) (*rpcserver.Server, error) {
 	d, err := dispatcher.New([]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name))},
-		dispatcher.WithInterceptors(logRequests(log)))
+		dispatcher.Interceptors(logRequests(log)))
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func TestServeUntilCancelled(t *testing.T) {
 		t.Fatal("run did not return within 10s of cancel")
 	}
 	out := stdout.String()
-	for _, want := range []string{`calculator server "calc-test" serving topic "calculator" on the in-process memory driver`, "shutting down", "stopped"} {
+	for _, want := range []string{`calculator server "calc-test" serving topic "calculator" on the in-process memory driver`, "stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
@@ -113,19 +113,15 @@ func TestServerLogsRequests(t *testing.T) {
 	tr := memory.New()
 	defer tr.Close()
 	logs := newWatcher("")
-	listening := make(chan struct{})
-	srv, err := newServer(tr, "calc-log", slog.New(slog.NewTextHandler(logs, nil)),
-		rpcserver.OnListen(func() { close(listening) }))
+	srv, err := newServer(tr, "calc-log", slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(ctx); err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx) }()
-	select {
-	case <-listening:
-	case err := <-served:
-		t.Fatalf("Serve = %v before listening", err)
-	}
 
 	c := rpcclient.New(tr, target.Target{Topic: calc.Topic})
 	var q float64

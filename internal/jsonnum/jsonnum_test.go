@@ -1,0 +1,99 @@
+package jsonnum_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/warrenrpc/warren/internal/jsonnum"
+)
+
+type tree struct {
+	Name     string  `json:"name"`
+	Children []*tree `json:"children"`
+	Extra    any     `json:"extra"`
+}
+
+type plain struct {
+	N    int64             `json:"n"`
+	Tags map[string]string `json:"tags"`
+	Self *plain            `json:"self"`
+}
+
+func TestHoldsInterface(t *testing.T) {
+	tests := []struct {
+		typ  reflect.Type
+		want bool
+	}{
+		{reflect.TypeFor[*int](), false},
+		{reflect.TypeFor[*plain](), false},
+		{reflect.TypeFor[*any](), true},
+		{reflect.TypeFor[*map[string]any](), true},
+		{reflect.TypeFor[*[]any](), true},
+		{reflect.TypeFor[*tree](), true},
+		{reflect.TypeFor[*[2]map[string][]any](), true},
+		{reflect.TypeFor[*json.RawMessage](), false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := jsonnum.HoldsInterface(tt.typ); got != tt.want {
+			t.Errorf("HoldsInterface(%v) = %v, want %v", tt.typ, got, tt.want)
+		}
+	}
+}
+
+func TestUnmarshal(t *testing.T) {
+	var m map[string]any
+	if err := jsonnum.Unmarshal([]byte(`{"n": 18446744073709551617, "f": 3.0}`), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["n"] != json.Number("18446744073709551617") || m["f"] != json.Number("3.0") {
+		t.Errorf("Unmarshal into map[string]any = %#v, want json.Number values", m)
+	}
+	var tr tree
+	if err := jsonnum.Unmarshal([]byte(`{"children": [{"extra": 9007199254740993}]}`), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Children[0].Extra != json.Number("9007199254740993") {
+		t.Errorf("Unmarshal into a nested any = %#v, want json.Number", tr.Children[0].Extra)
+	}
+	var p plain
+	if err := jsonnum.Unmarshal([]byte(`{"n": 9007199254740993}`), &p); err != nil || p.N != 9007199254740993 {
+		t.Errorf("Unmarshal into an int64 = %d, %v", p.N, err)
+	}
+	for _, bad := range []string{`{"n": 1} x`, `{`, ``} {
+		var a, b any
+		got, want := jsonnum.Unmarshal([]byte(bad), &a), json.Unmarshal([]byte(bad), &b)
+		if got == nil || got.Error() != want.Error() {
+			t.Errorf("Unmarshal(%q) = %v, want json.Unmarshal's %v", bad, got, want)
+		}
+	}
+}
+
+// FuzzUnmarshal checks Unmarshal against encoding/json on any input: it
+// fails exactly on invalid JSON (json.Unmarshal also fails on numbers out
+// of float64's range, which json.Number keeps), and what it decodes into
+// an any survives a round trip, numbers spelled as they came.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range []string{`{}`, `{"n": 18446744073709551617}`, `[1.0, -0, 1e400]`, `"x"`, `null`, `{"a": {"b": [true]}}`, `{`, `1 2`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, want any
+		gerr, werr := jsonnum.Unmarshal(data, &got), json.Unmarshal(data, &want)
+		if (gerr == nil) != json.Valid(data) || (werr == nil && gerr != nil) {
+			t.Fatalf("Unmarshal(%q) = %v, json.Unmarshal = %v", data, gerr, werr)
+		}
+		if gerr != nil {
+			return
+		}
+		out, err := json.Marshal(got)
+		if err != nil {
+			t.Fatalf("Marshal(Unmarshal(%q)): %v", data, err)
+		}
+		var again any
+		if err := jsonnum.Unmarshal(out, &again); err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("Unmarshal(%q) = %#v, which does not survive a round trip (%s)", data, got, out)
+		}
+	})
+}
