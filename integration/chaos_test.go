@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"sort"
@@ -88,7 +89,8 @@ func TestChaosReplica(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tr, err := rabbit.Dial(ctx, cfg.URL, rabbit.OnStateChange(func(c rabbit.StateChange) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("replica", cfg.Server)
+	tr, err := rabbit.Dial(ctx, cfg.URL, rabbit.Logger(log), rabbit.OnStateChange(func(c rabbit.StateChange) {
 		emit("state %s %d", c.State, c.At.UnixMilli())
 	}))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
 )
 
 // replyQueue returns the transport's reply queue, declaring it and
@@ -44,9 +45,11 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 		return declareExpiringQueue(ch, name)
 	})
 	// A queue deleted under its consumer took the replies it held: the
-	// calls waiting for them hear it now, instead of at their deadline.
+	// calls waiting for them hear it now, instead of at their deadline,
+	// with an error matching transport.ErrConnectionLost (their way back
+	// is lost).
 	sub.cancelled = func(queue string) {
-		t.waiters.FailAll(fmt.Errorf("rabbit: the broker stopped delivering reply queue %q", queue))
+		t.waiters.FailAll(fmt.Errorf("rabbit: the broker stopped delivering reply queue %q: %w", queue, transport.ErrConnectionLost))
 	}
 	if err := sub.open(ctx, s); err != nil {
 		return "", err

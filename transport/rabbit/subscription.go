@@ -15,6 +15,10 @@ import (
 // errStopped is what subscription.next returns once stop was called.
 var errStopped = errors.New("rabbit: subscription stopped")
 
+// errRecheck tells next that receive checked the queues instead of
+// receiving.
+var errRecheck = errors.New("rabbit: queues checked")
+
 // subscription is what one consumer needs from the broker, kept across
 // reconnects: what to declare and bind, and which queues to consume. The
 // RPC listener and the reply consumer are each one subscription. next
@@ -37,6 +41,11 @@ type subscription struct {
 	stopped  <-chan struct{} // stopCtx.Done()
 	stopNow  context.CancelFunc
 	stopOnce sync.Once
+
+	// check fires when next should make sure the queues still exist (see
+	// verify); checkAfter is the wait after the next check.
+	check      *time.Timer
+	checkAfter time.Duration
 
 	mu         sync.Mutex // guards ch for stop; next replaces the fields below
 	sess       *session
@@ -105,7 +114,37 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 	default:
 	}
 	sub.sess, sub.ch, sub.chClosed, sub.deliveries = s, ch, chClosed, deliveries
+	sub.checkAfter = firstCheck
+	if sub.check == nil {
+		sub.check = time.NewTimer(firstCheck)
+	} else {
+		sub.check.Reset(firstCheck)
+	}
 	return nil
+}
+
+// Checks of a subscription's queues: the first one second after it
+// opened, then at doubling intervals up to a minute.
+const (
+	firstCheck = time.Second
+	lastCheck  = time.Minute
+)
+
+// verify declares the subscription's queues passively. A consumer can
+// outlive its queue without hearing of it: after a failover, while the
+// lost cluster node is still shutting down, a queue it hosts declares and
+// consumes fine through another node, then vanishes with the node without
+// a basic.cancel. The broker closes the channel when a queue is gone, and
+// next then declares everything again.
+func (sub *subscription) verify() {
+	for _, q := range sub.queues {
+		if _, err := sub.ch.QueueDeclarePassive(q, false, false, false, false, nil); err != nil {
+			sub.t.log.Warn("rabbit: a consumed queue is gone", "consumer", sub.name, "queue", q, "error", err)
+			return
+		}
+	}
+	sub.checkAfter = min(2*sub.checkAfter, lastCheck)
+	sub.check.Reset(sub.checkAfter)
 }
 
 // reopen waits for the connection within ctx and opens the subscription
@@ -169,6 +208,9 @@ func (sub *subscription) next(ctx context.Context) (amqp.Delivery, int, error) {
 			}
 		}
 		d, i, ok, err := sub.receive(ctx)
+		if errors.Is(err, errRecheck) {
+			continue
+		}
 		if err != nil {
 			return amqp.Delivery{}, 0, err
 		}
@@ -193,6 +235,9 @@ func (sub *subscription) receive(ctx context.Context) (d amqp.Delivery, i int, o
 		select {
 		case d, ok = <-ds[0]:
 			return d, 0, ok, nil
+		case <-sub.check.C:
+			sub.verify()
+			return d, 0, true, errRecheck
 		case <-ctx.Done():
 		case <-sub.stopped:
 			return d, 0, false, errStopped
@@ -205,6 +250,9 @@ func (sub *subscription) receive(ctx context.Context) (d amqp.Delivery, i int, o
 			return d, 1, ok, nil
 		case d, ok = <-ds[2]:
 			return d, 2, ok, nil
+		case <-sub.check.C:
+			sub.verify()
+			return d, 0, true, errRecheck
 		case <-ctx.Done():
 		case <-sub.stopped:
 			return d, 0, false, errStopped
@@ -216,7 +264,8 @@ func (sub *subscription) receive(ctx context.Context) (d amqp.Delivery, i int, o
 		}
 		cases = append(cases,
 			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sub.stopped)})
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sub.stopped)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sub.check.C)})
 		chosen, v, recvOK := reflect.Select(cases)
 		switch {
 		case chosen < len(ds):
@@ -226,6 +275,9 @@ func (sub *subscription) receive(ctx context.Context) (d amqp.Delivery, i int, o
 			return d, chosen, recvOK, nil
 		case chosen == len(ds)+1:
 			return d, 0, false, errStopped
+		case chosen == len(ds)+2:
+			sub.verify()
+			return d, 0, true, errRecheck
 		}
 	}
 	return d, 0, false, ctx.Err()
@@ -270,6 +322,9 @@ func (sub *subscription) stop() error {
 		sub.mu.Lock()
 		sub.stopNow()
 		ch := sub.ch
+		if sub.check != nil {
+			sub.check.Stop()
+		}
 		sub.mu.Unlock()
 		if ch != nil {
 			if cerr := sub.t.bounded(ch.Close); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
