@@ -62,6 +62,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error
 		url:         u,
 		hosts:       newHostOrder(u.Hosts, s.failover),
 		waiters:     replywait.New(),
+		notes:       newNotifyState(),
 		listeners:   make(map[*listener]struct{}),
 		done:        make(chan struct{}),
 		closing:     closing,

@@ -21,16 +21,37 @@ import (
 
 var errListenerClosed = fmt.Errorf("rabbit: listener: %w", transport.ErrClosed)
 
-// listener consumes a server's three queues on one channel of the
-// consuming connection, through a subscription that comes back after a
-// reconnect.
-type listener struct {
-	t   *Transport
-	tgt target.Target
-	srv topology.Server // names of what it declares
-	sub *subscription
+// queueSpec is a queue a listener declares, binds and consumes.
+type queueSpec struct {
+	name    string
+	declare func(ch *amqp.Channel) error
+	binds   []bindSpec
+}
 
-	queues [3]string // <topic>, <topic>.<server>, <topic>_fanout_<hex>
+// bindSpec binds a queue to an exchange, which is declared first.
+type bindSpec struct {
+	exchange exchangeDecl
+	key      string
+}
+
+// listener consumes queues on one channel of the consuming connection,
+// one consumer per queue with manual acks, through a subscription that
+// declares and consumes them again after a reconnect or a queue deleted
+// under it. An RPC server's listener consumes <topic>, <topic>.<server>
+// and its fanout queue and acks what it hands out; a notification
+// listener (notifyListener) consumes its notification queues and leaves
+// acks to the user.
+type listener struct {
+	t     *Transport
+	name  string // what the listener serves, for errors and logs
+	specs []queueSpec
+	sub   *subscription
+	// expiring is a queue of this listener alone, deleted by Close: an RPC
+	// server's fanout queue. Empty when none.
+	expiring string
+	// cancelOnStop makes Stop cancel the consumers and keep the channel
+	// open, so that what Next handed out can still be acked until Close.
+	cancelOnStop bool
 
 	stopOnce  sync.Once
 	stopErr   error
@@ -54,8 +75,8 @@ type listener struct {
 // deleted under it). Listen waits for the connection within ctx when it
 // is down, and returns by ctx's end even when the broker does not answer;
 // the set-up then stops, or the listener is closed once set up. A Listen
-// that fails part way deletes its fanout queue when its channel is still
-// open, and otherwise leaves it to expire.
+// that fails part way deletes its fanout queue when its connection is
+// still up, and otherwise leaves it to expire.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
 		return nil, fmt.Errorf("rabbit: listen: %w", err)
@@ -63,73 +84,113 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
+	srv := topology.ServerOf(tgt, t.s.controlExchange)
+	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
+	fanoutQ := srv.FanoutQueue
+	shared := func(name string) queueSpec {
+		return queueSpec{
+			name:    name,
+			declare: func(ch *amqp.Channel) error { return declareSharedQueue(ch, name) },
+			binds:   []bindSpec{{topicEx, name}},
+		}
+	}
+	l := &listener{
+		t:    t,
+		name: tgt.String(),
+		specs: []queueSpec{
+			shared(srv.TopicQueue),
+			shared(srv.ServerQueue),
+			{
+				name:    fanoutQ,
+				declare: func(ch *amqp.Channel) error { return declareExpiringQueue(ch, fanoutQ) },
+				binds:   []bindSpec{{fanoutEx, srv.FanoutKey}},
+			},
+		},
+		expiring: fanoutQ,
+	}
 	// The broker round trips take no ctx: a listener set up after ctx
 	// ended is closed.
-	l, err := awaitBroker(ctx, t, "listen on "+tgt.String(), func() (*listener, error) { return t.listen(ctx, tgt) }, func(l *listener) { _ = l.Close() })
-	if err != nil {
+	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
 		return nil, err
 	}
-	return l, nil
+	return &rpcListener{l}, nil
 }
 
-// listen does Listen's work; ctx is checked between the broker round
+// startListener declares and consumes l's queues and registers l with the
+// transport, within ctx. what names the operation in errors.
+func (t *Transport) startListener(ctx context.Context, l *listener, what string) error {
+	_, err := awaitBroker(ctx, t, what, func() (*listener, error) {
+		if err := t.open(ctx, l); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}, func(l *listener) { _ = l.Close() })
+	return err
+}
+
+// open does startListener's work; ctx is checked between the broker round
 // trips.
-func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, error) {
-	srv := topology.ServerOf(tgt, t.s.controlExchange)
-	l := &listener{
-		t:      t,
-		tgt:    tgt,
-		srv:    srv,
-		queues: [3]string{srv.TopicQueue, srv.ServerQueue, srv.FanoutQueue},
+func (t *Transport) open(ctx context.Context, l *listener) error {
+	names := make([]string, len(l.specs))
+	for i, q := range l.specs {
+		names[i] = q.name
 	}
-	l.sub = t.newSubscription("listener on "+tgt.String(), l.queues[:], t.s.prefetch, l.declare)
+	l.sub = t.newSubscription("listener on "+l.name, names, t.s.prefetch, l.declare)
 	s, err := t.session(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := l.sub.open(ctx, s); err != nil {
-		if !s.down() {
-			_ = dropQueue(s, l.queues[2])
+		if l.expiring != "" && !s.down() {
+			_ = dropQueue(s, l.expiring)
 		}
-		return nil, err
+		return err
 	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		_ = l.sub.stop()
-		_ = dropQueue(s, l.queues[2])
-		return nil, errClosed
+		_ = l.sub.stop(false)
+		if l.expiring != "" {
+			_ = dropQueue(s, l.expiring)
+		}
+		return errClosed
 	}
 	t.listeners[l] = struct{}{}
 	t.mu.Unlock()
-	return l, nil
+	return nil
 }
 
-// declare declares and binds the listener's exchanges and queues on ch.
+// declare declares l's exchanges and queues on ch and binds them.
 func (l *listener) declare(ch *amqp.Channel) error {
-	srv := l.srv
-	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
-	fanoutQ := l.queues[2]
-	steps := []struct {
-		what string
-		do   func() error
-	}{
-		{"declaring exchange " + topicEx.name, func() error { return topicEx.declare(ch) }},
-		{"declaring queue " + l.queues[0], func() error { return declareSharedQueue(ch, l.queues[0]) }},
-		{"binding queue " + l.queues[0], func() error { return ch.QueueBind(l.queues[0], l.queues[0], topicEx.name, false, nil) }},
-		{"declaring queue " + l.queues[1], func() error { return declareSharedQueue(ch, l.queues[1]) }},
-		{"binding queue " + l.queues[1], func() error { return ch.QueueBind(l.queues[1], l.queues[1], topicEx.name, false, nil) }},
-		{"declaring exchange " + fanoutEx.name, func() error { return fanoutEx.declare(ch) }},
-		{"declaring queue " + fanoutQ, func() error { return declareExpiringQueue(ch, fanoutQ) }},
-		{"binding queue " + fanoutQ, func() error { return ch.QueueBind(fanoutQ, srv.FanoutKey, fanoutEx.name, false, nil) }},
-	}
-	for _, st := range steps {
-		if err := st.do(); err != nil {
-			return fmt.Errorf("%s: %w", st.what, err)
+	for _, q := range l.specs {
+		if err := q.declare(ch); err != nil {
+			return fmt.Errorf("declaring queue %s: %w", q.name, err)
+		}
+		for _, b := range q.binds {
+			if err := b.exchange.declare(ch); err != nil {
+				return fmt.Errorf("declaring exchange %s: %w", b.exchange.name, err)
+			}
+			if err := ch.QueueBind(q.name, b.key, b.exchange.name, false, nil); err != nil {
+				return fmt.Errorf("binding queue %s: %w", q.name, err)
+			}
 		}
 	}
 	return nil
 }
+
+// receive waits for the next delivery of any of l's queues, across
+// reconnects. It returns an error when ctx ends (ctx.Err()), the listener
+// stopped, the transport closed or gave up reconnecting.
+func (l *listener) receive(ctx context.Context) (amqp.Delivery, error) {
+	d, _, err := l.sub.next(ctx)
+	if errors.Is(err, errStopped) {
+		return amqp.Delivery{}, errListenerClosed
+	}
+	return d, err
+}
+
+// rpcListener is an RPC server's listener.
+type rpcListener struct{ *listener }
 
 // Next returns the next request from any of the three queues. It acks the
 // request as it hands it out (at-most-once, as oslo.messaging). A message
@@ -147,13 +208,10 @@ func (l *listener) declare(ch *amqp.Channel) error {
 // the receipt time plus the message's expiration, as an oslo.messaging
 // caller sends it. The request's Headers are the message's headers with
 // string values, without the x-warren- ones.
-func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
+func (l *rpcListener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
-		d, _, err := l.sub.next(ctx)
+		d, err := l.receive(ctx)
 		if err != nil {
-			if errors.Is(err, errStopped) {
-				return nil, errListenerClosed
-			}
 			return nil, err
 		}
 		if in := l.accept(ctx, &d); in != nil {
@@ -164,7 +222,7 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 
 // accept decodes and acks d, or rejects it. It returns nil when d is not
 // handed out.
-func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
+func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
 	received := time.Now()
 	select {
 	case <-l.sub.stopped:
@@ -183,7 +241,7 @@ func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incom
 	}
 	if err := d.Ack(false); err != nil {
 		// The channel is closing: the broker requeues d.
-		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.tgt.String(), "error", err)
+		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
 		return nil
 	}
 	req.Headers = headersOf(d)
@@ -193,12 +251,12 @@ func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incom
 // reject drops d, which is not a valid request, without requeueing it. When
 // its _msg_id and _reply_q can still be read, the caller gets a ValueError
 // failure saying why, instead of waiting out its timeout.
-func (l *listener) reject(ctx context.Context, d *amqp.Delivery, err error) {
+func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
-		"listener", l.tgt.String(), "exchange", d.Exchange, "routing_key", d.RoutingKey,
+		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	if err := d.Reject(false); err != nil {
-		l.t.log.Debug("rabbit: could not reject a message", "listener", l.tgt.String(), "error", err)
+		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
 	msgID, replyTo := wire.Peek(d.Body)
 	if msgID == "" || replyTo == "" {
@@ -246,36 +304,52 @@ func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
 	return time.Time{}
 }
 
-// Stop closes the listener's channel. That cancels its consumers, and the
-// broker requeues for other servers every request delivered to it that
-// Next did not hand out, since none of them is acked. Requests already
-// handed out still reply: replies go through the publishing connection.
-// A broker that does not answer gets 5 s, then Stop returns an error.
+// Stop stops consuming. An RPC listener closes its channel: that cancels
+// its consumers, and the broker requeues for other servers every request
+// delivered to it that Next did not hand out, since none of them is acked.
+// Requests already handed out still reply: replies go through the
+// publishing connection. A notification listener cancels its consumers
+// and keeps the channel, so that what Next handed out can still be acked;
+// Close closes it. A broker that does not answer gets 5 s, then Stop
+// returns an error.
 func (l *listener) Stop() error {
-	l.stopOnce.Do(func() { l.stopErr = l.sub.stop() })
+	l.stopOnce.Do(func() {
+		if err := l.sub.stop(l.cancelOnStop); err != nil {
+			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %w", l.name, err)
+		}
+	})
 	return l.stopErr
 }
 
-// Close stops the listener and deletes its fanout queue, as
+// Close stops the listener, closes its channel (the broker requeues what
+// was delivered and not acked) and deletes its fanout queue, as
 // oslo.messaging does. The shared queues stay for the other servers. Each
 // step gives a broker that does not answer 5 s, as Stop does.
 func (l *listener) Close() error {
 	l.closeOnce.Do(func() {
-		err := l.Stop()
+		errs := []error{l.Stop()}
 		l.t.mu.Lock()
 		delete(l.t.listeners, l)
 		l.t.mu.Unlock()
-		l.closeErr = errors.Join(err, l.deleteFanoutQueue())
+		if l.cancelOnStop {
+			if err := l.sub.close(); err != nil {
+				errs = append(errs, fmt.Errorf("rabbit: closing listener on %s: %w", l.name, err))
+			}
+		}
+		if l.expiring != "" {
+			errs = append(errs, l.deleteExpiringQueue())
+		}
+		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
 }
 
-func (l *listener) deleteFanoutQueue() error {
+func (l *listener) deleteExpiringQueue() error {
 	s := l.t.sess.Load()
 	if s == nil || s.down() {
 		return nil // the queue expires on its own
 	}
-	return l.t.bounded(func() error { return dropQueue(s, l.queues[2]) })
+	return l.t.bounded(func() error { return dropQueue(s, l.expiring) })
 }
 
 // publishReply publishes body, an encoded reply or heartbeat, to reply

@@ -212,7 +212,7 @@ func TestOutage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Listen = %v", err)
 	}
-	t.Cleanup(func() { deleteQueue(t, own.(*listener).queues[2]) })
+	t.Cleanup(func() { deleteQueue(t, own.(*rpcListener).expiring) })
 	nexts := make(chan error, 1)
 	go func() {
 		_, err := own.Next(within(t, 30*time.Second))
@@ -449,7 +449,7 @@ func TestOldDeliveryNotAckedOnNewChannel(t *testing.T) {
 	if err := dial(t).Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "once"}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
-	d, _, err := lis.(*listener).sub.next(within(t, 10*time.Second))
+	d, _, err := lis.(*rpcListener).sub.next(within(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("next = %v", err)
 	}

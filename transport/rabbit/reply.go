@@ -55,7 +55,7 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !t.spawn(func() { t.consumeReplies(sub) }) {
-		_ = sub.stop()
+		_ = sub.stop(false)
 		return "", errClosed
 	}
 	t.replyQ, t.replySub = name, sub
@@ -77,7 +77,7 @@ func (t *Transport) consumeReplies(sub *subscription) {
 				t.replyQ, t.replySub = "", nil
 			}
 			t.replyMu.Unlock()
-			_ = sub.stop()
+			_ = sub.stop(false)
 			t.waiters.FailAll(err)
 			t.log.Error("rabbit: the reply queue cannot be consumed; pending calls fail", "queue", sub.queues[0], "error", err)
 			return
@@ -125,7 +125,7 @@ func (t *Transport) closeReplyQueue() error {
 	if t.replySub == nil {
 		return nil
 	}
-	err := t.replySub.stop()
+	err := t.replySub.stop(false)
 	if s := t.sess.Load(); s != nil && !s.down() {
 		err = errors.Join(err, dropQueue(s, t.replyQ))
 	}

@@ -128,6 +128,11 @@ func (t *Transport) supervise(s *session) {
 		if s = t.reconnect(s, reason); s == nil {
 			return
 		}
+		// The broker may have lost the notification queues publishers
+		// declared: declare them again on first use.
+		t.notes.mu.Lock()
+		clear(t.notes.declared)
+		t.notes.mu.Unlock()
 	}
 }
 

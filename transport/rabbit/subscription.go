@@ -10,6 +10,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenrpc/warren/internal/wire"
 )
 
 // errStopped is what subscription.next returns once stop was called.
@@ -51,6 +53,7 @@ type subscription struct {
 	sess       *session
 	ch         *amqp.Channel
 	chClosed   <-chan *amqp.Error
+	tags       []string // consumer tags, by queue
 	deliveries []<-chan amqp.Delivery
 }
 
@@ -72,6 +75,7 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 	}
 	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	deliveries := make([]<-chan amqp.Delivery, len(sub.queues))
+	tags := make([]string, len(sub.queues))
 	steps := []struct {
 		what string
 		do   func() error
@@ -89,7 +93,8 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 			what string
 			do   func() error
 		}{"consuming queue " + q, func() (err error) {
-			deliveries[i], err = ch.Consume(q, "", false, false, false, false, nil)
+			tags[i] = "warren-" + wire.NewID()
+			deliveries[i], err = ch.Consume(q, tags[i], false, false, false, false, nil)
 			return err
 		}})
 	}
@@ -113,7 +118,7 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 		return errStopped
 	default:
 	}
-	sub.sess, sub.ch, sub.chClosed, sub.deliveries = s, ch, chClosed, deliveries
+	sub.sess, sub.ch, sub.chClosed, sub.tags, sub.deliveries = s, ch, chClosed, tags, deliveries
 	sub.checkAfter = firstCheck
 	if sub.check == nil {
 		sub.check = time.NewTimer(firstCheck)
@@ -313,24 +318,51 @@ func (sub *subscription) ended(i int) {
 	sub.t.log.Warn("rabbit: consumer ended; declaring and consuming again", "consumer", sub.name, "queue", sub.queues[i], "reason", reason)
 }
 
-// stop ends the subscription: it closes its channel, so the broker
-// requeues what was delivered and not acked, and next returns errStopped.
-// A broker that does not answer gets the close timeout.
-func (sub *subscription) stop() error {
+// stop ends the subscription: next returns errStopped. By default it
+// closes the channel, so the broker requeues what was delivered and not
+// acked; with keep it only cancels the consumers, so that what was handed
+// out can still be acked until close. A broker that does not answer gets
+// the close timeout.
+func (sub *subscription) stop(keep bool) error {
 	var err error
 	sub.stopOnce.Do(func() {
 		sub.mu.Lock()
 		sub.stopNow()
-		ch := sub.ch
+		ch, tags := sub.ch, sub.tags
 		if sub.check != nil {
 			sub.check.Stop()
 		}
 		sub.mu.Unlock()
-		if ch != nil {
-			if cerr := sub.t.bounded(ch.Close); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
-				err = fmt.Errorf("rabbit: stopping %s: %v", sub.name, cerr)
+		if ch == nil {
+			return
+		}
+		end := ch.Close
+		if keep {
+			end = func() error {
+				var errs []error
+				for _, tag := range tags {
+					errs = append(errs, ch.Cancel(tag, false))
+				}
+				return errors.Join(errs...)
 			}
+		}
+		if cerr := sub.t.bounded(end); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
+			err = cerr
 		}
 	})
 	return err
+}
+
+// close closes the channel of a subscription stopped with keep.
+func (sub *subscription) close() error {
+	sub.mu.Lock()
+	ch := sub.ch
+	sub.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	if err := sub.t.bounded(ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		return err
+	}
+	return nil
 }

@@ -45,6 +45,7 @@ type Transport struct {
 	sess atomic.Pointer[session] // the current session; nil while connecting
 
 	waiters *replywait.Waiters
+	notes   *notifyState
 	replier *driver.Replier
 
 	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
