@@ -194,13 +194,15 @@ func TestOutputHidesPassword(t *testing.T) {
 		"amqps://user:Xq7Zk9@127.0.0.1:1/?ssl_ca_file=/missing.pem",
 		"rabbit://user:Xq7Zk9@127.0.0.1:1/",
 	}
+	// The transport retries an unreachable broker within the timeout:
+	// keep it short.
 	commands := [][]string{
-		{"call", "--timeout", "5s", "--topic", "calculator", "add"},
-		{"cast", "--timeout", "5s", "--topic", "calculator", "add"},
-		{"ping", "--timeout", "5s", "--topic", "calculator"},
-		{"notify", "--timeout", "5s", "--event-type", "e"},
-		{"demo", "-timeout", "5s"},
-		{"bench", "-n", "1"},
+		{"call", "--timeout", "1s", "--topic", "calculator", "add"},
+		{"cast", "--timeout", "1s", "--topic", "calculator", "add"},
+		{"ping", "--timeout", "1s", "--topic", "calculator"},
+		{"notify", "--timeout", "1s", "--event-type", "e"},
+		{"demo", "-timeout", "1s"},
+		{"bench", "-n", "1", "-timeout", "1s"},
 	}
 	for _, u := range urls {
 		for _, args := range commands {
