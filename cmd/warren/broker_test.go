@@ -77,7 +77,7 @@ func TestBinaryOnBroker(t *testing.T) {
 
 	t.Run("unreachable broker", func(t *testing.T) {
 		for _, cmd := range [][]string{{"call", "--topic", topic, "add"}, {"ping", "--topic", topic}, {"cast", "--topic", topic, "add"}, {"notify", "--event-type", "e"}} {
-			code, _, stderr := runBinary(t, append(cmd, "--timeout", "2s", "--url", "amqp://guest:guest@127.0.0.1:1/")...)
+			code, _, stderr := runBinary(t, append(cmd, "--timeout", "1s", "--url", "amqp://guest:guest@127.0.0.1:1/")...)
 			if code != exitUnreachable || !strings.Contains(stderr, "broker unreachable") {
 				t.Errorf("warren %q on a closed port = %d, stderr %q; want %d, broker unreachable", cmd, code, stderr, exitUnreachable)
 			}
