@@ -109,7 +109,8 @@ func exitCode(err error) int {
 	case errors.Is(err, errBadInput), errors.Is(err, transport.ErrInvalidURL), errors.Is(err, target.ErrInvalid),
 		errors.Is(err, transport.ErrMessageTooLarge), errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return exitUsage
-	case errors.Is(err, errUnreachable), errors.Is(err, transport.ErrNoRoute), errors.Is(err, transport.ErrConnectionLost):
+	case errors.Is(err, errUnreachable), errors.Is(err, transport.ErrNoRoute), errors.Is(err, transport.ErrConnectionLost),
+		errors.Is(err, transport.ErrNotSent), errors.Is(err, transport.ErrBlocked):
 		return exitUnreachable
 	case errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return exitTimeout

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
@@ -175,6 +177,34 @@ func TestWantsJSON(t *testing.T) {
 	for _, tt := range tests {
 		if got := wantsJSON(tt.args); got != tt.want {
 			t.Errorf("wantsJSON(%q) = %t, want %t", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, exitOK},
+		{"remote", fmt.Errorf("rpcclient: %w", &rpcerr.RemoteError{Class: "ValueError", Module: "builtins"}), exitFailed},
+		{"bad input", fmt.Errorf("%w: x", errBadInput), exitUsage},
+		{"bad URL", fmt.Errorf("warren: %w", transport.ErrInvalidURL), exitUsage},
+		{"bad target", fmt.Errorf("rpcclient: %w", target.ErrInvalid), exitUsage},
+		{"too large", fmt.Errorf("rabbit: %w", transport.ErrMessageTooLarge), exitUsage},
+		{"timeout", &transport.TimeoutError{MsgID: "m"}, exitTimeout},
+		{"deadline", context.DeadlineExceeded, exitTimeout},
+		{"no route", &transport.NoRouteError{Exchange: "x", RoutingKey: "t"}, exitUnreachable},
+		{"unreachable while dialing past the deadline", fmt.Errorf("%w: %w", errUnreachable, context.DeadlineExceeded), exitUnreachable},
+		{"connection lost", transport.ErrConnectionLost, exitUnreachable},
+		{"cast not sent", fmt.Errorf("rabbit: %w: %w", transport.ErrNotSent, context.DeadlineExceeded), exitUnreachable},
+		{"blocked", &transport.BlockedError{Reason: "low on memory"}, exitUnreachable},
+		{"interrupted", context.Canceled, exitFailed},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) [%s] = %d, want %d", tt.err, tt.name, got, tt.want)
 		}
 	}
 }
