@@ -389,6 +389,9 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// Target returns the target the server serves.
+func (s *Server) Target() target.Target { return s.tgt }
+
 // Shutdown stops the server gracefully: it stops taking requests, lets the
 // requests already taken finish and send their replies, then releases the
 // listener and makes Serve return ErrServerClosed. If ctx ends first,
