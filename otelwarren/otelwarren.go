@@ -151,7 +151,8 @@ func handle(err error) {
 // ClientInterceptor returns an rpcclient.Interceptor that traces and
 // measures every call and cast of a client, and injects the trace context
 // into the request's headers for the server to continue. It sets the
-// request's UniqueID, when empty, so that the span can name the message.
+// request's UniqueID, when empty and the span is recorded, so that the span
+// can name the message.
 func ClientInterceptor(opts ...Option) rpcclient.Interceptor {
 	c := newConfig(opts)
 	tracer := c.tp.Tracer(scope)
@@ -163,18 +164,22 @@ func ClientInterceptor(opts ...Option) rpcclient.Interceptor {
 			op, kind = "cast", trace.SpanKindProducer
 		}
 		req := inv.Request
-		if req.UniqueID == "" {
-			req.UniqueID = newID()
-		}
 		metricAttrs := []attribute.KeyValue{keyOpName.String(op), keyMethod.String(req.Method), keyDest.String(inv.Target.Topic)}
-		ctx, span := tracer.Start(ctx, op+" "+inv.Target.Topic, trace.WithSpanKind(kind),
-			trace.WithAttributes(spanAttrs(system, op, "send", req.UniqueID, req.Method, inv.Target, req.Namespace, req.Version)...))
+		ctx, span := tracer.Start(ctx, op+" "+inv.Target.Topic, trace.WithSpanKind(kind))
 		defer span.End()
+		if span.IsRecording() {
+			if req.UniqueID == "" {
+				req.UniqueID = newID()
+			}
+			span.SetAttributes(spanAttrs(system, op, "send", req.UniqueID, req.Method, inv.Target, req.Namespace, req.Version)...)
+		}
 
-		headers := make(map[string]string, len(req.Headers)+3)
-		maps.Copy(headers, req.Headers)
-		c.prop.Inject(ctx, propagation.MapCarrier(headers))
-		req.Headers = headers // a new map: the old one may be the client's
+		carrier := propagation.MapCarrier{}
+		c.prop.Inject(ctx, carrier)
+		if len(carrier) > 0 {
+			maps.Copy(carrier, req.Headers) // the caller's own headers win
+			req.Headers = carrier           // a new map: the old one may be the client's
+		}
 
 		if !inv.Cast {
 			ins.inFlight.Add(ctx, 1, metric.WithAttributes(metricAttrs...))
@@ -238,8 +243,7 @@ func ServerInterceptor(opts ...Option) dispatcher.Interceptor {
 			op, kind = "cast", trace.SpanKindConsumer
 		}
 		ctx = c.prop.Extract(ctx, propagation.MapCarrier(req.Headers))
-		startOpts := []trace.SpanStartOption{trace.WithSpanKind(kind),
-			trace.WithAttributes(spanAttrs(system, "process", "process", req.UniqueID, req.Method, req.Target, req.Namespace, req.Version)...)}
+		startOpts := []trace.SpanStartOption{trace.WithSpanKind(kind)}
 		if !trace.SpanContextFromContext(ctx).IsRemote() {
 			// No caller's span: a new trace, never a child of whatever
 			// span the server's own ctx holds.
@@ -247,6 +251,9 @@ func ServerInterceptor(opts ...Option) dispatcher.Interceptor {
 		}
 		ctx, span := tracer.Start(ctx, "process "+req.Target.Topic, startOpts...)
 		defer span.End()
+		if span.IsRecording() {
+			span.SetAttributes(spanAttrs(system, "process", "process", req.UniqueID, req.Method, req.Target, req.Namespace, req.Version)...)
+		}
 
 		start := time.Now()
 		res, err := next(ctx, req)

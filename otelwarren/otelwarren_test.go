@@ -70,7 +70,7 @@ func (r *recorder) spans(t *testing.T, n int) map[string]sdktrace.ReadOnlySpan {
 
 // serve serves eps as server name of topic on tr and returns the server,
 // which closes when the test ends.
-func serve(t *testing.T, tr transport.Transport, topic, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) *rpcserver.Server {
+func serve(t testing.TB, tr transport.Transport, topic, name string, eps []*endpoints.Endpoint, opts ...rpcserver.Option) *rpcserver.Server {
 	t.Helper()
 	d, err := dispatcher.New(eps)
 	if err != nil {
@@ -91,7 +91,7 @@ func serve(t *testing.T, tr transport.Transport, topic, name string, eps []*endp
 	return srv
 }
 
-func newTransport(t *testing.T, bus *memory.Bus) transport.Transport {
+func newTransport(t testing.TB, bus *memory.Bus) transport.Transport {
 	tr := memory.New(memory.OnBus(bus))
 	t.Cleanup(func() { tr.Close() })
 	return tr
