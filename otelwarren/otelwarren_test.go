@@ -40,9 +40,9 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{ended: make(chan sdktrace.ReadOnlySpan, 100)} }
 
 func (r *recorder) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-func (r *recorder) OnEnd(s sdktrace.ReadOnlySpan)                    { r.ended <- s }
-func (r *recorder) Shutdown(context.Context) error                   { return nil }
-func (r *recorder) ForceFlush(context.Context) error                 { return nil }
+func (r *recorder) OnEnd(s sdktrace.ReadOnlySpan)                   { r.ended <- s }
+func (r *recorder) Shutdown(context.Context) error                  { return nil }
+func (r *recorder) ForceFlush(context.Context) error                { return nil }
 
 // spans waits for n spans to end and returns them by name.
 func (r *recorder) spans(t *testing.T, n int) map[string]sdktrace.ReadOnlySpan {
