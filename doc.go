@@ -11,6 +11,7 @@
 //	call:  rpcclient.Client.Call ─▶ transport.Transport.Call ─▶ driver (rabbit | memory) ─▶ broker
 //	serve: broker ─▶ driver listener ─▶ rpcserver.Server (worker pool) ─▶ dispatcher ─▶ endpoints
 //	reply: endpoint result | error ─▶ Incoming.Reply ─▶ caller's reply queue ─▶ waiter by _msg_id ─▶ Call returns
+//	notify: notify.Notifier ─▶ transport.Notifications.Notify ─▶ broker ─▶ notify.Listener (workers) ─▶ handlers by priority
 //
 // The packages, from the bottom up:
 //
@@ -29,6 +30,8 @@
 //     back; plain JSON by default, with a typed RequestContext and a codec for
 //     oslo.versionedobjects' versioned objects.
 //   - rpcclient and rpcserver: the client and the server.
+//   - notify: the notifier and the notification listener (pools, filters,
+//     requeues, batches).
 //
 // This package only opens a transport from a Config, which is what most
 // programs need:

@@ -1,9 +1,11 @@
-// Package transport is the seam between warren's RPC layers and the drivers
-// that move messages: the Transport interface, the plain values it carries
-// (Request, Reply, Failure and Notification, from package message),
-// transport URLs, configuration from the environment, and the sentinel
-// errors every driver returns. A decoding failure anywhere below matches
-// ErrMalformed or ErrUnsupportedEnvelope.
+// Package transport is the seam between warren's RPC and notification
+// layers and the drivers that move messages: the Transport interface for
+// RPC, the Notifications interface beside it (oslo's send_notification
+// and listen_for_notifications), the plain values they carry (Request,
+// Reply, Failure and Notification, from package message), transport URLs,
+// configuration from the environment, and the sentinel errors every driver
+// returns. A decoding failure anywhere below matches ErrMalformed or
+// ErrUnsupportedEnvelope.
 //
 // A call's deadline is its ctx's deadline and nothing else; a server reads
 // it from Incoming.Deadline. Drivers never write into the Request they are

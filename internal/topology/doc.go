@@ -12,7 +12,12 @@
 //	<topic>_fanout_<32 hex>   one queue per listening server, bound to <topic>_fanout with key <topic>
 //	reply_<32 hex>            one reply queue per transport
 //
-// Notification queues and queue presets belong here too when they come:
-// each kind of queue is a function from what names it (a target, a
-// priority, a pool) to its name.
+// For notifications:
+//
+//	<topic>.<priority>        routing key of a notification on the control exchange, and the
+//	                          queue publishers declare and the listeners in no pool share
+//	<pool>                    the queue of a pool of listeners, bound with every <topic>.<priority>
+//
+// Queue presets belong here too when they come: each kind of queue is a
+// function from what names it (a target, a priority, a pool) to its name.
 package topology

@@ -97,3 +97,20 @@ func ServerOf(tgt target.Target, def string) Server {
 		FanoutKey:       FanoutBindingKey(tgt.Topic),
 	}
 }
+
+// NotificationKey returns the routing key of notifications of priority
+// (lower case) on topic, <topic>.<priority>, as oslo.messaging's
+// messagingv2 driver sends them to the control exchange.
+func NotificationKey(topic, priority string) string { return topic + "." + priority }
+
+// NotificationQueue returns the queue that consumes the notifications of
+// priority on topic: pool when set, shared by the listeners of the pool
+// and bound with the key of every (topic, priority) they listen to; else
+// <topic>.<priority>, bound with its own name, which publishers declare
+// too and the listeners in no pool share.
+func NotificationQueue(topic, priority, pool string) string {
+	if pool != "" {
+		return pool
+	}
+	return NotificationKey(topic, priority)
+}

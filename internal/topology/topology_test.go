@@ -44,3 +44,22 @@ func TestServerOf(t *testing.T) {
 		t.Errorf("ReplyQueue() = %q, want reply_<32 hex>", q)
 	}
 }
+
+func TestNotificationNames(t *testing.T) {
+	cases := []struct {
+		topic, priority, pool string
+		key, queue            string
+	}{
+		{"notifications", "info", "", "notifications.info", "notifications.info"},
+		{"notifications", "error", "billing", "notifications.error", "billing"},
+		{"versioned_notifications", "sample", "", "versioned_notifications.sample", "versioned_notifications.sample"},
+	}
+	for _, c := range cases {
+		if got := NotificationKey(c.topic, c.priority); got != c.key {
+			t.Errorf("NotificationKey(%q, %q) = %q, want %q", c.topic, c.priority, got, c.key)
+		}
+		if got := NotificationQueue(c.topic, c.priority, c.pool); got != c.queue {
+			t.Errorf("NotificationQueue(%q, %q, %q) = %q, want %q", c.topic, c.priority, c.pool, got, c.queue)
+		}
+	}
+}

@@ -23,7 +23,7 @@ const QueueCapacity = 1024
 type Bus struct {
 	mu       sync.Mutex
 	queues   map[string]*queue     // topic and server queues, by name
-	bindings map[route]*queue      // topic exchanges: (exchange, routing key) -> queue
+	bindings map[route][]*queue    // topic exchanges: (exchange, routing key) -> bound queues
 	fanouts  map[string][]*queue   // fanout exchanges: name -> bound queues
 	replies  map[string]*Transport // reply queues: name -> owning transport
 }
@@ -37,7 +37,7 @@ type route struct {
 func NewBus() *Bus {
 	return &Bus{
 		queues:   make(map[string]*queue),
-		bindings: make(map[route]*queue),
+		bindings: make(map[route][]*queue),
 		fanouts:  make(map[string][]*queue),
 		replies:  make(map[string]*Transport),
 	}
@@ -51,6 +51,9 @@ type envelope struct {
 	body     []byte
 	deadline time.Time
 	headers  map[string]string
+	// deliveries counts the earlier deliveries of a requeued
+	// notification.
+	deliveries int
 }
 
 func (m *envelope) expired(now time.Time) bool {
@@ -77,12 +80,17 @@ type queue struct {
 	held      int           // messages of q in consumers' inboxes
 	space     chan struct{} // closed when a message leaves; nil when nobody waits for room
 	deleted   bool
+	limits    transport.QueueLimits // of a notification queue; zero for others
 }
 
 // put gives m to the consumer whose turn it is, or keeps it for the next
-// consumer when there is none.
+// consumer when there is none. A queue with a length limit drops its
+// oldest waiting message to make room, as RabbitMQ's x-max-length does.
 func (q *queue) put(m *envelope) {
 	if len(q.consumers) == 0 {
+		if q.limits.MaxLength > 0 && len(q.items) >= q.limits.MaxLength {
+			q.items = slices.Delete(q.items, 0, len(q.items)-q.limits.MaxLength+1)
+		}
 		q.items = append(q.items, m)
 		return
 	}
@@ -127,11 +135,24 @@ func (q *queue) taken() {
 // full reports whether q has no room. Expired messages that wait for a
 // consumer are dropped first, as RabbitMQ drops expired messages.
 func (q *queue) full(now time.Time) bool {
-	if len(q.items)+q.held < QueueCapacity {
+	if q.limits.MaxLength > 0 || len(q.items)+q.held < QueueCapacity {
 		return false
 	}
 	q.items = slices.DeleteFunc(q.items, func(m *envelope) bool { return m.expired(now) })
 	return len(q.items)+q.held >= QueueCapacity
+}
+
+// stamp returns m as q keeps it: with the message TTL of a notification
+// queue as its deadline.
+func (q *queue) stamp(m *envelope, now time.Time) *envelope {
+	if q.limits.TTL <= 0 {
+		return m
+	}
+	c := *m
+	if d := now.Add(q.limits.TTL); c.deadline.IsZero() || d.Before(c.deadline) {
+		c.deadline = d
+	}
+	return &c
 }
 
 // freed wakes the senders waiting for room.
@@ -160,8 +181,16 @@ func (b *Bus) declare(exchange, name string) *queue {
 		q = &queue{name: name}
 		b.queues[name] = q
 	}
-	b.bindings[route{exchange, name}] = q
+	b.bind(exchange, name, q)
 	return q
+}
+
+// bind binds q to exchange with key, once.
+func (b *Bus) bind(exchange, key string, q *queue) {
+	r := route{exchange, key}
+	if !slices.Contains(b.bindings[r], q) {
+		b.bindings[r] = append(b.bindings[r], q)
+	}
 }
 
 // listen declares what server l consumes, in order: the server's queue,
@@ -208,15 +237,13 @@ func (b *Bus) send(ctx context.Context, closed <-chan struct{}, r topology.Route
 		return fmt.Errorf("memory: sending to exchange %q: %w", r.Exchange, err)
 	}
 	exchange, key := r.Exchange, r.Key
-	var one [1]*queue
 	for {
 		b.mu.Lock()
 		var qs []*queue
 		if r.Fanout {
 			qs = b.fanouts[exchange]
-		} else if q, ok := b.bindings[route{exchange, key}]; ok {
-			one[0] = q
-			qs = one[:]
+		} else {
+			qs = b.bindings[route{exchange, key}]
 		}
 		if len(qs) == 0 {
 			b.mu.Unlock()
@@ -232,7 +259,7 @@ func (b *Bus) send(ctx context.Context, closed <-chan struct{}, r topology.Route
 		}
 		if full == nil {
 			for _, q := range qs {
-				q.put(m)
+				q.put(q.stamp(m, now))
 			}
 			b.mu.Unlock()
 			return nil

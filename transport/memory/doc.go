@@ -11,7 +11,9 @@
 //     shared queue <topic> and routing key <topic>.<server> reaches the queue
 //     of one server;
 //   - a fanout exchange <topic>_fanout with one queue per listener;
-//   - one reply queue reply_<hex> per transport.
+//   - one reply queue reply_<hex> per transport;
+//   - notification queues <topic>.<priority> and pool queues, bound to the
+//     topic exchange as the RabbitMQ driver binds them.
 //
 // Requests and replies cross the Bus encoded with the oslo.messaging 2.0
 // wire format, exactly as they would cross a broker, so what cannot be sent
@@ -45,6 +47,11 @@
 //     to listeners that Next has not returned yet. A send to a full queue
 //     blocks until there is room, its ctx ends or its transport closes, as a
 //     broker's flow control blocks publishers.
+//
+// Notifications stay in their listener's hands until Ack or Requeue;
+// closing the listener requeues the rest, counting one more delivery. A
+// notification queue with a length limit drops its oldest message to make
+// room instead of blocking, and one with a TTL drops expired ones.
 //
 // Options follow warren's convention (see package transport): a zero
 // argument keeps the default, so ControlExchange("") is "openstack" and

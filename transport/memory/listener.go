@@ -14,8 +14,12 @@ import (
 // Next takes them out.
 type listener struct {
 	t      *Transport
-	fanout string   // the fanout exchange of its fanout queue; set by Bus.listen
-	queues []*queue // set by Bus.listen
+	fanout string   // the fanout exchange of its fanout queue; set by Bus.listen; "" for notifications
+	queues []*queue // set by Bus.listen or Bus.listenNotifications
+	// release, when set, runs once on Close after Stop: a notification
+	// listener requeues what it handed out and nobody acked.
+	release   func()
+	closeOnce sync.Once
 
 	// Guarded by the Bus lock.
 	inbox   []delivery
@@ -115,7 +119,9 @@ func (l *listener) Stop() error {
 		for _, q := range l.queues {
 			q.unsubscribe(l)
 		}
-		b.deleteFanout(l.fanout, l.queues[len(l.queues)-1])
+		if l.fanout != "" {
+			b.deleteFanout(l.fanout, l.queues[len(l.queues)-1])
+		}
 		now := time.Now()
 		for _, d := range l.inbox {
 			d.q.taken()
@@ -135,5 +141,10 @@ func (l *listener) Stop() error {
 func (l *listener) Close() error {
 	l.Stop()
 	l.t.removeListener(l)
+	l.closeOnce.Do(func() {
+		if l.release != nil {
+			l.release()
+		}
+	})
 	return nil
 }

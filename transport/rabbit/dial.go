@@ -56,6 +56,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error
 		s:         s,
 		log:       s.logger,
 		waiters:   replywait.New(),
+		notes:     newNotifyState(),
 		listeners: make(map[*listener]struct{}),
 		done:      make(chan struct{}),
 		lost:      make(chan struct{}),

@@ -63,6 +63,12 @@
 //	                                        bound to <topic>_fanout with key <topic>
 //	reply_<32 hex>                          one queue per transport, declared on the first call,
 //	                                        durable false, auto-delete false, x-expires 1800000
+//	<topic>.<priority>                      notification queue, durable false, auto-delete false,
+//	                                        bound to the control exchange with its name; declared
+//	                                        by publishers (with x-max-length and x-message-ttl
+//	                                        when given) and pool-less listeners
+//	<pool>                                  a notification pool's queue, durable false, bound
+//	                                        with every <topic>.<priority> its listeners consume
 //
 // Publishers declare the exchange they publish to (the control exchange
 // once per channel, fanout exchanges before each publish since they
@@ -112,4 +118,14 @@
 // than letting it time out. Stop closes
 // the channel, so that requests delivered but not handed out go back to
 // the broker for other servers.
+//
+// A notification listener consumes its queues the same way, with the same
+// machinery, but leaves acks to its user (Ack, or Requeue: basic.reject
+// with requeue). Its Stop cancels the consumers and keeps the channel open
+// so that what was handed out can still be acked; Close closes the channel
+// and the broker requeues what was not. A listener uses a notification
+// queue that already exists as it is (a passive declare first), so a
+// publisher's limits or a Python peer's flags never make it fail.
+// Deliveries counts the x-delivery-count of quorum queues, or else the
+// requeues made through the same transport.
 package rabbit

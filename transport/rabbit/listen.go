@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -21,16 +22,40 @@ import (
 
 var errListenerClosed = fmt.Errorf("rabbit: listener: %w", transport.ErrClosed)
 
-// listener consumes a server's three queues on one channel of the
-// consuming connection.
-type listener struct {
-	t   *Transport
-	tgt target.Target
-	ch  *amqp.Channel
+// queueSpec is a queue a listener declares, binds and consumes.
+type queueSpec struct {
+	name    string
+	declare func(ch *amqp.Channel) error
+	binds   []bindSpec
+}
 
-	queues     [3]string // <topic>, <topic>.<server>, <topic>_fanout_<hex>
-	deliveries [3]<-chan amqp.Delivery
+// bindSpec binds a queue to an exchange, which is declared first.
+type bindSpec struct {
+	exchange exchangeDecl
+	key      string
+}
+
+// listener consumes queues on one channel of the consuming connection,
+// one consumer per queue with manual acks. An RPC server's listener
+// consumes <topic>, <topic>.<server> and its fanout queue and acks what it
+// hands out; a notification listener (notifyListener) consumes its
+// notification queues and leaves acks to the user.
+type listener struct {
+	t    *Transport
+	name string // what the listener serves, for errors and logs
+	ch   *amqp.Channel
+
+	specs      []queueSpec
+	tags       []string // consumer tags, by queue
+	deliveries []<-chan amqp.Delivery
+	cases      []reflect.SelectCase // receive's: ctx, stopped, done, lost, then deliveries
 	chClosed   <-chan *amqp.Error
+	// expiring is a queue of this listener alone, deleted by Close: an RPC
+	// server's fanout queue. Empty when none.
+	expiring string
+	// cancelOnStop makes Stop cancel the consumers and keep the channel
+	// open, so that what Next handed out can still be acked until Close.
+	cancelOnStop bool
 
 	stopped   chan struct{}
 	stopOnce  sync.Once
@@ -38,6 +63,15 @@ type listener struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// receive case indexes before the deliveries.
+const (
+	caseCtx = iota
+	caseStopped
+	caseDone
+	caseLost
+	caseFirstQueue
+)
 
 // Listen declares what the server tgt consumes, with oslo.messaging's
 // names and flags, and starts consuming it on one channel with
@@ -61,91 +95,157 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
-	// The broker round trips take no ctx: a listener set up after ctx
-	// ended is closed.
-	l, err := awaitBroker(ctx, t, "listen on "+tgt.String(), func() (*listener, error) { return t.listen(ctx, tgt) }, func(l *listener) { _ = l.Close() })
-	if err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// listen does Listen's work; ctx is checked between the broker round
-// trips.
-func (t *Transport) listen(ctx context.Context, tgt target.Target) (*listener, error) {
-	ch, err := t.conConn.Channel()
-	if err != nil {
-		return nil, t.failure(t.conConn, "opening a listener channel", err)
+	srv := topology.ServerOf(tgt, t.s.controlExchange)
+	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
+	fanoutQ := srv.FanoutQueue
+	shared := func(name string) queueSpec {
+		return queueSpec{
+			name:    name,
+			declare: func(ch *amqp.Channel) error { return declareSharedQueue(ch, name) },
+			binds:   []bindSpec{{topicEx, name}},
+		}
 	}
 	l := &listener{
-		t:        t,
-		tgt:      tgt,
-		ch:       ch,
-		chClosed: ch.NotifyClose(make(chan *amqp.Error, 1)),
-		stopped:  make(chan struct{}),
+		t:    t,
+		name: tgt.String(),
+		specs: []queueSpec{
+			shared(srv.TopicQueue),
+			shared(srv.ServerQueue),
+			{
+				name:    fanoutQ,
+				declare: func(ch *amqp.Channel) error { return declareExpiringQueue(ch, fanoutQ) },
+				binds:   []bindSpec{{fanoutEx, srv.FanoutKey}},
+			},
+		},
+		expiring: fanoutQ,
 	}
+	// The broker round trips take no ctx: a listener set up after ctx
+	// ended is closed.
+	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
+		return nil, err
+	}
+	return &rpcListener{l}, nil
+}
+
+// startListener opens l's channel, declares and consumes its queues, and
+// registers it with the transport, within ctx. what names the operation
+// in errors.
+func (t *Transport) startListener(ctx context.Context, l *listener, what string) error {
+	_, err := awaitBroker(ctx, t, what, func() (*listener, error) {
+		if err := t.open(ctx, l); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}, func(l *listener) { _ = l.Close() })
+	return err
+}
+
+// open does startListener's work; ctx is checked between the broker round
+// trips.
+func (t *Transport) open(ctx context.Context, l *listener) error {
+	ch, err := t.conConn.Channel()
+	if err != nil {
+		return t.failure(t.conConn, "opening a listener channel", err)
+	}
+	l.ch = ch
+	l.chClosed = ch.NotifyClose(make(chan *amqp.Error, 1))
+	l.stopped = make(chan struct{})
 	if err := l.setup(ctx); err != nil {
 		l.abandon()
-		return nil, err
+		return err
 	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		l.abandon()
-		return nil, errClosed
+		return errClosed
 	}
 	t.listeners[l] = struct{}{}
 	t.mu.Unlock()
-	return l, nil
+	return nil
 }
 
 // abandon releases a listener that Listen does not return. Errors are
 // moot: the queue expires, the channel dies with the connection.
 func (l *listener) abandon() {
-	_, _ = l.ch.QueueDelete(l.queues[2], false, false, false)
+	if l.expiring != "" {
+		_, _ = l.ch.QueueDelete(l.expiring, false, false, false)
+	}
 	_ = l.ch.Close()
 }
 
+// setup declares l's exchanges and queues, binds them and starts one
+// consumer per queue.
 func (l *listener) setup(ctx context.Context) error {
-	t, tgt, ch := l.t, l.tgt, l.ch
-	srv := topology.ServerOf(tgt, t.s.controlExchange)
-	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
-	l.queues = [3]string{srv.TopicQueue, srv.ServerQueue, srv.FanoutQueue}
-	fanoutQ := l.queues[2]
-	steps := []struct {
+	t, ch := l.t, l.ch
+	type step struct {
 		what string
 		do   func() error
-	}{
-		{"setting the prefetch count", func() error { return ch.Qos(t.s.prefetch, 0, false) }},
-		{"declaring exchange " + topicEx.name, func() error { return topicEx.declare(ch) }},
-		{"declaring queue " + l.queues[0], func() error { return declareSharedQueue(ch, l.queues[0]) }},
-		{"binding queue " + l.queues[0], func() error { return ch.QueueBind(l.queues[0], l.queues[0], topicEx.name, false, nil) }},
-		{"declaring queue " + l.queues[1], func() error { return declareSharedQueue(ch, l.queues[1]) }},
-		{"binding queue " + l.queues[1], func() error { return ch.QueueBind(l.queues[1], l.queues[1], topicEx.name, false, nil) }},
-		{"declaring exchange " + fanoutEx.name, func() error { return fanoutEx.declare(ch) }},
-		{"declaring queue " + fanoutQ, func() error { return declareExpiringQueue(ch, fanoutQ) }},
-		{"binding queue " + fanoutQ, func() error { return ch.QueueBind(fanoutQ, srv.FanoutKey, fanoutEx.name, false, nil) }},
 	}
-	for i, q := range l.queues {
-		steps = append(steps, struct {
-			what string
-			do   func() error
-		}{"consuming queue " + q, func() error {
-			d, err := ch.Consume(q, "", false, false, false, false, nil)
+	steps := []step{{"setting the prefetch count", func() error { return ch.Qos(t.s.prefetch, 0, false) }}}
+	for _, q := range l.specs {
+		steps = append(steps, step{"declaring queue " + q.name, func() error { return q.declare(ch) }})
+		for _, b := range q.binds {
+			steps = append(steps,
+				step{"declaring exchange " + b.exchange.name, func() error { return b.exchange.declare(ch) }},
+				step{"binding queue " + q.name, func() error { return ch.QueueBind(q.name, b.key, b.exchange.name, false, nil) }})
+		}
+	}
+	l.tags = make([]string, len(l.specs))
+	l.deliveries = make([]<-chan amqp.Delivery, len(l.specs))
+	for i, q := range l.specs {
+		l.tags[i] = "warren-" + wire.NewID()
+		steps = append(steps, step{"consuming queue " + q.name, func() error {
+			d, err := ch.Consume(q.name, l.tags[i], false, false, false, false, nil)
 			l.deliveries[i] = d
 			return err
 		}})
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("rabbit: listen on %s: %w", tgt, err)
+			return fmt.Errorf("rabbit: listen on %s: %w", l.name, err)
 		}
 		if err := s.do(); err != nil {
-			return t.failure(t.conConn, fmt.Sprintf("listen on %s: %s", tgt, s.what), err)
+			return t.failure(t.conConn, fmt.Sprintf("listen on %s: %s", l.name, s.what), err)
 		}
+	}
+	l.cases = []reflect.SelectCase{
+		caseCtx:     {Dir: reflect.SelectRecv},
+		caseStopped: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.stopped)},
+		caseDone:    {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.done)},
+		caseLost:    {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.lost)},
+	}
+	for _, d := range l.deliveries {
+		l.cases = append(l.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(d)})
 	}
 	return nil
 }
+
+// receive waits for the next delivery of any of l's queues. It returns an
+// error when ctx ends (ctx.Err()), or when the listener stopped, the
+// transport closed or lost its connection, or a consumer ended.
+func (l *listener) receive(ctx context.Context) (amqp.Delivery, error) {
+	// l.cases is only used by the one goroutine allowed in Next.
+	l.cases[caseCtx].Chan = reflect.ValueOf(ctx.Done())
+	i, v, ok := reflect.Select(l.cases)
+	switch i {
+	case caseCtx:
+		return amqp.Delivery{}, ctx.Err()
+	case caseStopped:
+		return amqp.Delivery{}, errListenerClosed
+	case caseDone:
+		return amqp.Delivery{}, errClosed
+	case caseLost:
+		return amqp.Delivery{}, l.t.usable()
+	}
+	if !ok {
+		return amqp.Delivery{}, l.ended(l.specs[i-caseFirstQueue].name)
+	}
+	return v.Interface().(amqp.Delivery), nil
+}
+
+// rpcListener is an RPC server's listener.
+type rpcListener struct{ *listener }
 
 // Next returns the next request from any of the three queues. It acks the
 // request as it hands it out (at-most-once, as oslo.messaging). A message
@@ -157,30 +257,11 @@ func (l *listener) setup(ctx context.Context) error {
 // the receipt time plus the message's expiration, as an oslo.messaging
 // caller sends it. The request's Headers are the message's headers with
 // string values, without the x-warren- ones.
-func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
+func (l *rpcListener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
-		var (
-			d    amqp.Delivery
-			ok   bool
-			from int
-		)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-l.stopped:
-			return nil, errListenerClosed
-		case <-l.t.done:
-			return nil, errClosed
-		case <-l.t.lost:
-			return nil, l.t.usable()
-		case d, ok = <-l.deliveries[0]:
-		case d, ok = <-l.deliveries[1]:
-			from = 1
-		case d, ok = <-l.deliveries[2]:
-			from = 2
-		}
-		if !ok {
-			return nil, l.ended(l.queues[from])
+		d, err := l.receive(ctx)
+		if err != nil {
+			return nil, err
 		}
 		if in := l.accept(ctx, &d); in != nil {
 			return in, nil
@@ -190,7 +271,7 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 
 // accept decodes and acks d, or rejects it. It returns nil when d is not
 // handed out.
-func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
+func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
 	received := time.Now()
 	select {
 	case <-l.stopped:
@@ -209,7 +290,7 @@ func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incom
 	}
 	if err := d.Ack(false); err != nil {
 		// The channel is closing: the broker requeues d.
-		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.tgt.String(), "error", err)
+		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
 		return nil
 	}
 	req.Headers = headersOf(d)
@@ -219,12 +300,12 @@ func (l *listener) accept(ctx context.Context, d *amqp.Delivery) transport.Incom
 // reject drops d, which is not a valid request, without requeueing it. When
 // its _msg_id and _reply_q can still be read, the caller gets a ValueError
 // failure saying why, instead of waiting out its timeout.
-func (l *listener) reject(ctx context.Context, d *amqp.Delivery, err error) {
+func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
-		"listener", l.tgt.String(), "exchange", d.Exchange, "routing_key", d.RoutingKey,
+		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	if err := d.Reject(false); err != nil {
-		l.t.log.Debug("rabbit: could not reject a message", "listener", l.tgt.String(), "error", err)
+		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
 	msgID, replyTo := wire.Peek(d.Body)
 	if msgID == "" || replyTo == "" {
@@ -249,7 +330,7 @@ func (l *listener) ended(queue string) error {
 		return err
 	}
 	if l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: listener on %s: %w", l.tgt, transport.ErrConnectionLost)
+		return fmt.Errorf("rabbit: listener on %s: %w", l.name, transport.ErrConnectionLost)
 	}
 	reason := "the broker cancelled the consumer"
 	select {
@@ -259,7 +340,7 @@ func (l *listener) ended(queue string) error {
 		}
 	default:
 	}
-	return fmt.Errorf("rabbit: listener on %s: consuming queue %q ended: %s", l.tgt, queue, reason)
+	return fmt.Errorf("rabbit: listener on %s: consuming queue %q ended: %s", l.name, queue, reason)
 }
 
 // headersOf returns the application headers of d: those with string
@@ -296,49 +377,71 @@ func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
 	return time.Time{}
 }
 
-// Stop closes the listener's channel. That cancels its consumers, and the
-// broker requeues for other servers every request delivered to it that
-// Next did not hand out, since none of them is acked. Requests already
-// handed out still reply: replies go through the publishing connection.
-// A broker that does not answer gets 5 s, then Stop returns an error.
+// Stop stops consuming. An RPC listener closes its channel: that cancels
+// its consumers, and the broker requeues for other servers every request
+// delivered to it that Next did not hand out, since none of them is acked.
+// Requests already handed out still reply: replies go through the
+// publishing connection. A notification listener cancels its consumers
+// and keeps the channel, so that what Next handed out can still be acked;
+// Close closes it. A broker that does not answer gets 5 s, then Stop
+// returns an error.
 func (l *listener) Stop() error {
 	l.stopOnce.Do(func() {
 		close(l.stopped)
-		if err := l.t.bounded(l.ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %w", l.tgt, err)
+		stop := l.ch.Close
+		if l.cancelOnStop {
+			stop = func() error {
+				var errs []error
+				for _, tag := range l.tags {
+					errs = append(errs, l.ch.Cancel(tag, false))
+				}
+				return errors.Join(errs...)
+			}
+		}
+		if err := l.t.bounded(stop); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %w", l.name, err)
 		}
 	})
 	return l.stopErr
 }
 
-// Close stops the listener and deletes its fanout queue, as
+// Close stops the listener, closes its channel (the broker requeues what
+// was delivered and not acked) and deletes its fanout queue, as
 // oslo.messaging does. The shared queues stay for the other servers. Each
 // step gives a broker that does not answer 5 s, as Stop does.
 func (l *listener) Close() error {
 	l.closeOnce.Do(func() {
-		err := l.Stop()
+		errs := []error{l.Stop()}
 		l.t.mu.Lock()
 		delete(l.t.listeners, l)
 		l.t.mu.Unlock()
-		l.closeErr = errors.Join(err, l.deleteFanoutQueue())
+		if l.cancelOnStop {
+			if err := l.t.bounded(l.ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
+				errs = append(errs, fmt.Errorf("rabbit: closing listener on %s: %w", l.name, err))
+			}
+		}
+		if l.expiring != "" {
+			errs = append(errs, l.deleteExpiringQueue())
+		}
+		l.closeErr = errors.Join(errs...)
 	})
 	return l.closeErr
 }
 
-func (l *listener) deleteFanoutQueue() error {
+func (l *listener) deleteExpiringQueue() error {
 	if l.t.conConn.IsClosed() {
 		return nil // the queue expires on its own
 	}
 	err := l.t.bounded(func() error {
 		ch, err := l.t.conConn.Channel()
 		if err == nil {
-			_, err = ch.QueueDelete(l.queues[2], false, false, false)
+			_, err = ch.QueueDelete(l.expiring, false, false, false)
 			_ = ch.Close()
 		}
 		return err
 	})
 	if err != nil && !l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: deleting fanout queue %q: %w", l.queues[2], err)
+		return fmt.Errorf("rabbit: deleting fanout queue %q: %w", l.expiring, err)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func TestConnectionLost(t *testing.T) {
 			// Lost with its connection, the transport cannot delete its
 			// fanout and reply queues.
 			t.Cleanup(func() {
-				deleteQueue(t, ownLis.(*listener).queues[2])
+				deleteQueue(t, ownLis.(*rpcListener).expiring)
 				deleteQueue(t, client.replyQ)
 			})
 			calls := make(chan error, 1)

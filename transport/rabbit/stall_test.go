@@ -161,6 +161,22 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 			_, err := tr.Listen(ctx, target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic, Server: "s2"})
 			return err
 		}},
+		// The first notify of a priority declares its queue: that round
+		// trip never ends.
+		{"notify-declare", 0, nil, notifyOp},
+		// The queue is declared: only the confirm never comes back.
+		{"notify-confirm", 0, func(t *testing.T, tr *Transport, tgt target.Target) {
+			for range publishChannels {
+				if err := notifyOp(within(t, 10*time.Second), tr, tgt); err != nil {
+					t.Fatalf("Notify before the stall = %v", err)
+				}
+			}
+		}, notifyOp},
+		{"listen-notifications", 1, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
+			subs := []transport.Subscription{{Target: target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, Priority: "info"}}
+			_, err := tr.ListenNotifications(ctx, subs, "")
+			return err
+		}},
 		{"reply", 0, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
 			in := tr.replier.Incoming(&message.Request{MsgID: "m-1", ReplyTo: "reply_nowhere"}, time.Time{})
 			return in.Reply(ctx, &message.Reply{})
@@ -186,7 +202,8 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 				t.Fatalf("Listen = %v", err)
 			}
 			t.Cleanup(func() {
-				deleteQueue(t, lis.(*listener).queues[2])
+				deleteQueue(t, lis.(*rpcListener).expiring)
+				deleteQueue(t, tgt.Topic+".info")
 				forget(t, target.Target{Topic: tgt.Topic, Server: "own"})
 			})
 			if c.warm != nil {
@@ -212,6 +229,12 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 	}
 }
 
+// notifyOp sends an INFO notification to the topic of tgt.
+func notifyOp(ctx context.Context, tr *Transport, tgt target.Target) error {
+	n := &message.Notification{PublisherID: "p", EventType: "e", Priority: "INFO"}
+	return tr.Notify(ctx, target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, n, transport.QueueLimits{})
+}
+
 // TestStalledBrokerClose closes a transport whose consuming connection
 // stalled while it had a listener and a reply queue: closing them cannot
 // get an answer, and Close must still return within its bound.
@@ -232,7 +255,7 @@ func TestStalledBrokerClose(t *testing.T) {
 				t.Fatalf("Listen = %v", err)
 			}
 			t.Cleanup(func() {
-				deleteQueue(t, lis.(*listener).queues[2])
+				deleteQueue(t, lis.(*rpcListener).expiring)
 				forget(t, own)
 			})
 			// A call declares the reply queue.
@@ -262,7 +285,7 @@ func TestStalledBrokerStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Listen = %v", err)
 	}
-	t.Cleanup(func() { deleteQueue(t, lis.(*listener).queues[2]) })
+	t.Cleanup(func() { deleteQueue(t, lis.(*rpcListener).expiring) })
 	p.stall(1)
 	for _, op := range []struct {
 		name string

@@ -61,6 +61,15 @@ func declareSharedQueue(ch *amqp.Channel, name string) error {
 	return err
 }
 
+// declareNotificationQueue declares a notification queue, <topic>.<priority>
+// or a pool's: durable false, auto-delete false, not exclusive, with args
+// (a publisher's limits; nil for listeners). Publishers and listeners
+// declare them here only, so that queue presets change both.
+func declareNotificationQueue(ch *amqp.Channel, name string, args amqp.Table) error {
+	_, err := ch.QueueDeclare(name, false, false, false, false, args)
+	return err
+}
+
 // declareExpiringQueue declares a fanout or reply queue: durable false,
 // auto-delete false, not exclusive, x-expires 30 minutes.
 func declareExpiringQueue(ch *amqp.Channel, name string) error {

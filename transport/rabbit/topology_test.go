@@ -65,7 +65,7 @@ func TestTopologyMatchesOslo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replyQueue = %v", err)
 	}
-	fanoutQ := lis.(*listener).queues[2]
+	fanoutQ := lis.(*rpcListener).expiring
 	conn := rawConn(t)
 
 	for _, d := range osloTopology(tgt, fanoutQ, replyQ) {

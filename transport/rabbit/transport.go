@@ -46,6 +46,7 @@ type Transport struct {
 	next             atomic.Uint64 // round robin over pubs
 
 	waiters *replywait.Waiters
+	notes   *notifyState
 	replier *driver.Replier
 
 	replyMu sync.Mutex    // serializes the reply queue's lazy set-up

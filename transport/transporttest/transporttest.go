@@ -82,6 +82,14 @@ func Run(t *testing.T, h Harness) {
 		{"reply-ended-ctx", testReplyEndedCtx},
 		{"reply-server-closed", testReplyServerClosed},
 		{"unencodable", testUnencodable},
+		{"notify", testNotify},
+		{"notify-waits", testNotifyWaitsForListener},
+		{"notify-priorities", testNotifyPriorities},
+		{"notify-pools", testNotifyPools},
+		{"notify-requeue", testNotifyRequeue},
+		{"notify-close-requeues", testNotifyCloseRequeues},
+		{"notify-stop-acks", testNotifyStopThenAck},
+		{"notify-bad", testNotifyBadInput},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
