@@ -37,6 +37,13 @@
 // the span's status to error and error.type to the remote exception's
 // class or the condition (timeout, no_route, connection).
 //
+// Notifications get a producer span "send <event type>" per notification
+// and topic from NotifyDriver, which wraps the notifier's driver, and a
+// consumer span "process <event type>" per dispatch from
+// ListenerInterceptor. Oslo's notification format has no headers, so no
+// trace context travels with a notification: the listener's span starts a
+// trace of its own.
+//
 // Oslo.messaging peers ignore the headers, so Python services on the bus
 // keep working; they neither continue nor propagate a trace.
 //
@@ -54,6 +61,10 @@
 // size of a server's pool, warren.server.workers.busy, the workers
 // handling a request, and warren.server.requests.expired, the requests
 // dropped because their deadline had passed.
+//
+// Notifiers count warren.notifications.sent and listeners
+// warren.notifications.handled, each with its duration, by
+// warren.notification.priority and warren.outcome.
 //
 // A server takes a request only when a worker is free, so no request
 // waits for a worker inside it: requests beyond its workers wait in the
