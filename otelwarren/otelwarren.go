@@ -182,8 +182,9 @@ func ClientInterceptor(opts ...Option) rpcclient.Interceptor {
 		}
 
 		if !inv.Cast {
-			ins.inFlight.Add(ctx, 1, metric.WithAttributes(metricAttrs...))
-			defer ins.inFlight.Add(ctx, -1, metric.WithAttributes(metricAttrs...))
+			set := metric.WithAttributeSet(attribute.NewSet(metricAttrs...))
+			ins.inFlight.Add(ctx, 1, set)
+			defer ins.inFlight.Add(ctx, -1, set)
 		}
 		start := time.Now()
 		rep, err := next(ctx, inv)
