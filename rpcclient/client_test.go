@@ -20,6 +20,8 @@ import (
 // fakeTransport records what the client hands to the transport and answers
 // calls with a fixed reply or error.
 type fakeTransport struct {
+	transport.Notifications // nil: the client sends no notifications
+
 	reply *message.Reply
 	err   error
 

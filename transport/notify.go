@@ -9,8 +9,8 @@ import (
 )
 
 // Notifications moves oslo.messaging notifications: oslo's
-// send_notification and listen_for_notifications. Both drivers implement
-// it beside Transport. It is safe for concurrent use by multiple
+// send_notification and listen_for_notifications. Every Transport
+// implements it. It is safe for concurrent use by multiple
 // goroutines.
 type Notifications interface {
 	// Notify publishes n to the control exchange of tgt (tgt.Exchange, or

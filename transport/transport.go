@@ -17,8 +17,9 @@ const DefaultMaxMessageSize = 16 << 20
 // on messages, such as x-warren-deadline. Request.Headers may not use it.
 const ReservedHeaderPrefix = "x-warren-"
 
-// Transport moves RPC requests and replies. Drivers implement it; the RPC
-// client and server are written against it. A Transport is safe for
+// Transport moves RPC requests and replies, and notifications. Drivers
+// implement it; the RPC client and server, the notifier and the listener
+// are written against it. A Transport is safe for
 // concurrent use by multiple goroutines.
 type Transport interface {
 	// Cast publishes req to tgt and returns once the driver has handed it
@@ -52,6 +53,8 @@ type Transport interface {
 	// Close releases the transport. Pending calls fail with ErrClosed.
 	// It is idempotent.
 	Close() error
+	// Notifications publishes and consumes oslo.messaging notifications.
+	Notifications
 }
 
 // Listener hands a server the requests that reach it. Next may be called by

@@ -16,15 +16,10 @@ import (
 	"github.com/warrenrpc/warren/transport"
 )
 
-// notifier returns a new transport of the harness as transport.Notifications.
+// notifier returns a new transport of the harness, for its notifications.
 func (e *env) notifier() transport.Notifications {
 	e.t.Helper()
-	tr := e.h.New(e.t)
-	n, ok := tr.(transport.Notifications)
-	if !ok {
-		e.t.Fatalf("%T does not implement transport.Notifications", tr)
-	}
-	return n
+	return e.h.New(e.t)
 }
 
 // notifyTarget is the case's notification target: its exchange, and its

@@ -102,11 +102,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer tr.Close()
-	nt, ok := tr.(transport.Notifications)
-	if !ok {
-		fmt.Fprintf(stderr, "listener: the %T driver does not carry notifications\n", tr)
-		return 1
-	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, p := range priorities {
 		handlers[p] = show
 	}
-	l, err := notify.NewListener(nt, []target.Target{{Topic: *topic}},
+	l, err := notify.NewListener(tr, []target.Target{{Topic: *topic}},
 		[]notify.Endpoint{{Filter: notify.Filter{EventType: *event}, Handlers: handlers}},
 		notify.Pool(*pool), notify.Ordered())
 	if err != nil {
@@ -148,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "listener: listening on topic %q, priorities %v\n", *topic, priorities)
 	if local {
 		fmt.Fprintln(stderr, "listener: no broker (WARREN_TRANSPORT_URL is not set): on memory://, the in-process driver, publishing a sample first")
-		n := notify.NewNotifier(nt, "nova-compute:demo", notify.Topics(*topic))
+		n := notify.NewNotifier(tr, "nova-compute:demo", notify.Topics(*topic))
 		if _, err := nova.PublishSample(ctx, n, 2, "demo"); err != nil {
 			fmt.Fprintf(stderr, "listener: %v\n", err)
 			return 1

@@ -81,18 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer tr.Close()
-	nt, ok := tr.(transport.Notifications)
-	if !ok {
-		fmt.Fprintf(stderr, "publisher: the %T driver does not carry notifications\n", tr)
-		return 1
-	}
 	opts := []notify.Option{notify.Topics(*topic), notify.Timeout(*timeout)}
 	if local {
 		fmt.Fprintln(stderr, "publisher: no broker (WARREN_TRANSPORT_URL is not set): publishing on memory://, the in-process driver, and logging each notification here")
 		log := slog.New(slog.NewTextHandler(stdout, nil))
-		opts = append(opts, notify.Drivers(notify.MessagingV2(nt, transport.QueueLimits{}), notify.Log(log)))
+		opts = append(opts, notify.Drivers(notify.MessagingV2(tr, transport.QueueLimits{}), notify.Log(log)))
 	}
-	n := notify.NewNotifier(nt, "nova-compute:"+host, opts...)
+	n := notify.NewNotifier(tr, "nova-compute:"+host, opts...)
 	sent, err := nova.PublishSample(ctx, n, *instances, host)
 	if err != nil {
 		fmt.Fprintf(stderr, "publisher: %v\n", err)

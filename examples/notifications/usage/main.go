@@ -72,15 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer tr.Close()
-	nt, ok := tr.(transport.Notifications)
-	if !ok {
-		fmt.Fprintf(stderr, "usage: the %T driver does not carry notifications\n", tr)
-		return 1
-	}
 
 	ledger := nova.NewLedger()
 	// Ordered: events of one instance must be booked in the order sent.
-	l, err := notify.NewListener(nt, []target.Target{{Topic: *topic}},
+	l, err := notify.NewListener(tr, []target.Target{{Topic: *topic}},
 		[]notify.Endpoint{ledger.Endpoint(func(s string) { fmt.Fprintln(stdout, s) })},
 		notify.Pool(*pool), notify.Ordered())
 	if err != nil {
@@ -94,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "consuming compute.instance.* on topic %q in pool %q\n", *topic, *pool)
 	if local {
 		fmt.Fprintln(stderr, "usage: no broker (WARREN_TRANSPORT_URL is not set): on memory://, the in-process driver, publishing a sample first")
-		n := notify.NewNotifier(nt, "nova-compute:demo", notify.Topics(*topic))
+		n := notify.NewNotifier(tr, "nova-compute:demo", notify.Topics(*topic))
 		if _, err := nova.PublishSample(ctx, n, 3, "demo"); err != nil {
 			fmt.Fprintf(stderr, "usage: %v\n", err)
 			return 1
