@@ -28,7 +28,7 @@ func TestNotifications(t *testing.T) {
 		otelwarren.TracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))),
 		otelwarren.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
 	}
-	tr := newTransport(t, bus).(*memory.Transport)
+	tr := newTransport(t, bus)
 	l, err := notify.NewListener(tr, []target.Target{{Topic: "events"}}, []notify.Endpoint{{
 		Handlers: map[notify.Priority]notify.Handler{
 			notify.Info: notify.HandlerFunc(func(context.Context, *notify.Notification) error { return nil }),
@@ -49,7 +49,7 @@ func TestNotifications(t *testing.T) {
 		}
 	}()
 
-	sender := newTransport(t, bus).(*memory.Transport)
+	sender := newTransport(t, bus)
 	n := notify.NewNotifier(sender, "compute.host1", notify.Topics("events"),
 		notify.Drivers(otelwarren.NotifyDriver(notify.MessagingV2(sender, transport.QueueLimits{}), opts...)))
 	if err := n.Info(t.Context(), nil, "instance.create.end", map[string]int{"id": 1}); err != nil {
