@@ -30,14 +30,16 @@ type notifyInstruments struct {
 	duration metric.Float64Histogram
 }
 
-func newNotifyInstruments(m metric.Meter, name, what string) notifyInstruments {
+// newNotifyInstruments makes the instruments of notifications sent or
+// handled (verb).
+func newNotifyInstruments(m metric.Meter, verb string) notifyInstruments {
 	var ins notifyInstruments
 	var err error
-	ins.count, err = m.Int64Counter("warren.notifications."+name,
-		metric.WithDescription("Notifications "+what+", by outcome."), metric.WithUnit("{notification}"))
+	ins.count, err = m.Int64Counter("warren.notifications."+verb,
+		metric.WithDescription("Notifications "+verb+", by outcome."), metric.WithUnit("{notification}"))
 	handle(err)
-	ins.duration, err = m.Float64Histogram("warren.notifications."+name+".duration",
-		metric.WithDescription("How long notifications took to be "+what+"."),
+	ins.duration, err = m.Float64Histogram("warren.notifications."+verb+".duration",
+		metric.WithDescription("How long notifications took to be "+verb+"."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...))
 	handle(err)
 	return ins
@@ -67,7 +69,7 @@ func NotifyDriver(d notify.Driver, opts ...Option) notify.Driver {
 	return &tracedDriver{
 		d:      d,
 		tracer: c.tp.Tracer(scope),
-		ins:    newNotifyInstruments(c.mp.Meter(scope), "sent", "sent"),
+		ins:    newNotifyInstruments(c.mp.Meter(scope), "sent"),
 		system: keySystem.String(c.system),
 	}
 }
@@ -109,7 +111,7 @@ func (t *tracedDriver) Send(ctx context.Context, tgt target.Target, n *message.N
 func ListenerInterceptor(opts ...Option) notify.Interceptor {
 	c := newConfig(opts)
 	tracer := c.tp.Tracer(scope)
-	ins := newNotifyInstruments(c.mp.Meter(scope), "handled", "handled")
+	ins := newNotifyInstruments(c.mp.Meter(scope), "handled")
 	system := keySystem.String(c.system)
 	return func(ctx context.Context, ns []*notify.Notification, next func(context.Context) error) error {
 		name, priority := "process batch", ""

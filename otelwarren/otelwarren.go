@@ -119,19 +119,19 @@ type instruments struct {
 // durationBuckets suits RPC: from a millisecond on one host to a minute.
 var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 
-// newInstruments makes the instruments of side ("client" or "server").
-// An instrument the provider cannot make is reported to otel.Handle and
-// replaced by one that records nothing, as OpenTelemetry's API does.
-func newInstruments(m metric.Meter, side string) instruments {
+// newInstruments makes the instruments of side ("client" or "server"),
+// whose requests are what verb says ("sent", "handled"), timed over what
+// timed says. An instrument the provider cannot make is reported to
+// otel.Handle and replaced by one that records nothing, as OpenTelemetry's
+// API does.
+func newInstruments(m metric.Meter, side, verb, timed string) instruments {
 	var ins instruments
 	var err error
 	ins.requests, err = m.Int64Counter("warren."+side+".requests",
-		metric.WithDescription("RPC requests "+map[string]string{"client": "sent", "server": "handled"}[side]+", by outcome."),
-		metric.WithUnit("{request}"))
+		metric.WithDescription("RPC requests "+verb+", by outcome."), metric.WithUnit("{request}"))
 	handle(err)
 	ins.duration, err = m.Float64Histogram("warren."+side+".duration",
-		metric.WithDescription("How long RPC requests took, "+map[string]string{
-			"client": "from sending to the reply (a cast: to the hand-over)", "server": "in the handler"}[side]+"."),
+		metric.WithDescription("How long RPC requests took, "+timed+"."),
 		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(durationBuckets...))
 	handle(err)
 	if side == "client" {
@@ -156,7 +156,7 @@ func handle(err error) {
 func ClientInterceptor(opts ...Option) rpcclient.Interceptor {
 	c := newConfig(opts)
 	tracer := c.tp.Tracer(scope)
-	ins := newInstruments(c.mp.Meter(scope), "client")
+	ins := newInstruments(c.mp.Meter(scope), "client", "sent", "from sending to the reply (for a cast, to the hand-over)")
 	system := keySystem.String(c.system)
 	return func(ctx context.Context, inv *rpcclient.Invocation, next rpcclient.Invoker) (*message.Reply, error) {
 		op, kind := "call", trace.SpanKindClient
@@ -236,7 +236,7 @@ func clientOutcome(rep *message.Reply, err error) (outcome, errType string) {
 func ServerInterceptor(opts ...Option) dispatcher.Interceptor {
 	c := newConfig(opts)
 	tracer := c.tp.Tracer(scope)
-	ins := newInstruments(c.mp.Meter(scope), "server")
+	ins := newInstruments(c.mp.Meter(scope), "server", "handled", "in the interceptors and the handler")
 	system := keySystem.String(c.system)
 	return func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
 		op, kind := "call", trace.SpanKindServer
