@@ -177,8 +177,14 @@ func ClientInterceptor(opts ...Option) rpcclient.Interceptor {
 		carrier := propagation.MapCarrier{}
 		c.prop.Inject(ctx, carrier)
 		if len(carrier) > 0 {
-			maps.Copy(carrier, req.Headers) // the caller's own headers win
-			req.Headers = carrier           // a new map: the old one may be the client's
+			// A new map, since the old one may be the client's; the trace
+			// context of this span replaces any the request had.
+			headers := maps.Clone(req.Headers)
+			if headers == nil {
+				headers = make(map[string]string, len(carrier))
+			}
+			maps.Copy(headers, carrier)
+			req.Headers = headers
 		}
 
 		if !inv.Cast {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/warrenrpc/warren/dispatcher"
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/otelwarren"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/rpcerr"
@@ -481,4 +482,39 @@ func names(spans map[string]sdktrace.ReadOnlySpan) []string {
 		ns = append(ns, n)
 	}
 	return ns
+}
+
+// TestHeadersKept: the client interceptor keeps the request's own headers
+// and replaces a stale trace context with its span's.
+func TestHeadersKept(t *testing.T) {
+	bus := memory.NewBus()
+	rec := newRecorder()
+	tracing := otelwarren.TracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	ep := endpoints.New()
+	seen := make(chan map[string]string, 1)
+	endpoints.Register(ep, "echo", func(_ context.Context, a wordArgs) (string, error) { return a.Word, nil })
+	serve(t, newTransport(t, bus), "headers", "h1", []*endpoints.Endpoint{ep}, rpcserver.Interceptors(
+		func(ctx context.Context, req *dispatcher.Request, next dispatcher.Handler) (any, error) {
+			seen <- req.Headers
+			return next(ctx, req)
+		},
+		otelwarren.ServerInterceptor(tracing), rpcserver.Recover()))
+	stale := "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01"
+	app := func(ctx context.Context, inv *rpcclient.Invocation, next rpcclient.Invoker) (*message.Reply, error) {
+		inv.Request.Headers = map[string]string{"app": "1", "traceparent": stale}
+		return next(ctx, inv)
+	}
+	client := rpcclient.New(newTransport(t, bus), target.Target{Topic: "headers"},
+		rpcclient.Interceptors(app, otelwarren.ClientInterceptor(tracing)))
+	if _, err := rpcclient.Call[string](t.Context(), client, "echo", wordArgs{Word: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	h := <-seen
+	spans := rec.spans(t, 2)
+	if h["app"] != "1" || h["traceparent"] == stale {
+		t.Errorf("server got headers %v, want app=1 and a fresh traceparent", h)
+	}
+	if got, want := spans["process headers"].Parent().SpanID(), spans["call headers"].SpanContext().SpanID(); got != want {
+		t.Errorf("process headers: parent %v, want %v", got, want)
+	}
 }
