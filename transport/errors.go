@@ -18,8 +18,10 @@ var (
 	// ErrNoRoute means no queue could take the message: nobody listens on
 	// that topic, server or fanout exchange.
 	ErrNoRoute = errors.New("transport: no route to any queue")
-	// ErrConnectionLost means the connection to the broker dropped while
-	// the operation was under way.
+	// ErrConnectionLost means the connection to the broker dropped and the
+	// operation could not complete: a driver that reconnects reports it
+	// when the operation's ctx ended before the connection was back, or
+	// once it gave up reconnecting.
 	ErrConnectionLost = errors.New("transport: connection lost")
 	// ErrNoDeadline means a call was made with a context that has no
 	// deadline.
@@ -43,7 +45,31 @@ var (
 	ErrMessageTooLarge = errors.New("transport: message too large")
 	// ErrReplied means Incoming.Reply was called a second time.
 	ErrReplied = errors.New("transport: reply already sent")
+	// ErrNotSent means a message did not reach the broker: it will not be
+	// delivered, and sending it again cannot duplicate it.
+	ErrNotSent = errors.New("transport: message not sent")
+	// ErrOutcomeUnknown means a message was handed to the broker but the
+	// broker did not confirm it before the connection dropped or the
+	// context ended: it may or may not be delivered.
+	ErrOutcomeUnknown = errors.New("transport: message sent, outcome unknown")
+	// ErrBlocked means the broker holds publishes back (RabbitMQ's
+	// connection.blocked, raised by a memory or disk alarm).
+	ErrBlocked = errors.New("transport: the broker blocks publishing")
 )
+
+// BlockedError reports a publish that ended while the broker blocked the
+// connection. It matches ErrBlocked.
+type BlockedError struct {
+	// Reason is the broker's reason, such as "low on memory".
+	Reason string
+}
+
+func (e *BlockedError) Error() string {
+	return fmt.Sprintf("transport: the broker blocks publishing: %s", e.Reason)
+}
+
+// Is makes a BlockedError match ErrBlocked.
+func (e *BlockedError) Is(target error) bool { return target == ErrBlocked }
 
 // TimeoutError reports a call that got no reply in time. It matches
 // ErrTimeout and context.DeadlineExceeded.

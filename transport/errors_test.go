@@ -27,6 +27,17 @@ func TestNoRouteErrorMatches(t *testing.T) {
 	}
 }
 
+func TestBlockedErrorMatches(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w: %w", ErrNotSent, &BlockedError{Reason: "low on memory"})
+	var be *BlockedError
+	if !errors.Is(err, ErrBlocked) || !errors.As(err, &be) || be.Reason != "low on memory" || !errors.Is(err, ErrNotSent) {
+		t.Errorf("%v does not match ErrBlocked / *BlockedError / ErrNotSent", err)
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("%v matches ErrOutcomeUnknown", err)
+	}
+}
+
 // TestDecodeErrorsMatchTransport checks that what the wire codec reports
 // matches transport's sentinels, so a user matches a decoding failure
 // without importing an internal package.

@@ -28,7 +28,10 @@ type Transport interface {
 	// can take fails with an error matching ErrNoRoute. ctx bounds only the
 	// hand-over: a cast carries no deadline, as in oslo.messaging, and a
 	// ctx that has already ended fails the cast with an error matching
-	// ctx.Err().
+	// ctx.Err(). A Cast that returns another error may still have been
+	// delivered: an error matching ErrNotSent means the request never
+	// reached the broker, one matching ErrOutcomeUnknown that it did,
+	// unconfirmed.
 	//
 	// Cast never modifies req: the driver sends a copy with a new
 	// _unique_id when req.UniqueID is empty, so a request sent twice is

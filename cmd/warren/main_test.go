@@ -161,11 +161,13 @@ func TestOutputHidesPassword(t *testing.T) {
 		"amqps://user:Xq7Zk9@127.0.0.1:1/?ssl_ca_file=/missing.pem",
 		"rabbit://user:Xq7Zk9@127.0.0.1:1/",
 	}
+	// The transport retries an unreachable broker within the timeout:
+	// keep it short.
 	commands := [][]string{
-		{"call", "calculator", "add"},
-		{"cast", "calculator", "add"},
-		{"demo", "-timeout", "5s"},
-		{"bench", "-n", "1"},
+		{"call", "-timeout", "1s", "calculator", "add"},
+		{"cast", "-timeout", "1s", "calculator", "add"},
+		{"demo", "-timeout", "1s"},
+		{"bench", "-n", "1", "-timeout", "1s"},
 	}
 	for _, u := range urls {
 		for _, args := range commands {

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -23,7 +22,8 @@ const handshakeTimeout = 30 * time.Second
 // Dial connects to the RabbitMQ broker of rawURL and returns a transport
 // on it. The URL scheme is rabbit, amqp or amqps; see transport.ParseURL
 // for its form. Query options: prefetch (see Prefetch), heartbeat
-// (seconds, see Heartbeat), connection_name (see ConnectionName), and
+// (seconds, see Heartbeat), connection_name (see ConnectionName),
+// kombu_failover_strategy (round-robin or shuffle, see Failover), and
 // oslo.messaging's ssl, ssl_ca_file, ssl_cert_file, ssl_key_file,
 // ssl_version, ssl_enforce_hostname_verification and ssl_enforce_fips_mode
 // (see TLS in the package doc). They override the matching Options.
@@ -31,9 +31,12 @@ const handshakeTimeout = 30 * time.Second
 // options that mean nothing to warren are logged and ignored. Errors show
 // no password.
 //
-// With several hosts, Dial tries them in the order given until one
-// accepts both connections (oslo.messaging shuffles them first). ctx
-// bounds the whole dial; it is not kept.
+// Dial tries the hosts in the failover order, waiting the Reconnect
+// backoff between failed attempts, until one accepts both connections:
+// a program started before its broker waits for it. ctx bounds the whole
+// dial and is not kept; refused credentials, an unknown virtual host or a
+// certificate that does not verify end it at once, and so do the
+// Backoff's Attempts.
 func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error) {
 	u, err := transport.ParseURL(rawURL)
 	if err != nil {
@@ -52,63 +55,79 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
+	closing, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		s:         s,
-		log:       s.logger,
-		waiters:   replywait.New(),
-		notes:     newNotifyState(),
-		listeners: make(map[*listener]struct{}),
-		done:      make(chan struct{}),
-		lost:      make(chan struct{}),
+		s:           s,
+		log:         s.logger,
+		url:         u,
+		hosts:       newHostOrder(u.Hosts, s.failover),
+		waiters:     replywait.New(),
+		notes:       newNotifyState(),
+		listeners:   make(map[*listener]struct{}),
+		done:        make(chan struct{}),
+		closing:     closing,
+		cancel:      cancel,
+		up:          make(chan struct{}),
+		eventsReady: make(chan struct{}, 1),
 	}
 	t.replier = &driver.Replier{Name: "rabbit", Limit: s.maxMessageSize, Log: s.logger, Publish: t.publishReply}
-	// Each host's error is reported; the last one is wrapped, so that a
-	// ctx that ended matches.
-	var earlier strings.Builder
-	var last string
-	for _, h := range u.Hosts {
-		if last != "" {
-			fmt.Fprintf(&earlier, "%s: %v; ", last, err)
-		}
-		last = h.Addr()
-		if err = t.connect(ctx, u, h); err == nil {
-			return t, nil
-		}
-		if ended(ctx) != nil {
-			break
-		}
+	if s.onState != nil {
+		t.wg.Go(t.reportStates)
 	}
-	return nil, fmt.Errorf("rabbit: cannot connect to %s: %s%s: %w", u, earlier.String(), last, err)
+	sess, err := t.establish(ctx, true)
+	if err != nil {
+		t.abort()
+		return nil, fmt.Errorf("rabbit: cannot connect to %s: %w", u, err)
+	}
+	t.mu.Lock()
+	t.install(sess)
+	t.mu.Unlock()
+	t.wg.Go(func() { t.supervise(sess) })
+	return t, nil
 }
 
-// connect opens the publishing and the consuming connection to h and
-// starts watching them.
-func (t *Transport) connect(ctx context.Context, u *transport.URL, h transport.Host) error {
-	pub, err := t.dialOne(ctx, u, h)
+// abort releases a transport that Dial does not return.
+func (t *Transport) abort() {
+	t.mu.Lock()
+	t.closed = true
+	t.setState(StateClosed, "", nil, "")
+	close(t.done)
+	t.mu.Unlock()
+	t.cancel()
+	t.wg.Wait()
+}
+
+// connect opens the publishing and the consuming connection to h.
+func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, error) {
+	pub, err := t.dialOne(ctx, h)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	con, err := t.dialOne(ctx, u, h)
+	con, err := t.dialOne(ctx, h)
 	if err != nil {
 		_ = pub.Close()
-		return err
+		return nil, err
 	}
-	t.pubConn, t.conConn = pub, con
-	pubClosed := pub.NotifyClose(make(chan *amqp.Error, 1))
-	conClosed := con.NotifyClose(make(chan *amqp.Error, 1))
-	t.spawn(func() { t.watch("publishing", pubClosed, con) })
-	t.spawn(func() { t.watch("consuming", conClosed, pub) })
-	t.pubs = make([]*publisher, publishChannels)
-	for i := range t.pubs {
-		t.pubs[i] = &publisher{t: t}
+	s := &session{
+		broker:    h.Addr(),
+		pub:       pub,
+		con:       con,
+		pubClosed: pub.NotifyClose(make(chan *amqp.Error, 1)),
+		conClosed: con.NotifyClose(make(chan *amqp.Error, 1)),
+		blocks:    pub.NotifyBlocked(make(chan amqp.Blocking, 4)),
+		lost:      make(chan struct{}),
 	}
-	t.log.Debug("rabbit: connected", "broker", h.Addr(), "vhost", u.VirtualHost)
-	return nil
+	s.pubs = make([]*publisher, publishChannels)
+	for i := range s.pubs {
+		s.pubs[i] = &publisher{t: t, s: s}
+	}
+	return s, nil
 }
 
 // dialOne opens one AMQP connection to h. Cancelling ctx aborts the
 // handshake.
-func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.Host) (*amqp.Connection, error) {
+func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connection, error) {
+	u := t.url
 	name := t.s.connectionName
 	if name == "" {
 		name = fmt.Sprintf("%s:%d:%s", filepath.Base(os.Args[0]), os.Getpid(), wire.NewID())
@@ -129,12 +148,17 @@ func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.H
 		scheme = "amqps"
 		cfg.TLSClientConfig = tlsFor(t.s.tlsClient, h.Host)
 	}
-	var stop func() bool
+	var (
+		stop    func() bool
+		watched *watchedConn
+	)
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
-		conn, err := t.s.dialContext(ctx, network, addr)
+		raw, err := t.s.dialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
+		watched = &watchedConn{Conn: raw, limit: 2 * t.s.heartbeat}
+		conn := net.Conn(watched)
 		deadline := time.Now().Add(handshakeTimeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
@@ -166,6 +190,7 @@ func (t *Transport) dialOne(ctx context.Context, u *transport.URL, h transport.H
 		}
 		return nil, err
 	}
+	watched.arm()
 	return conn, nil
 }
 
@@ -180,27 +205,4 @@ func ended(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
-}
-
-// watch waits for conn to close. A close that Close did not ask for loses
-// the transport: pending calls fail, listeners return the error, and the
-// other connection is closed so the broker requeues what our listeners
-// held.
-func (t *Transport) watch(role string, closed <-chan *amqp.Error, other *amqp.Connection) {
-	e := <-closed
-	t.mu.Lock()
-	if t.closed || t.lostErr != nil {
-		t.mu.Unlock()
-		return
-	}
-	reason := "closed"
-	if e != nil {
-		reason = e.Error()
-	}
-	t.lostErr = fmt.Errorf("rabbit: %s connection: %w: %s", role, transport.ErrConnectionLost, reason)
-	close(t.lost)
-	t.mu.Unlock()
-	t.log.Error("rabbit: connection to the broker lost; the transport must be dialed again", "connection", role, "reason", reason)
-	t.waiters.FailAll(t.lostErr)
-	_ = other.CloseDeadline(time.Now().Add(t.s.closeTimeout))
 }

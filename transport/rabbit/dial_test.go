@@ -89,18 +89,18 @@ func TestDialQueryOptions(t *testing.T) {
 	if tr.s.prefetch != 2 || tr.s.connectionName != "svc-a" {
 		t.Errorf("query gave prefetch %d, name %q; want 2, svc-a (the URL wins over options)", tr.s.prefetch, tr.s.connectionName)
 	}
-	if got := tr.pubConn.Config.Heartbeat; got != 30*time.Second {
+	if got := tr.sess.Load().pub.Config.Heartbeat; got != 30*time.Second {
 		t.Errorf("negotiated heartbeat = %v, want 30s", got)
 	}
-	if got := tr.conConn.Config.Properties["connection_name"]; got != "svc-a" {
+	if got := tr.sess.Load().con.Config.Properties["connection_name"]; got != "svc-a" {
 		t.Errorf("connection_name = %v, want svc-a", got)
 	}
 }
 
 func TestDefaultConnectionName(t *testing.T) {
 	tr := dial(t)
-	pub, _ := tr.pubConn.Config.Properties["connection_name"].(string)
-	con, _ := tr.conConn.Config.Properties["connection_name"].(string)
+	pub, _ := tr.sess.Load().pub.Config.Properties["connection_name"].(string)
+	con, _ := tr.sess.Load().con.Config.Properties["connection_name"].(string)
 	parts := strings.Split(pub, ":")
 	if len(parts) != 3 || parts[1] == "" || len(parts[2]) != 32 {
 		t.Errorf("connection_name = %q, want <program>:<pid>:<32 hex>", pub)
@@ -134,7 +134,7 @@ func TestDialTriesHostsInOrder(t *testing.T) {
 
 	dead2 := refusingAddr(t)
 	raw = fmt.Sprintf("amqp://%s,%s/", dead, dead2)
-	_, err = Dial(within(t, 10*time.Second), raw)
+	_, err = Dial(within(t, 10*time.Second), raw, Reconnect(Backoff{Attempts: 2}))
 	if err == nil || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), dead2) {
 		t.Errorf("Dial(%s) = %v, want an error naming both hosts", raw, err)
 	}

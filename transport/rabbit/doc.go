@@ -19,18 +19,59 @@
 //
 // # Connections
 //
-// A transport opens two connections to the first host of the URL that
-// accepts them (hosts are tried in order; oslo.messaging shuffles them):
-// one publishes, one consumes, so that the broker's flow control on
+// A transport opens two connections to one host of the URL: one
+// publishes, one consumes, so that the broker's flow control on
 // publishers never stalls consumers. Each carries the client property
-// connection_name "<program>:<pid>:<uuid>" and a 60 s heartbeat.
+// connection_name "<program>:<pid>:<uuid>" and a 10 s heartbeat (see
+// DefaultHeartbeat). The TCP connections have keepalive on; once the AMQP
+// handshake is done, a read that sees nothing for two heartbeat intervals
+// and a write blocked that long fail, so a network that freezes without
+// closing is noticed within two heartbeats (amqp091 alone allows three,
+// and has no write deadline).
 //
-// The transport does not reconnect. When either connection drops, pending
-// calls fail and listeners' Next return an error matching
-// transport.ErrConnectionLost, the other connection is closed (so the
-// broker requeues requests the listeners held), and every later operation
-// returns that error: close the transport and dial again. amqp091's own
-// recovery is not enabled.
+// # Reconnection
+//
+// The transport has one reconnection owner: a supervisor goroutine of its
+// own. amqp091's built-in recovery is not enabled: it redials the same URL
+// only, gives up after about 25 s, and knows nothing of warren's reply
+// queue, listeners or waiting calls, so it could neither fail over across
+// the hosts of a multi-host URL nor keep calls waiting; using both would
+// make two owners race for the same channels.
+//
+// When either connection drops, the supervisor closes the other (so the
+// broker requeues what listeners held and did not hand out), reports
+// StateConnecting, and dials again: hosts in the failover order
+// (RoundRobin, oslo.messaging's default, or Shuffle; see Failover), with
+// exponential backoff and jitter between failed attempts (100 ms doubling
+// up to 1 s by default; see Reconnect), until it connects, Close is
+// called, or the Backoff's Attempts run out (then StateFailed, and every
+// operation fails with an error matching transport.ErrConnectionLost).
+// Dial retries the same way within its ctx, so a program started before
+// its broker waits for it.
+//
+// After a reconnect, what the transport consumes is declared again, with
+// the same names: each listener's exchanges, queues, bindings and
+// consumers, and the reply queue, so replies published meanwhile to a
+// queue that survived are delivered. The same happens at once when the
+// broker cancels a consumer because its queue was deleted, and with
+// backoff while a cluster refuses to declare the queues of a node it lost.
+// A listener's Next keeps waiting across all of it. Deliveries of a
+// channel that closed are never acked on another channel.
+//
+// Calls and casts wait for the connection within their ctx while it is
+// down. A publish that the dropped connection left unconfirmed is
+// published again on the next one, with the same _unique_id. A call
+// already published keeps waiting and completes if its reply arrives;
+// no call outlives its ctx. An error from Cast tells what is known of the
+// message: transport.ErrNotSent (it never reached the broker) or
+// transport.ErrOutcomeUnknown (it reached the broker unconfirmed and may
+// be delivered).
+//
+// While the broker blocks publishing (connection.blocked, a memory or disk
+// alarm), publishes wait within their ctx and then fail with a
+// *transport.BlockedError naming the broker's reason; StateBlocked
+// reports it. State, Ready, Err and OnStateChange show the connection's
+// state, and the transport logs each transition.
 //
 // # TLS
 //

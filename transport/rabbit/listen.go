@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -36,20 +35,17 @@ type bindSpec struct {
 }
 
 // listener consumes queues on one channel of the consuming connection,
-// one consumer per queue with manual acks. An RPC server's listener
-// consumes <topic>, <topic>.<server> and its fanout queue and acks what it
-// hands out; a notification listener (notifyListener) consumes its
-// notification queues and leaves acks to the user.
+// one consumer per queue with manual acks, through a subscription that
+// declares and consumes them again after a reconnect or a queue deleted
+// under it. An RPC server's listener consumes <topic>, <topic>.<server>
+// and its fanout queue and acks what it hands out; a notification
+// listener (notifyListener) consumes its notification queues and leaves
+// acks to the user.
 type listener struct {
-	t    *Transport
-	name string // what the listener serves, for errors and logs
-	ch   *amqp.Channel
-
-	specs      []queueSpec
-	tags       []string // consumer tags, by queue
-	deliveries []<-chan amqp.Delivery
-	cases      []reflect.SelectCase // receive's: ctx, stopped, done, lost, then deliveries
-	chClosed   <-chan *amqp.Error
+	t     *Transport
+	name  string // what the listener serves, for errors and logs
+	specs []queueSpec
+	sub   *subscription
 	// expiring is a queue of this listener alone, deleted by Close: an RPC
 	// server's fanout queue. Empty when none.
 	expiring string
@@ -57,21 +53,11 @@ type listener struct {
 	// open, so that what Next handed out can still be acked until Close.
 	cancelOnStop bool
 
-	stopped   chan struct{}
 	stopOnce  sync.Once
 	stopErr   error
 	closeOnce sync.Once
 	closeErr  error
 }
-
-// receive case indexes before the deliveries.
-const (
-	caseCtx = iota
-	caseStopped
-	caseDone
-	caseLost
-	caseFirstQueue
-)
 
 // Listen declares what the server tgt consumes, with oslo.messaging's
 // names and flags, and starts consuming it on one channel with
@@ -84,10 +70,13 @@ const (
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
 //     key <topic>.
 //
-// Listen returns by ctx's end even when the broker does not answer; the
-// set-up then stops, or the listener is closed once set up. A Listen that
-// fails part way deletes its fanout queue when its channel is still open,
-// and otherwise leaves it to expire.
+// The listener declares all of it again, with the same names, after a
+// reconnect and when the broker cancels one of its consumers (a queue
+// deleted under it). Listen waits for the connection within ctx when it
+// is down, and returns by ctx's end even when the broker does not answer;
+// the set-up then stops, or the listener is closed once set up. A Listen
+// that fails part way deletes its fanout queue when its connection is
+// still up, and otherwise leaves it to expire.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
 		return nil, fmt.Errorf("rabbit: listen: %w", err)
@@ -127,9 +116,8 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	return &rpcListener{l}, nil
 }
 
-// startListener opens l's channel, declares and consumes its queues, and
-// registers it with the transport, within ctx. what names the operation
-// in errors.
+// startListener declares and consumes l's queues and registers l with the
+// transport, within ctx. what names the operation in errors.
 func (t *Transport) startListener(ctx context.Context, l *listener, what string) error {
 	_, err := awaitBroker(ctx, t, what, func() (*listener, error) {
 		if err := t.open(ctx, l); err != nil {
@@ -143,21 +131,28 @@ func (t *Transport) startListener(ctx context.Context, l *listener, what string)
 // open does startListener's work; ctx is checked between the broker round
 // trips.
 func (t *Transport) open(ctx context.Context, l *listener) error {
-	ch, err := t.conConn.Channel()
-	if err != nil {
-		return t.failure(t.conConn, "opening a listener channel", err)
+	names := make([]string, len(l.specs))
+	for i, q := range l.specs {
+		names[i] = q.name
 	}
-	l.ch = ch
-	l.chClosed = ch.NotifyClose(make(chan *amqp.Error, 1))
-	l.stopped = make(chan struct{})
-	if err := l.setup(ctx); err != nil {
-		l.abandon()
+	l.sub = t.newSubscription("listener on "+l.name, names, t.s.prefetch, l.declare)
+	s, err := t.session(ctx)
+	if err != nil {
+		return err
+	}
+	if err := l.sub.open(ctx, s); err != nil {
+		if l.expiring != "" && !s.down() {
+			_ = dropQueue(s, l.expiring)
+		}
 		return err
 	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		l.abandon()
+		_ = l.sub.stop(false)
+		if l.expiring != "" {
+			_ = dropQueue(s, l.expiring)
+		}
 		return errClosed
 	}
 	t.listeners[l] = struct{}{}
@@ -165,83 +160,33 @@ func (t *Transport) open(ctx context.Context, l *listener) error {
 	return nil
 }
 
-// abandon releases a listener that Listen does not return. Errors are
-// moot: the queue expires, the channel dies with the connection.
-func (l *listener) abandon() {
-	if l.expiring != "" {
-		_, _ = l.ch.QueueDelete(l.expiring, false, false, false)
-	}
-	_ = l.ch.Close()
-}
-
-// setup declares l's exchanges and queues, binds them and starts one
-// consumer per queue.
-func (l *listener) setup(ctx context.Context) error {
-	t, ch := l.t, l.ch
-	type step struct {
-		what string
-		do   func() error
-	}
-	steps := []step{{"setting the prefetch count", func() error { return ch.Qos(t.s.prefetch, 0, false) }}}
+// declare declares l's exchanges and queues on ch and binds them.
+func (l *listener) declare(ch *amqp.Channel) error {
 	for _, q := range l.specs {
-		steps = append(steps, step{"declaring queue " + q.name, func() error { return q.declare(ch) }})
+		if err := q.declare(ch); err != nil {
+			return fmt.Errorf("declaring queue %s: %w", q.name, err)
+		}
 		for _, b := range q.binds {
-			steps = append(steps,
-				step{"declaring exchange " + b.exchange.name, func() error { return b.exchange.declare(ch) }},
-				step{"binding queue " + q.name, func() error { return ch.QueueBind(q.name, b.key, b.exchange.name, false, nil) }})
+			if err := b.exchange.declare(ch); err != nil {
+				return fmt.Errorf("declaring exchange %s: %w", b.exchange.name, err)
+			}
+			if err := ch.QueueBind(q.name, b.key, b.exchange.name, false, nil); err != nil {
+				return fmt.Errorf("binding queue %s: %w", q.name, err)
+			}
 		}
-	}
-	l.tags = make([]string, len(l.specs))
-	l.deliveries = make([]<-chan amqp.Delivery, len(l.specs))
-	for i, q := range l.specs {
-		l.tags[i] = "warren-" + wire.NewID()
-		steps = append(steps, step{"consuming queue " + q.name, func() error {
-			d, err := ch.Consume(q.name, l.tags[i], false, false, false, false, nil)
-			l.deliveries[i] = d
-			return err
-		}})
-	}
-	for _, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("rabbit: listen on %s: %w", l.name, err)
-		}
-		if err := s.do(); err != nil {
-			return t.failure(t.conConn, fmt.Sprintf("listen on %s: %s", l.name, s.what), err)
-		}
-	}
-	l.cases = []reflect.SelectCase{
-		caseCtx:     {Dir: reflect.SelectRecv},
-		caseStopped: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.stopped)},
-		caseDone:    {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.done)},
-		caseLost:    {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.lost)},
-	}
-	for _, d := range l.deliveries {
-		l.cases = append(l.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(d)})
 	}
 	return nil
 }
 
-// receive waits for the next delivery of any of l's queues. It returns an
-// error when ctx ends (ctx.Err()), or when the listener stopped, the
-// transport closed or lost its connection, or a consumer ended.
+// receive waits for the next delivery of any of l's queues, across
+// reconnects. It returns an error when ctx ends (ctx.Err()), the listener
+// stopped, the transport closed or gave up reconnecting.
 func (l *listener) receive(ctx context.Context) (amqp.Delivery, error) {
-	// l.cases is only used by the one goroutine allowed in Next.
-	l.cases[caseCtx].Chan = reflect.ValueOf(ctx.Done())
-	i, v, ok := reflect.Select(l.cases)
-	switch i {
-	case caseCtx:
-		return amqp.Delivery{}, ctx.Err()
-	case caseStopped:
+	d, _, err := l.sub.next(ctx)
+	if errors.Is(err, errStopped) {
 		return amqp.Delivery{}, errListenerClosed
-	case caseDone:
-		return amqp.Delivery{}, errClosed
-	case caseLost:
-		return amqp.Delivery{}, l.t.usable()
 	}
-	if !ok {
-		return amqp.Delivery{}, l.ended(l.specs[i-caseFirstQueue].name)
-	}
-	return v.Interface().(amqp.Delivery), nil
+	return d, err
 }
 
 // rpcListener is an RPC server's listener.
@@ -252,6 +197,12 @@ type rpcListener struct{ *listener }
 // that is too large or not a valid request is rejected without requeue
 // (dead-lettered if the broker has a policy for it) and logged, and Next
 // goes on waiting.
+//
+// Next keeps waiting across a lost connection: once the transport
+// reconnected, it declares and consumes the listener's queues again. It
+// returns an error only when ctx ends, the listener or the transport is
+// closed, or the Reconnect option's Attempts ran out (reconnecting, or
+// declaring the queues again on a broker that refuses for a while).
 //
 // The Incoming's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
@@ -274,7 +225,7 @@ func (l *rpcListener) Next(ctx context.Context) (transport.Incoming, error) {
 func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.Incoming {
 	received := time.Now()
 	select {
-	case <-l.stopped:
+	case <-l.sub.stopped:
 		// Not acked: Stop closes the channel and the broker requeues d.
 		return nil
 	default:
@@ -317,30 +268,6 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 	if err := in.Reply(ctx, &message.Reply{Failure: f}); err != nil {
 		l.t.log.Debug("rabbit: could not tell the caller its request was rejected", "msg_id", msgID, "error", err)
 	}
-}
-
-// ended explains why the consumer of queue stopped delivering.
-func (l *listener) ended(queue string) error {
-	select {
-	case <-l.stopped:
-		return errListenerClosed
-	default:
-	}
-	if err := l.t.usable(); err != nil {
-		return err
-	}
-	if l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: listener on %s: %w", l.name, transport.ErrConnectionLost)
-	}
-	reason := "the broker cancelled the consumer"
-	select {
-	case e, ok := <-l.chClosed:
-		if ok && e != nil {
-			reason = "the channel closed: " + e.Error()
-		}
-	default:
-	}
-	return fmt.Errorf("rabbit: listener on %s: consuming queue %q ended: %s", l.name, queue, reason)
 }
 
 // headersOf returns the application headers of d: those with string
@@ -387,18 +314,7 @@ func deadlineOf(d *amqp.Delivery, received time.Time) time.Time {
 // returns an error.
 func (l *listener) Stop() error {
 	l.stopOnce.Do(func() {
-		close(l.stopped)
-		stop := l.ch.Close
-		if l.cancelOnStop {
-			stop = func() error {
-				var errs []error
-				for _, tag := range l.tags {
-					errs = append(errs, l.ch.Cancel(tag, false))
-				}
-				return errors.Join(errs...)
-			}
-		}
-		if err := l.t.bounded(stop); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		if err := l.sub.stop(l.cancelOnStop); err != nil {
 			l.stopErr = fmt.Errorf("rabbit: stopping listener on %s: %w", l.name, err)
 		}
 	})
@@ -416,7 +332,7 @@ func (l *listener) Close() error {
 		delete(l.t.listeners, l)
 		l.t.mu.Unlock()
 		if l.cancelOnStop {
-			if err := l.t.bounded(l.ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			if err := l.sub.close(); err != nil {
 				errs = append(errs, fmt.Errorf("rabbit: closing listener on %s: %w", l.name, err))
 			}
 		}
@@ -429,21 +345,11 @@ func (l *listener) Close() error {
 }
 
 func (l *listener) deleteExpiringQueue() error {
-	if l.t.conConn.IsClosed() {
+	s := l.t.sess.Load()
+	if s == nil || s.down() {
 		return nil // the queue expires on its own
 	}
-	err := l.t.bounded(func() error {
-		ch, err := l.t.conConn.Channel()
-		if err == nil {
-			_, err = ch.QueueDelete(l.expiring, false, false, false)
-			_ = ch.Close()
-		}
-		return err
-	})
-	if err != nil && !l.t.conConn.IsClosed() {
-		return fmt.Errorf("rabbit: deleting fanout queue %q: %w", l.expiring, err)
-	}
-	return nil
+	return l.t.bounded(func() error { return dropQueue(s, l.expiring) })
 }
 
 // publishReply publishes body, an encoded reply or heartbeat, to reply

@@ -107,23 +107,28 @@ func (t *Transport) declareNotifyQueue(ctx context.Context, ex exchangeDecl, nam
 		return fmt.Errorf("rabbit: declaring queue %q: %w", name, ctx.Err())
 	}
 	_, err := awaitBroker(ctx, t, "declaring queue "+name, func() (struct{}, error) {
-		ch, err := t.pubConn.Channel()
+		s, err := t.session(ctx)
 		if err != nil {
-			return struct{}{}, t.failure(t.pubConn, "opening a channel", err)
+			return struct{}{}, err
+		}
+		conn := s.pub
+		ch, err := conn.Channel()
+		if err != nil {
+			return struct{}{}, t.failure(conn, "opening a channel", err)
 		}
 		defer ch.Close()
 		if err := ex.declare(ch); err != nil {
-			return struct{}{}, t.failure(t.pubConn, fmt.Sprintf("declaring exchange %q", ex.name), err)
+			return struct{}{}, t.failure(conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 		}
 		if err := declareNotificationQueue(ch, name, limitArgs(q)); err != nil {
 			var ae *amqp.Error
 			if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
 				return struct{}{}, fmt.Errorf("rabbit: declaring notification queue %q with limits %+v: it exists with other arguments (every publisher must use the same limits, or none and a broker policy): %v", name, q, err)
 			}
-			return struct{}{}, t.failure(t.pubConn, fmt.Sprintf("declaring queue %q", name), err)
+			return struct{}{}, t.failure(conn, fmt.Sprintf("declaring queue %q", name), err)
 		}
 		if err := ch.QueueBind(name, name, ex.name, false, nil); err != nil {
-			return struct{}{}, t.failure(t.pubConn, fmt.Sprintf("binding queue %q", name), err)
+			return struct{}{}, t.failure(conn, fmt.Sprintf("binding queue %q", name), err)
 		}
 		return struct{}{}, nil
 	}, nil)
@@ -220,7 +225,11 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 // arguments.
 func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error {
 	return func(ch *amqp.Channel) error {
-		probe, err := t.conConn.Channel()
+		s := t.sess.Load()
+		if s == nil {
+			return fmt.Errorf("rabbit: probing queue %q: %w", name, transport.ErrConnectionLost)
+		}
+		probe, err := s.con.Channel()
 		if err != nil {
 			return err
 		}

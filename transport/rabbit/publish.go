@@ -2,8 +2,10 @@ package rabbit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenrpc/warren/transport"
@@ -19,10 +21,11 @@ const (
 	notifyBuffer = 256
 )
 
-// publisher is one slot of the pool: it holds a publishing channel and
-// opens a new one when the broker closed it.
+// publisher is one slot of a session's pool: it holds a publishing
+// channel and opens a new one when the broker closed it.
 type publisher struct {
 	t  *Transport
+	s  *session
 	mu sync.Mutex
 	pc *pubChannel
 }
@@ -30,8 +33,9 @@ type publisher struct {
 // pubChannel is an AMQP channel in confirm mode and the publishes awaiting
 // their confirm on it. Its track goroutine settles them.
 type pubChannel struct {
-	t  *Transport
-	ch *amqp.Channel
+	t    *Transport
+	conn *amqp.Connection
+	ch   *amqp.Channel
 
 	pubMu    sync.Mutex      // orders publishes, hence delivery tags, and serializes declares
 	tag      uint64          // delivery tag of the last publish; guarded by pubMu
@@ -53,38 +57,120 @@ type confirm struct {
 	done          chan struct{} // closed once settled
 }
 
+// Values of the gate between a publish and the goroutine that writes it.
+const (
+	gateOpen      int32 = iota // not written yet
+	gateWriting                // being written, or written
+	gateAbandoned              // the publisher stopped waiting: do not write
+)
+
 // publish sends msg to exchange ex (nil: the default exchange) with
 // routing key key, mandatory, and waits for the broker's confirm: nil on
 // basic.ack, a *transport.NoRouteError when the message came back
-// unroutable, an error on basic.nack, a closed channel or ctx's end.
+// unroutable, an error on basic.nack, a closed transport or ctx's end.
+//
+// publish waits for the connection within ctx while it is down, and
+// publishes msg again on the next connection when one dropped before the
+// broker confirmed, so that no message is silently lost. Other errors
+// match transport.ErrNotSent when msg never reached the broker and
+// transport.ErrOutcomeUnknown when it did, unconfirmed. While the broker
+// blocks publishing, publish waits within ctx and then fails with a
+// *transport.BlockedError.
 func (t *Transport) publish(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("rabbit: publishing: %w", err)
+	var sent bool // some attempt reached the broker unconfirmed
+	for {
+		s, err := t.session(ctx)
+		if err != nil {
+			return undelivered(sent, err)
+		}
+		wrote, err := t.publishOn(ctx, s, ex, key, msg)
+		if err == nil {
+			return nil
+		}
+		sent = sent || wrote
+		if !errors.Is(err, transport.ErrConnectionLost) || ctx.Err() != nil || t.usable() != nil {
+			return undelivered(sent, err)
+		}
+		t.log.Debug("rabbit: publishing again after the connection dropped", "exchange", exchangeName(ex), "routing_key", key)
 	}
-	p := t.pubs[t.next.Add(1)%uint64(len(t.pubs))]
+}
+
+// nackError is a basic.nack: the broker could not take the message (a
+// queue process failed), so it is not delivered.
+type nackError struct{ exchange, key string }
+
+func (e *nackError) Error() string {
+	return fmt.Sprintf("rabbit: the broker refused a message to exchange %q, routing key %q (basic.nack)", e.exchange, e.key)
+}
+
+// undelivered marks err, which ended a publish, with what is known of the
+// message's fate.
+func undelivered(sent bool, err error) error {
+	var (
+		noRoute *transport.NoRouteError
+		nack    *nackError
+	)
+	switch {
+	case errors.As(err, &noRoute):
+		return err // the broker returned it: known not delivered
+	case sent && !errors.As(err, &nack):
+		return fmt.Errorf("%w (%w)", err, transport.ErrOutcomeUnknown)
+	default:
+		return fmt.Errorf("%w (%w)", err, transport.ErrNotSent)
+	}
+}
+
+func exchangeName(ex *exchangeDecl) string {
+	if ex == nil {
+		return ""
+	}
+	return ex.name
+}
+
+// publishOn publishes msg on session s once; wrote tells whether msg
+// reached the socket.
+func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl, key string, msg amqp.Publishing) (wrote bool, err error) {
+	if reason, unblocked := s.blockedBy(); unblocked != nil {
+		select {
+		case <-unblocked:
+		case <-ctx.Done():
+			return false, fmt.Errorf("rabbit: publishing: %w: %w", &transport.BlockedError{Reason: reason}, ctx.Err())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("rabbit: publishing: %w", err)
+	}
+	p := s.pubs[s.next.Add(1)%uint64(len(s.pubs))]
 	type sent struct {
 		pc *pubChannel
 		c  *confirm
 	}
+	gate := new(atomic.Int32)
 	// Opening a channel, declaring the exchange and writing the message
 	// can each block on a broker that stopped answering.
-	s, err := awaitBroker(ctx, t, "publishing", func() (sent, error) {
+	sn, err := awaitBroker(ctx, t, "publishing", func() (sent, error) {
 		pc, err := p.channel()
 		if err != nil {
 			return sent{}, err
 		}
-		c, err := pc.send(ctx, ex, key, msg)
+		c, err := pc.send(ctx, ex, key, msg, gate)
 		return sent{pc, c}, err
-	}, func(s sent) { s.pc.forget(s.c) })
+	}, func(sn sent) { sn.pc.forget(sn.c) })
 	if err != nil {
-		return err
+		// A write the caller stopped waiting for may go on: only a gate
+		// still open proves the message was not sent.
+		return !gate.CompareAndSwap(gateOpen, gateAbandoned), err
 	}
 	select {
-	case <-s.c.done:
-		return s.c.err
+	case <-sn.c.done:
+		return sn.c.err != nil, sn.c.err
 	case <-ctx.Done():
-		s.pc.forget(s.c)
-		return fmt.Errorf("rabbit: waiting for the broker to confirm a message to exchange %q: %w", s.c.exchange, ctx.Err())
+		sn.pc.forget(sn.c)
+		err := ctx.Err()
+		if reason, blocked := s.blockedBy(); blocked != nil {
+			err = fmt.Errorf("%w: %w", &transport.BlockedError{Reason: reason}, err)
+		}
+		return true, fmt.Errorf("rabbit: waiting for the broker to confirm a message to exchange %q: %w", sn.c.exchange, err)
 	}
 }
 
@@ -95,7 +181,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	if p.pc != nil && !p.pc.dead() {
 		return p.pc, nil
 	}
-	pc, err := p.t.openPubChannel()
+	pc, err := p.t.openPubChannel(p.s.pub)
 	if err != nil {
 		return nil, err
 	}
@@ -103,20 +189,21 @@ func (p *publisher) channel() (*pubChannel, error) {
 	return pc, nil
 }
 
-func (t *Transport) openPubChannel() (*pubChannel, error) {
-	ch, err := t.pubConn.Channel()
+func (t *Transport) openPubChannel(conn *amqp.Connection) (*pubChannel, error) {
+	ch, err := conn.Channel()
 	if err != nil {
-		return nil, t.failure(t.pubConn, "opening a publishing channel", err)
+		return nil, t.failure(conn, "opening a publishing channel", err)
 	}
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, notifyBuffer))
 	returns := ch.NotifyReturn(make(chan amqp.Return, notifyBuffer))
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
-		return nil, t.failure(t.pubConn, "enabling publisher confirms", err)
+		return nil, t.failure(conn, "enabling publisher confirms", err)
 	}
 	pc := &pubChannel{
 		t:        t,
+		conn:     conn,
 		ch:       ch,
 		declared: make(map[string]bool),
 		pending:  make(map[uint64]*confirm),
@@ -136,9 +223,10 @@ func (pc *pubChannel) dead() bool {
 }
 
 // send declares ex on first use, registers the publish and writes it,
-// unless ctx ended meanwhile. The registration precedes the write so that
-// track can never see a confirm or return it does not know.
-func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing) (*confirm, error) {
+// unless ctx ended or the publisher abandoned gate meanwhile. The
+// registration precedes the write so that track can never see a confirm
+// or return it does not know.
+func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing, gate *atomic.Int32) (*confirm, error) {
 	pc.pubMu.Lock()
 	defer pc.pubMu.Unlock()
 	c := &confirm{id: msg.MessageId, key: key, done: make(chan struct{})}
@@ -146,7 +234,7 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 		c.exchange = ex.name
 		if !pc.declared[ex.name] {
 			if err := ex.declare(pc.ch); err != nil {
-				return nil, pc.t.failure(pc.t.pubConn, fmt.Sprintf("declaring exchange %q", ex.name), err)
+				return nil, pc.t.failure(pc.conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 			}
 			// An auto-delete exchange vanishes with its last binding, and
 			// publishing to a missing exchange closes the channel: declare
@@ -169,9 +257,16 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 	pc.pending[c.tag] = c
 	pc.byID[c.id] = c
 	pc.mu.Unlock()
-	if err := pc.ch.Publish(c.exchange, key, true, false, msg); err != nil {
+	if !gate.CompareAndSwap(gateOpen, gateWriting) {
 		pc.forget(c)
-		return nil, pc.t.failure(pc.t.pubConn, fmt.Sprintf("publishing to exchange %q", c.exchange), err)
+		return nil, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+	}
+	if err := pc.ch.Publish(c.exchange, key, true, false, msg); err != nil {
+		// The frames did not all go out: the broker drops a partial
+		// message, so it counts as not sent.
+		gate.Store(gateOpen)
+		pc.forget(c)
+		return nil, pc.t.failure(pc.conn, fmt.Sprintf("publishing to exchange %q", c.exchange), err)
 	}
 	pc.tag = c.tag
 	return c, nil
@@ -254,7 +349,7 @@ func (pc *pubChannel) settle(conf amqp.Confirmation) {
 	}
 	switch {
 	case !conf.Ack:
-		c.err = fmt.Errorf("rabbit: the broker refused a message to exchange %q, routing key %q (basic.nack)", c.exchange, c.key)
+		c.err = &nackError{exchange: c.exchange, key: c.key}
 	case c.noRoute:
 		c.err = &transport.NoRouteError{Exchange: c.exchange, RoutingKey: c.key}
 	}
@@ -268,7 +363,7 @@ func (pc *pubChannel) shutdown(e *amqp.Error) {
 	if e != nil {
 		cause = e
 	}
-	err := pc.t.failure(pc.t.pubConn, "publishing channel closed", cause)
+	err := pc.t.failure(pc.conn, "publishing channel closed", cause)
 	pc.mu.Lock()
 	pc.err = err
 	pending := pc.pending

@@ -9,13 +9,22 @@ import (
 	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/transport"
 )
 
 // replyQueue returns the transport's reply queue, declaring it and
 // starting its consumer on the first call: reply_<32 hex>, durable false,
 // auto-delete false, not exclusive, x-expires 30 min, as oslo.messaging.
+// The queue keeps its name for the transport's life: after a reconnect it
+// is declared again, so that replies published meanwhile are delivered.
 // It returns by ctx's end even when the broker does not answer.
 func (t *Transport) replyQueue(ctx context.Context) (string, error) {
+	t.replyMu.Lock()
+	q := t.replyQ
+	t.replyMu.Unlock()
+	if q != "" {
+		return q, nil
+	}
 	return awaitBroker(ctx, t, "setting up the reply queue", func() (string, error) { return t.setupReplyQueue(ctx) }, nil)
 }
 
@@ -27,49 +36,54 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	if t.replyQ != "" {
 		return t.replyQ, nil
 	}
-	ch, err := t.conConn.Channel()
+	s, err := t.session(ctx)
 	if err != nil {
-		return "", t.failure(t.conConn, "opening the reply channel", err)
+		return "", err
 	}
 	name := topology.ReplyQueue()
-	var deliveries <-chan amqp.Delivery
-	steps := []struct {
-		what string
-		do   func() error
-	}{
-		{"declaring reply queue " + name, func() error { return declareExpiringQueue(ch, name) }},
-		{"consuming reply queue " + name, func() (err error) {
-			deliveries, err = ch.Consume(name, "", false, false, false, false, nil)
-			return err
-		}},
+	sub := t.newSubscription("reply queue "+name, []string{name}, 0, func(ch *amqp.Channel) error {
+		return declareExpiringQueue(ch, name)
+	})
+	// A queue deleted under its consumer took the replies it held: the
+	// calls waiting for them hear it now, instead of at their deadline,
+	// with an error matching transport.ErrConnectionLost (their way back
+	// is lost).
+	sub.cancelled = func(queue string) {
+		t.waiters.FailAll(fmt.Errorf("rabbit: the broker stopped delivering reply queue %q: %w", queue, transport.ErrConnectionLost))
 	}
-	for _, s := range steps {
-		err := ctx.Err()
-		if err != nil {
-			err = fmt.Errorf("rabbit: %s: %w", s.what, err)
-		} else if err = s.do(); err != nil {
-			err = t.failure(t.conConn, s.what, err)
-		}
-		if err != nil {
-			_ = ch.Close()
-			return "", err
-		}
+	if err := sub.open(ctx, s); err != nil {
+		return "", err
 	}
-	if !t.spawn(func() { t.consumeReplies(ch, name, deliveries) }) {
-		_ = ch.Close()
+	if !t.spawn(func() { t.consumeReplies(sub) }) {
+		_ = sub.stop(false)
 		return "", errClosed
 	}
-	t.replyQ, t.replyCh = name, ch
+	t.replyQ, t.replySub = name, sub
 	return name, nil
 }
 
-// consumeReplies routes replies to the waiting calls until the reply
-// channel closes.
-func (t *Transport) consumeReplies(ch *amqp.Channel, queue string, deliveries <-chan amqp.Delivery) {
-	for d := range deliveries {
+// consumeReplies routes replies to the waiting calls until the transport
+// closes or the broker refuses to declare the reply queue again; then the
+// waiting calls fail, and the next call declares a new reply queue.
+func (t *Transport) consumeReplies(sub *subscription) {
+	for {
+		d, _, err := sub.next(t.closing)
+		if err != nil {
+			if t.usable() != nil || errors.Is(err, errStopped) {
+				return
+			}
+			t.replyMu.Lock()
+			if t.replySub == sub {
+				t.replyQ, t.replySub = "", nil
+			}
+			t.replyMu.Unlock()
+			_ = sub.stop(false)
+			t.waiters.FailAll(err)
+			t.log.Error("rabbit: the reply queue cannot be consumed; pending calls fail", "queue", sub.queues[0], "error", err)
+			return
+		}
 		t.takeReply(&d)
 	}
-	t.replyEnded(ch, queue)
 }
 
 // takeReply decodes d and hands it to its call, acking it first as
@@ -101,26 +115,6 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 	}
 }
 
-// replyEnded handles the end of the reply consumer. Unless the transport
-// is closing or lost (handled elsewhere), the broker cancelled the
-// consumer or closed the channel, for instance because the queue was
-// deleted: the calls waiting on it fail and the next call declares a new
-// reply queue.
-func (t *Transport) replyEnded(ch *amqp.Channel, queue string) {
-	if t.usable() != nil || t.conConn.IsClosed() {
-		return
-	}
-	t.replyMu.Lock()
-	defer t.replyMu.Unlock()
-	if t.replyCh == ch {
-		t.replyQ, t.replyCh = "", nil
-	}
-	err := fmt.Errorf("rabbit: the broker stopped delivering reply queue %q", queue)
-	t.log.Warn("rabbit: reply queue consumer ended; pending calls fail", "queue", queue)
-	t.waiters.FailAll(err)
-	_ = ch.Close()
-}
-
 // closeReplyQueue deletes the reply queue, if any. oslo.messaging leaves
 // reply queues to expire; a closed transport never uses its queue again,
 // so warren removes it at once. A server replying later gets it back
@@ -128,13 +122,27 @@ func (t *Transport) replyEnded(ch *amqp.Channel, queue string) {
 func (t *Transport) closeReplyQueue() error {
 	t.replyMu.Lock()
 	defer t.replyMu.Unlock()
-	if t.replyCh == nil || t.conConn.IsClosed() {
+	if t.replySub == nil {
 		return nil
 	}
-	_, err := t.replyCh.QueueDelete(t.replyQ, false, false, false)
-	_ = t.replyCh.Close()
-	if err != nil && !errors.Is(err, amqp.ErrClosed) {
-		return fmt.Errorf("rabbit: deleting reply queue %q: %w", t.replyQ, err)
+	err := t.replySub.stop(false)
+	if s := t.sess.Load(); s != nil && !s.down() {
+		err = errors.Join(err, dropQueue(s, t.replyQ))
+	}
+	return err
+}
+
+// dropQueue deletes queue on a channel of its own on s's consuming
+// connection. A connection that drops meanwhile is no error: the queue
+// expires on its own.
+func dropQueue(s *session, queue string) error {
+	ch, err := s.con.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(queue, false, false, false)
+		_ = ch.Close()
+	}
+	if err != nil && !s.down() {
+		return fmt.Errorf("rabbit: deleting queue %q: %w", queue, err)
 	}
 	return nil
 }

@@ -33,33 +33,37 @@ var _ transport.Transport = (*Transport)(nil)
 // for consuming, so that broker flow control on publishers never stalls
 // consumers. It is safe for concurrent use by multiple goroutines.
 //
-// A Transport does not reconnect: when either connection drops, pending
-// calls and listeners fail with an error matching
-// transport.ErrConnectionLost and every later operation returns it; Close
-// it and Dial again.
+// A Transport reconnects by itself when its connection drops (see the
+// package doc); State, Ready, Err and the OnStateChange option show where
+// it stands.
 type Transport struct {
-	s   settings
-	log *slog.Logger
+	s     settings
+	log   *slog.Logger
+	url   *transport.URL
+	hosts *hostOrder // used by Dial, then by the supervisor only
 
-	pubConn, conConn *amqp.Connection
-	pubs             []*publisher
-	next             atomic.Uint64 // round robin over pubs
+	sess atomic.Pointer[session] // the current session; nil while connecting
 
 	waiters *replywait.Waiters
 	notes   *notifyState
 	replier *driver.Replier
 
-	replyMu sync.Mutex    // serializes the reply queue's lazy set-up
-	replyQ  string        // reply queue name; "" until the first call
-	replyCh *amqp.Channel // channel consuming replyQ
+	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
+	replyQ   string        // reply queue name; "" until the first call
+	replySub *subscription // consumer of replyQ
 
-	mu        sync.Mutex
-	closed    bool
-	lostErr   error
-	listeners map[*listener]struct{}
-	done      chan struct{} // closed by Close
-	lost      chan struct{} // closed when a connection is lost
-	wg        sync.WaitGroup
+	mu          sync.Mutex
+	closed      bool
+	failErr     error         // why the transport gave up reconnecting
+	up          chan struct{} // closed once a session is installed, or the transport ends
+	state       State
+	events      []StateChange // for OnStateChange, in order
+	eventsReady chan struct{} // capacity 1: events has news
+	listeners   map[*listener]struct{}
+	done        chan struct{}   // closed by Close
+	closing     context.Context // ends with Close: bounds reconnection
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // spawn runs f on a goroutine that Close waits for. It reports false,
@@ -145,10 +149,14 @@ func (t *Transport) bounded(f func() error) error {
 func (t *Transport) usable() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.usableLocked()
+}
+
+func (t *Transport) usableLocked() error {
 	if t.closed {
 		return errClosed
 	}
-	return t.lostErr
+	return t.failErr
 }
 
 // failure explains cause, an error of an operation (what) on conn: the
@@ -173,14 +181,21 @@ func (t *Transport) failure(conn *amqp.Connection, what string, cause error) err
 //
 // ctx bounds the publish and the wait for the broker's confirm: a cast
 // carries no deadline (no AMQP expiration, no x-warren-deadline), as in
-// oslo.messaging. A Cast that ends with ctx may still have reached the
-// broker.
+// oslo.messaging. While the connection is down, Cast waits for it within
+// ctx; when the connection drops before the broker confirmed, Cast
+// publishes the message again (same _unique_id) on the next connection.
+// A Cast that returns an error may still have been delivered:
+// errors.Is(err, transport.ErrOutcomeUnknown) says that the message
+// reached the broker unconfirmed, transport.ErrNotSent that it never did.
+// While the broker blocks publishing (a resource alarm), Cast waits within
+// ctx and then fails with a *transport.BlockedError naming the broker's
+// reason.
 func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if err := tgt.ValidateCast(); err != nil {
 		return fmt.Errorf("rabbit: cast: %w", err)
 	}
 	if err := t.usable(); err != nil {
-		return err
+		return undelivered(false, err)
 	}
 	c, err := driver.CastCopy(ctx, req)
 	if err != nil {
@@ -199,7 +214,15 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // waits for the reply. The message carries the remaining time as its AMQP
 // expiration (in ms, as oslo.messaging does) and ctx's deadline in header
 // x-warren-deadline. Replies come back through one reply queue per
-// transport, reply_<hex>, declared on the first call.
+// transport, reply_<hex>, declared on the first call and declared again
+// with the same name after a reconnect.
+//
+// A call waits for the connection within its deadline when it is down,
+// and publishes again on the next connection when it dropped before the
+// broker confirmed. A call already published keeps waiting across a
+// reconnect and completes when its reply arrives; either way it ends by
+// its deadline, with a *transport.TimeoutError, or with a
+// *transport.BlockedError when the broker blocked publishing all along.
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, fmt.Errorf("rabbit: call: %w", err)
@@ -216,7 +239,7 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 	w := t.waiters.Register(c.MsgID)
 	if err := t.sendCall(ctx, tgt, c, publishID(req, c), deadline); err != nil {
 		w.Cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
 			return nil, &transport.TimeoutError{MsgID: c.MsgID}
 		}
 		return nil, err
@@ -299,11 +322,11 @@ func publishing(id string, body []byte) amqp.Publishing {
 }
 
 // Close fails pending calls with an error matching transport.ErrClosed,
-// closes the listeners (deleting their fanout queues), deletes the reply
-// queue, closes both connections and waits for every goroutine of the
-// transport. A broker that does not answer gets 5 s in all, then the
-// connections are closed regardless and Close reports it. It is
-// idempotent.
+// stops reconnecting, closes the listeners (deleting their fanout
+// queues), deletes the reply queue, closes both connections and waits for
+// every goroutine of the transport. A broker that does not answer gets
+// 5 s in all, then the connections are closed regardless and Close
+// reports it. It is idempotent.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -312,12 +335,17 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.setState(StateClosed, "", nil, "")
 	close(t.done)
+	if t.sess.Load() == nil && t.failErr == nil {
+		close(t.up) // wake what waits for a connection
+	}
 	ls := make([]*listener, 0, len(t.listeners))
 	for l := range t.listeners {
 		ls = append(ls, l)
 	}
 	t.mu.Unlock()
+	t.cancel()
 
 	t.waiters.FailAll(errClosed)
 	// Closing the listeners and deleting the reply queue are broker round
@@ -343,9 +371,11 @@ func (t *Transport) Close() error {
 	case <-timer.C:
 		errs = append(errs, fmt.Errorf("rabbit: closing listeners and the reply queue: the broker did not answer within %v", t.s.closeTimeout))
 	}
-	for _, c := range []*amqp.Connection{t.pubConn, t.conConn} {
-		if err := c.CloseDeadline(deadline); err != nil && !errors.Is(err, amqp.ErrClosed) {
-			errs = append(errs, fmt.Errorf("rabbit: closing connection: %w", err))
+	if s := t.sess.Load(); s != nil {
+		for _, c := range []*amqp.Connection{s.pub, s.con} {
+			if err := c.CloseDeadline(deadline); err != nil && !errors.Is(err, amqp.ErrClosed) {
+				errs = append(errs, fmt.Errorf("rabbit: closing connection: %w", err))
+			}
 		}
 	}
 	if cleaned != nil {
