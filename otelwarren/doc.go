@@ -62,6 +62,13 @@
 // handling a request, and warren.server.requests.expired, the requests
 // dropped because their deadline had passed.
 //
+// ConnectionStates gives the RabbitMQ driver's OnStateChange a function
+// that reports its connection: warren.connection.state (1 for the current
+// state, 0 for the others), warren.connection.drops and
+// warren.connection.reconnects:
+//
+//	tr, err := rabbit.Dial(ctx, url, rabbit.OnStateChange(otelwarren.ConnectionStates()))
+//
 // Notifiers count warren.notifications.sent and listeners
 // warren.notifications.handled, each with its duration, by
 // warren.notification.priority and warren.outcome.

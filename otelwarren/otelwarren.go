@@ -224,12 +224,16 @@ func clientOutcome(rep *message.Reply, err error) (outcome, errType string) {
 		return outcomeRemoteError, rep.Failure.Class
 	case err == nil:
 		return outcomeOK, ""
-	case errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return outcomeTimeout, outcomeTimeout
 	case errors.Is(err, transport.ErrNoRoute):
 		return outcomeNoRoute, outcomeNoRoute
-	case errors.Is(err, transport.ErrConnectionLost), errors.Is(err, transport.ErrClosed):
+	case errors.Is(err, transport.ErrConnectionLost), errors.Is(err, transport.ErrClosed),
+		errors.Is(err, transport.ErrNotSent), errors.Is(err, transport.ErrOutcomeUnknown),
+		errors.Is(err, transport.ErrBlocked):
+		// Before timeouts: a request that waited out its deadline for a
+		// connection failed for want of one.
 		return outcomeConnection, outcomeConnection
+	case errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return outcomeTimeout, outcomeTimeout
 	}
 	return outcomeError, "_OTHER"
 }

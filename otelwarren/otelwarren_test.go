@@ -284,7 +284,7 @@ func TestCastSpans(t *testing.T) {
 // TestMetrics: after a known sequence of calls, the counters hold exactly
 // it.
 func TestMetrics(t *testing.T) {
-	const ok, remote, timeouts, noRoute = 5, 3, 2, 1
+	const ok, remote, timeouts, noRoute = 5, 3, 2, 1 // and one call on a closed transport
 	bus := memory.NewBus()
 	reader := sdkmetric.NewManualReader()
 	metrics := otelwarren.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
@@ -335,6 +335,14 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
+	closedTr := memory.New(memory.OnBus(bus))
+	closedTr.Close()
+	closed := rpcclient.New(closedTr, target.Target{Topic: "metered"},
+		rpcclient.Interceptors(otelwarren.ClientInterceptor(metrics)))
+	if err := closed.Call(t.Context(), "ok", nil, nil); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("call on a closed transport = %v, want ErrClosed", err)
+	}
+
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(t.Context(), &rm); err != nil {
 		t.Fatal(err)
@@ -345,13 +353,14 @@ func TestMetrics(t *testing.T) {
 		"fail remote_error ValueError": remote,
 		"hang timeout timeout":         timeouts,
 		"ok no_route no_route":         noRoute,
+		"ok connection connection":     1,
 	} {
 		if got := requests[key]; got != want {
 			t.Errorf("warren.client.requests{%s} = %d, want %d (all: %v)", key, got, want, requests)
 		}
 	}
-	if n := histogramCount(t, rm, "warren.client.duration"); n != ok+remote+timeouts+noRoute {
-		t.Errorf("warren.client.duration has %d values, want %d", n, ok+remote+timeouts+noRoute)
+	if n := histogramCount(t, rm, "warren.client.duration"); n != ok+remote+timeouts+noRoute+1 {
+		t.Errorf("warren.client.duration has %d values, want %d", n, ok+remote+timeouts+noRoute+1)
 	}
 	if inFlight := sums(t, rm, "warren.client.calls.in_flight"); inFlight["ok"] != 0 || inFlight["hang"] != 0 {
 		t.Errorf("warren.client.calls.in_flight = %v, want 0 everywhere", inFlight)
