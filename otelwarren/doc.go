@@ -53,7 +53,9 @@
 // warren.client.duration (a histogram, in seconds) by
 // messaging.operation.name, rpc.method, messaging.destination.name and
 // warren.outcome: "ok", "remote_error" (with error.type the exception
-// class), "timeout", "no_route", "connection" or "error"; and
+// class), "timeout", "no_route", "connection" (the connection was lost or
+// closed, or the request was not sent, or its fate is unknown, or the
+// broker blocks publishing) or "error"; and
 // warren.client.calls.in_flight, the calls waiting for their reply.
 // Servers record warren.server.requests and warren.server.duration by the
 // same attributes, with warren.outcome "ok" or "error" (error.type the
