@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -116,5 +117,35 @@ func TestPythonClientTracedGoServer(t *testing.T) {
 	}
 	if adds == 0 {
 		t.Errorf("no span for the Python client's add among %d spans", len(rec.Ended()))
+	}
+}
+
+// TestTracedGoClientPythonServer: a traced Go client sends trace headers,
+// which an oslo.messaging server ignores: calls and casts work as without
+// tracing, and the client's spans end well.
+func TestTracedGoClientPythonServer(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing := otelwarren.TracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	b := newBus(t, "otel-pysrv")
+	b.forgetServer("py1")
+	py := startPeer(t, "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
+	py.waitReady(t)
+	client := newClient(t, b, rpcclient.Namespace("calc"), rpcclient.Version("1.2"),
+		rpcclient.Interceptors(otelwarren.ClientInterceptor(tracing)))
+	ctx := withTimeout(t, waitLimit)
+	if sum, err := rpcclient.Call[int](ctx, client, "add", map[string]int{"a": 2, "b": 3}); err != nil || sum != 5 {
+		t.Errorf("add(2, 3) = %d, %v; want 5, nil", sum, err)
+	}
+	if err := client.Prepare(rpcclient.Server("py1")).Call(ctx, "whoami", nil, nil); err != nil {
+		t.Errorf("whoami on py1: %v", err)
+	}
+	ended := rec.Ended()
+	if len(ended) != 2 {
+		t.Fatalf("%d spans ended, want 2", len(ended))
+	}
+	for _, s := range ended {
+		if s.Status().Code != codes.Unset {
+			t.Errorf("span %s: status %v, want unset", s.Name(), s.Status())
+		}
 	}
 }
