@@ -221,6 +221,9 @@ func ClientInterceptor(opts ...Option) rpcclient.Interceptor {
 func clientOutcome(rep *message.Reply, err error) (outcome, errType string) {
 	switch {
 	case err == nil && rep != nil && rep.Failure != nil:
+		if rep.Failure.Class == "" {
+			return outcomeRemoteError, otherError
+		}
 		return outcomeRemoteError, rep.Failure.Class
 	case err == nil:
 		return outcomeOK, ""
@@ -235,8 +238,12 @@ func clientOutcome(rep *message.Reply, err error) (outcome, errType string) {
 	case errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return outcomeTimeout, outcomeTimeout
 	}
-	return outcomeError, "_OTHER"
+	return outcomeError, otherError
 }
+
+// otherError is error.type for an error of no known kind, as OpenTelemetry's
+// conventions name it.
+const otherError = "_OTHER"
 
 // ServerInterceptor returns a dispatcher.Interceptor that traces and
 // measures every request a server handles, as the child of the caller's
