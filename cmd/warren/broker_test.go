@@ -34,6 +34,7 @@ func TestBinaryOnBroker(t *testing.T) {
 	}{
 		{"call", []string{"call", "--topic", topic, "add", `{"a": 1, "b": 2}`}, exitOK, "3\n", ""},
 		{"call flags after method", []string{"call", "echo", `{"data": [1, "x"]}`, "--topic", topic, "--server", "s1"}, exitOK, `[1,"x"]` + "\n", ""},
+		{"call server info", []string{"call", "--topic", topic, "--server", "s1", "warren_rpc_server_info"}, exitOK, `"server":"s1"`, ""},
 		{"call sleep", []string{"call", "--topic", topic, "sleep", `{"seconds": 0.01}`}, exitOK, "0.01\n", ""},
 		{"call remote error", []string{"call", "--topic", topic, "divide", `{"num1": 1, "num2": 0}`},
 			exitFailed, "", "remote error: warren.InvalidOperation: invalid operation\n"},

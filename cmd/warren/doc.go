@@ -37,6 +37,11 @@
 //	warren ping --topic compute --server "$HOSTNAME" --timeout 5s
 //	warren notify --event-type compute.instance.create.end '{"id": 42}'
 //	warren listen --pool audit --priority info,error --count 10
+//	warren call --topic calculator warren_rpc_server_info
+//
+// The last asks a server that has rpcserver.Introspection, as warren serve
+// does, for its namespaces, versions, methods (with argument names), host,
+// pid, start time, worker use and request counts.
 //
 // The exit code tells scripts what happened: 0 success; 1 the remote
 // method failed (stderr: "remote error: <module>.<class>: <message>" and

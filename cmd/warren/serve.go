@@ -18,12 +18,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		"Serves topic T as server S with the built-in methods, in the default namespace\n"+
 			"at version 1.0, until SIGINT or SIGTERM; then it stops taking requests, lets\n"+
 			"those running finish and reply (for up to --grace), and exits 0:\n\n"+
-			"  echo(data)            returns data\n"+
-			"  add(a, b)             returns a + b\n"+
-			"  divide(num1, num2=1)  returns num1 / num2; fails with InvalidOperation when num2 is 0\n"+
-			"  sleep(seconds)        returns seconds after sleeping that long\n"+
-			"  fail(message)         fails with a RuntimeError carrying message\n"+
-			"  "+endpoints.PingMethod+"  returns \"pong\"\n\n"+
+			"  echo(data)               returns data\n"+
+			"  add(a, b)                returns a + b\n"+
+			"  divide(num1, num2=1)     returns num1 / num2; fails with InvalidOperation when num2 is 0\n"+
+			"  sleep(seconds)           returns seconds after sleeping that long\n"+
+			"  fail(message)            fails with a RuntimeError carrying message\n"+
+			"  "+endpoints.PingMethod+"     returns \"pong\"\n"+
+			"  "+rpcserver.InfoMethod+"   describes the server: host, pid, workers,\n"+
+			"                           request counts, namespaces, versions, methods\n\n"+
 			"It prints one line on stdout once it listens. Failures are logged on stderr,\n"+
 			"and with --verbose every request as it starts.\n\n"+
 			"  warren serve --topic calculator --server calc-1\n\n"+exitCodesHelp, stderr)
@@ -67,7 +69,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return rep.fail(err)
 	}
 	defer tr.Close()
-	srv := rpcserver.New(tr, tgt, disp, rpcserver.Workers(*workers), rpcserver.GracePeriod(*grace), rpcserver.Logger(log))
+	srv := rpcserver.New(tr, tgt, disp, rpcserver.Workers(*workers), rpcserver.GracePeriod(*grace), rpcserver.Logger(log),
+		rpcserver.Introspection())
 	if err := srv.Listen(ctx); err != nil {
 		return rep.fail(err)
 	}
