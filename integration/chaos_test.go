@@ -37,7 +37,9 @@ import (
 //
 //	./scripts/test -run Chaos -v ./integration/
 //
-// Their nodes use AMQP ports 5700-5719 and distribution ports 25700-25719.
+// Their nodes take free AMQP ports from 5700-5719 (distribution ports
+// 20000 above), reserved across processes, and are named after their
+// port, so that two runs on one machine never meet.
 
 const (
 	// chaosReplicaEnv carries a replica process's replicaConfig as JSON.
@@ -515,15 +517,21 @@ func (rep *report) check(t *testing.T, replicas []*replica, lostOK bool) {
 	}
 }
 
-// chaosNode starts a private node for one test, removed when it ends.
-func chaosNode(t *testing.T, name string, port int) *rabbitnode.Node {
+// chaosNode starts a private node for one test on ports it reserves,
+// removed when it ends.
+func chaosNode(t *testing.T, name string) *rabbitnode.Node {
 	t.Helper()
 	if err := rabbitnode.Available(); err != nil {
 		t.Fatalf("%v (the chaos tests need the rabbitmq-server package)", err)
 	}
+	res, err := rabbitnode.Reserve(5700, 5719, 20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(res.Release) // after Remove
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	n, err := rabbitnode.Start(ctx, "", "warren-chaos-"+name, port, port+20000)
+	n, err := rabbitnode.Start(ctx, "", fmt.Sprintf("warren-chaos-%s-%d", name, res.Port), res.Port, res.DistPort)
 	if err != nil {
 		t.Fatalf("starting a RabbitMQ node: %v", err)
 	}
@@ -579,7 +587,7 @@ func chaos(t *testing.T, r *rig, name string, fault func()) *report {
 // that the restart took are the broker's loss (durable queues are the
 // next issue's): they are reported, not asserted.
 func TestChaosBrokerRestart(t *testing.T) {
-	n := chaosNode(t, "restart", 5700)
+	n := chaosNode(t, "restart")
 	r := newRig(t, "chaos-restart", n.URL(), n.URL())
 	rep := chaos(t, r, "broker restart (stop_app, 3 s, start_app)", func() {
 		ctl(t, n, "stop_app")
@@ -592,7 +600,7 @@ func TestChaosBrokerRestart(t *testing.T) {
 // TestChaosCloseAllConnections closes every connection from the broker's
 // side under steady load.
 func TestChaosCloseAllConnections(t *testing.T) {
-	n := chaosNode(t, "closeall", 5701)
+	n := chaosNode(t, "closeall")
 	r := newRig(t, "chaos-closeall", n.URL(), n.URL())
 	rep := chaos(t, r, "rabbitmqctl close_all_connections", func() {
 		ctl(t, n, "close_all_connections", "chaos test")
@@ -606,7 +614,7 @@ func TestChaosCloseAllConnections(t *testing.T) {
 // heartbeats and everything recovers when the relay resumes.
 func TestChaosFrozenNetwork(t *testing.T) {
 	const heartbeat = 2 * time.Second
-	n := chaosNode(t, "frozen", 5702)
+	n := chaosNode(t, "frozen")
 	relay, err := tcprelay.Start(n.Addr())
 	if err != nil {
 		t.Fatalf("tcprelay.Start = %v", err)
@@ -650,7 +658,7 @@ func TestChaosFrozenNetwork(t *testing.T) {
 // the casts reported not sent is handled later, and everything recovers
 // by itself when the alarm clears.
 func TestChaosMemoryAlarm(t *testing.T) {
-	n := chaosNode(t, "alarm", 5703)
+	n := chaosNode(t, "alarm")
 	r := newRig(t, "chaos-alarm", n.URL(), n.URL())
 	var reasons []string
 	rep := chaos(t, r, "memory alarm, 3 s", func() {
@@ -682,7 +690,7 @@ func TestChaosMemoryAlarm(t *testing.T) {
 // TestChaosTopicQueueDeleted deletes the topic's shared queue under the
 // running replicas: they declare it again and serve on.
 func TestChaosTopicQueueDeleted(t *testing.T) {
-	n := chaosNode(t, "qdel", 5704)
+	n := chaosNode(t, "qdel")
 	r := newRig(t, "chaos-qdel", n.URL(), n.URL())
 	rep := chaos(t, r, "topic queue deleted", func() {
 		conn, err := amqp.Dial(n.URL())
@@ -706,9 +714,9 @@ func TestChaosTopicQueueDeleted(t *testing.T) {
 // replicas all three in the URL, and stops the node they are connected
 // to: they fail over to another node and serve on.
 func TestChaosClusterNodeLoss(t *testing.T) {
-	n1 := chaosNode(t, "c1", 5705)
-	n2 := chaosNode(t, "c2", 5706)
-	n3 := chaosNode(t, "c3", 5707)
+	n1 := chaosNode(t, "c1")
+	n2 := chaosNode(t, "c2")
+	n3 := chaosNode(t, "c3")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, n := range []*rabbitnode.Node{n2, n3} {
