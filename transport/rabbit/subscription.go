@@ -131,12 +131,14 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 }
 
 // Checks of a subscription's queues: every half second for the first
-// half minute after it opened, when a cluster is still removing a node
-// it lost, then at doubling intervals up to a minute.
+// half minute after it opened, when a cluster may still be removing a
+// node it lost, then at doubling intervals up to five seconds, for a
+// queue on another node than the connection (a shared queue declared
+// first through another node) that vanishes with its node.
 const (
 	firstCheck  = 500 * time.Millisecond
 	checkWindow = 30 * time.Second
-	lastCheck   = time.Minute
+	lastCheck   = 5 * time.Second
 )
 
 // nextCheck returns the wait before the check after one made at now by a
