@@ -340,22 +340,10 @@ func (r *rig) probe(since time.Time, limit time.Duration) map[string]time.Durati
 	for _, rp := range r.replicas {
 		c := r.clients[0].Prepare(rpcclient.Server(rp.name))
 		wg.Go(func() {
-			for time.Since(since) < limit {
-				ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-				var name string
-				err := c.Call(ctx, "echo", nil, &name)
-				cancel()
-				if err == nil {
-					mu.Lock()
-					got[rp.name] = time.Since(since)
-					mu.Unlock()
-					return
-				}
-				if errors.Is(err, transport.ErrNoRoute) {
-					// Fails at once until the replica declared its queue
-					// again: pace the retries.
-					<-time.After(20 * time.Millisecond)
-				}
+			if d := callUntilOK(c, since, limit); d >= 0 {
+				mu.Lock()
+				got[rp.name] = d
+				mu.Unlock()
 			}
 		})
 	}
@@ -726,9 +714,94 @@ func TestChaosClusterNodeLoss(t *testing.T) {
 	}
 	url := fmt.Sprintf("amqp://guest:guest@%s,guest:guest@%s,guest:guest@%s/", n1.Addr(), n2.Addr(), n3.Addr())
 	r := newRig(t, "chaos-cluster", url, url)
+	far := farServer(t, n1, n2, r.exchange)
+	farAgain := make(chan time.Duration, 1)
 	rep := chaos(t, r, "cluster node lost (rabbitmqctl stop of the node in use)", func() {
 		ctl(t, n1, "stop")
+		back := time.Now()
+		go func() { farAgain <- callUntilOK(far, back, 10*time.Second) }()
 	})
 	// Requests queued on the lost node went with it.
 	rep.check(t, r.replicas, true)
+	// The far server's connection stayed up; its queue went with n1.
+	d := <-farAgain
+	t.Logf("chaos: a server on n2 consuming a queue of n1 served again after %v", d.Round(time.Millisecond))
+	if d < 0 || d > serveAgainLimit {
+		t.Errorf("a server on n2 consuming a queue of n1 served again after %v (negative: never), want within %v", d, serveAgainLimit)
+	}
+}
+
+// farServer serves a topic of exchange with a transport connected to
+// near alone, from a queue declared through far first, so that it lives
+// on far: when far is lost, the server's connection stays up and its
+// queue vanishes under its consumer. It returns a client of the topic on
+// the same transport, whose reply queue lives on near.
+func farServer(t *testing.T, far, near *rabbitnode.Node, exchange string) *rpcclient.Client {
+	t.Helper()
+	topic := unique(t, "chaos-cluster-far")
+	conn, err := amqp.Dial(far.URL())
+	if err != nil {
+		t.Fatalf("amqp.Dial = %v", err)
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDeclare(topic, false, false, false, false, nil)
+	}
+	conn.Close()
+	if err != nil {
+		t.Fatalf("declaring queue %s on %s: %v", topic, far.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", "far")
+	tr, err := rabbit.Dial(ctx, near.URL(), rabbit.Logger(log))
+	if err != nil {
+		t.Fatalf("rabbit.Dial(%s) = %v", near.URL(), err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	ep := endpoints.New()
+	endpoints.Register(ep, "echo", func(context.Context, struct{}) (string, error) { return "far", nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{ep})
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	srv := rpcserver.New(tr, target.Target{Exchange: exchange, Topic: topic, Server: "far"}, d)
+	if err := srv.Listen(ctx); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("the far server's Serve = %v, want ErrServerClosed", err)
+		}
+	})
+	c := rpcclient.New(tr, target.Target{Exchange: exchange, Topic: topic})
+	if got := callUntilOK(c, time.Now(), 10*time.Second); got < 0 {
+		t.Fatalf("the far server did not answer within 10s")
+	}
+	return c
+}
+
+// callUntilOK calls c's echo until it succeeds and returns how long after
+// since that was, or -1 when limit passed first.
+func callUntilOK(c *rpcclient.Client, since time.Time, limit time.Duration) time.Duration {
+	for time.Since(since) < limit {
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		var name string
+		err := c.Call(ctx, "echo", nil, &name)
+		cancel()
+		if err == nil {
+			return time.Since(since)
+		}
+		if errors.Is(err, transport.ErrNoRoute) {
+			// Fails at once until the queue is declared again: pace
+			// the retries.
+			<-time.After(20 * time.Millisecond)
+		}
+	}
+	return -1
 }
