@@ -509,22 +509,46 @@ func (rep *report) check(t *testing.T, replicas []*replica, lostOK bool) {
 // removed when it ends.
 func chaosNode(t *testing.T, name string) *rabbitnode.Node {
 	t.Helper()
+	return chaosNodes(t, name)[0]
+}
+
+// chaosNodes starts private nodes for one test, side by side, each on
+// ports it reserves, removed when it ends.
+func chaosNodes(t *testing.T, names ...string) []*rabbitnode.Node {
+	t.Helper()
 	if err := rabbitnode.Available(); err != nil {
 		t.Fatalf("%v (the chaos tests need the rabbitmq-server package)", err)
 	}
-	res, err := rabbitnode.Reserve(5700, 5719, 20000)
-	if err != nil {
-		t.Fatal(err)
+	ress := make([]*rabbitnode.Reservation, len(names))
+	for i := range names {
+		res, err := rabbitnode.Reserve(5700, 5719, 20000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(res.Release) // after Remove
+		ress[i] = res
 	}
-	t.Cleanup(res.Release) // after Remove
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	n, err := rabbitnode.Start(ctx, "", fmt.Sprintf("warren-chaos-%s-%d", name, res.Port), res.Port, res.DistPort)
-	if err != nil {
-		t.Fatalf("starting a RabbitMQ node: %v", err)
+	nodes := make([]*rabbitnode.Node, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			res := ress[i]
+			nodes[i], errs[i] = rabbitnode.Start(ctx, "", fmt.Sprintf("warren-chaos-%s-%d", name, res.Port), res.Port, res.DistPort)
+		})
 	}
-	t.Cleanup(n.Remove)
-	return n
+	wg.Wait()
+	for _, n := range nodes {
+		if n != nil {
+			t.Cleanup(n.Remove)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("starting RabbitMQ nodes: %v", err)
+	}
+	return nodes
 }
 
 // ctl runs rabbitmqctl against n, failing the test on an error.
@@ -702,9 +726,8 @@ func TestChaosTopicQueueDeleted(t *testing.T) {
 // replicas all three in the URL, and stops the node they are connected
 // to: they fail over to another node and serve on.
 func TestChaosClusterNodeLoss(t *testing.T) {
-	n1 := chaosNode(t, "c1")
-	n2 := chaosNode(t, "c2")
-	n3 := chaosNode(t, "c3")
+	nodes := chaosNodes(t, "c1", "c2", "c3")
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, n := range []*rabbitnode.Node{n2, n3} {
