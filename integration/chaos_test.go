@@ -757,7 +757,7 @@ func TestChaosClusterNodeLoss(t *testing.T) {
 // farServer serves a topic of exchange with a transport connected to
 // near alone, from a queue declared through far first, so that it lives
 // on far: when far is lost, the server's connection stays up and its
-// queue vanishes under its consumer. It returns a client of the topic on
+// queue goes with far (the broker cancels its consumer). It returns a client of the topic on
 // the same transport, whose reply queue lives on near.
 func farServer(t *testing.T, far, near *rabbitnode.Node, exchange string) *rpcclient.Client {
 	t.Helper()

@@ -94,8 +94,8 @@ func TestNextCheck(t *testing.T) {
 		{"first", firstCheck, firstCheck, firstCheck},
 		{"late in the window", checkWindow - time.Millisecond, firstCheck, firstCheck},
 		{"window over", checkWindow, firstCheck, 2 * firstCheck},
-		{"doubling", 2 * checkWindow, time.Second, 2 * time.Second},
-		{"capped", 10 * time.Minute, 4 * time.Second, lastCheck},
+		{"doubling", 2 * checkWindow, 4 * time.Second, 8 * time.Second},
+		{"capped", 10 * time.Minute, 45 * time.Second, lastCheck},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

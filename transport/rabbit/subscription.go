@@ -131,14 +131,12 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 }
 
 // Checks of a subscription's queues: every half second for the first
-// half minute after it opened, when a cluster may still be removing a
-// node it lost, then at doubling intervals up to five seconds, for a
-// queue on another node than the connection (a shared queue declared
-// first through another node) that vanishes with its node.
+// half minute after it opened, while a cluster may still be removing a
+// node it lost, then at doubling intervals up to a minute.
 const (
 	firstCheck  = 500 * time.Millisecond
 	checkWindow = 30 * time.Second
-	lastCheck   = 5 * time.Second
+	lastCheck   = time.Minute
 )
 
 // nextCheck returns the wait before the check after one made at now by a
@@ -153,9 +151,9 @@ func nextCheck(opened, now time.Time, last time.Duration) time.Duration {
 // verify declares the subscription's queues passively. A consumer can
 // outlive its queue without hearing of it: after a failover, while the
 // lost cluster node is still shutting down, a queue it hosts declares and
-// consumes fine through another node, then vanishes with the node without
-// a basic.cancel (RabbitMQ 3.10 was seen to send none then), at any
-// moment of the node's shutdown. The
+// consumes fine through another node, then vanishes with the node, at any
+// moment of its shutdown, without a basic.cancel (RabbitMQ 3.10 sends one
+// for the consumers a queue had before its node began to stop). The
 // broker closes the channel when a queue is gone, and next then declares
 // everything again. The checks are frequent while a lost node may still
 // be going away, so a consumer is back within about a second of it.
