@@ -666,15 +666,32 @@ func TestChaosFrozenNetwork(t *testing.T) {
 }
 
 // TestChaosMemoryAlarm raises a memory alarm (connection.blocked) for 3 s
-// under steady load: publishes fail with a typed blocked error, none of
-// the casts reported not sent is handled later, and everything recovers
-// by itself when the alarm clears.
+// from when the clients hear of it, under steady load: publishes fail
+// with a typed blocked error, none of the casts reported not sent is
+// handled later, and everything recovers by itself when the alarm
+// clears.
 func TestChaosMemoryAlarm(t *testing.T) {
 	n := chaosNode(t, "alarm")
 	r := newRig(t, "chaos-alarm", n.URL(), n.URL())
 	var reasons []string
 	rep := chaos(t, r, "memory alarm, 3 s", func() {
 		ctl(t, n, "set_vm_memory_high_watermark", "0.0000001")
+		// The broker raises the alarm at its next memory check: hold it
+		// 3 s from when a client hears of it, so that casts outlast
+		// their 2 s ctx in it however slow the broker was to raise it.
+		seen := time.After(10 * time.Second)
+	raised:
+		for {
+			select {
+			case c := <-r.states:
+				if c.State == rabbit.StateBlocked {
+					reasons = append(reasons, c.Reason)
+					break raised
+				}
+			case <-seen:
+				break raised
+			}
+		}
 		hold(3 * time.Second)
 		ctl(t, n, "set_vm_memory_high_watermark", "0.4")
 		for {
