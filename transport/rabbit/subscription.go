@@ -160,7 +160,9 @@ func nextCheck(opened, now time.Time, last time.Duration) time.Duration {
 func (sub *subscription) verify() {
 	for _, q := range sub.queues {
 		if _, err := sub.ch.QueueDeclarePassive(q, false, false, false, false, nil); err != nil {
-			sub.t.log.Warn("rabbit: a consumed queue is gone", "consumer", sub.name, "queue", q, "error", err)
+			if !sub.sess.down() { // else the connection dropped under the check
+				sub.t.log.Warn("rabbit: a consumed queue is gone", "consumer", sub.name, "queue", q, "error", err)
+			}
 			return
 		}
 	}
