@@ -85,12 +85,12 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		return nil, err
 	}
 	srv := topology.ServerOf(tgt, t.s.controlExchange)
-	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
+	topicEx, fanoutEx := t.s.queues.topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
 	fanoutQ := srv.FanoutQueue
 	shared := func(name string) queueSpec {
 		return queueSpec{
 			name:    name,
-			declare: func(ch *amqp.Channel) error { return declareSharedQueue(ch, name) },
+			declare: func(ch *amqp.Channel) error { return t.s.queues.declareShared(ch, name) },
 			binds:   []bindSpec{{topicEx, name}},
 		}
 	}
@@ -102,7 +102,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 			shared(srv.ServerQueue),
 			{
 				name:    fanoutQ,
-				declare: func(ch *amqp.Channel) error { return declareExpiringQueue(ch, fanoutQ) },
+				declare: func(ch *amqp.Channel) error { return t.s.queues.declareExpiring(ch, fanoutQ) },
 				binds:   []bindSpec{{fanoutEx, srv.FanoutKey}},
 			},
 		},

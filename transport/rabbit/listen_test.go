@@ -398,7 +398,7 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
 	replyQ := topology.ReplyQueue()
-	if err := declareExpiringQueue(ch, replyQ); err != nil {
+	if err := (Queues{}).declareExpiring(ch, replyQ); err != nil {
 		t.Fatalf("QueueDeclare = %v", err)
 	}
 	t.Cleanup(func() { deleteQueue(t, replyQ) })

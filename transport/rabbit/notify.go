@@ -73,7 +73,7 @@ func (t *Transport) Notify(ctx context.Context, tgt target.Target, n *message.No
 	if err := driver.CheckSize(len(body), t.s.maxMessageSize); err != nil {
 		return err
 	}
-	ex := topicExchange(topology.ControlExchange(tgt, t.s.controlExchange))
+	ex := t.s.queues.topicExchange(topology.ControlExchange(tgt, t.s.controlExchange))
 	key := topology.NotificationKey(tgt.Topic, strings.ToLower(n.Priority))
 	for attempt := 0; ; attempt++ {
 		if err := t.declareNotifyQueue(ctx, ex, key, q); err != nil {
@@ -120,7 +120,7 @@ func (t *Transport) declareNotifyQueue(ctx context.Context, ex exchangeDecl, nam
 		if err := ex.declare(ch); err != nil {
 			return struct{}{}, t.failure(conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 		}
-		if err := declareNotificationQueue(ch, name, limitArgs(q)); err != nil {
+		if err := t.s.queues.declareNotification(ch, name, limitArgs(q)); err != nil {
 			var ae *amqp.Error
 			if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
 				return struct{}{}, fmt.Errorf("rabbit: declaring notification queue %q with limits %+v: it exists with other arguments (every publisher must use the same limits, or none and a broker policy): %v", name, q, err)
@@ -203,7 +203,7 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 	}
 	for _, s := range subs {
 		q := spec(topology.NotificationQueue(s.Target.Topic, s.Priority, pool))
-		b := bindSpec{topicExchange(topology.ControlExchange(s.Target, t.s.controlExchange)), topology.NotificationKey(s.Target.Topic, s.Priority)}
+		b := bindSpec{t.s.queues.topicExchange(topology.ControlExchange(s.Target, t.s.controlExchange)), topology.NotificationKey(s.Target.Topic, s.Priority)}
 		if !slices.Contains(q.binds, b) {
 			q.binds = append(q.binds, b)
 		}
@@ -238,7 +238,7 @@ func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error 
 		if err == nil {
 			return nil
 		}
-		return declareNotificationQueue(ch, name, nil)
+		return t.s.queues.declareNotification(ch, name, nil)
 	}
 }
 

@@ -51,6 +51,7 @@ type settings struct {
 	failover        FailoverStrategy
 	onState         func(StateChange)
 	tls             tlsSettings
+	queues          Queues
 	// tlsClient is the TLS configuration built from tls at Dial; nil
 	// means no TLS.
 	tlsClient *tls.Config
@@ -143,8 +144,25 @@ func TLSConfig(c *tls.Config) Option {
 	}
 }
 
+// QueuePreset sets how the transport declares its exchanges and queues,
+// as the oslo.messaging options the fields of q are named after. The
+// default is the zero Queues, oslo.messaging's defaults. The URL query keys
+// amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue,
+// rabbit_quorum_delivery_limit, rabbit_quorum_max_memory_length,
+// rabbit_quorum_max_memory_bytes and rabbit_transient_queues_ttl override
+// the matching fields.
+func QueuePreset(q Queues) Option {
+	return func(s *settings) { s.queues = q }
+}
+
 // urlKeys are the transport URL query keys Dial accepts.
-var urlKeys = append([]string{"connection_name", "heartbeat", "kombu_failover_strategy", "prefetch"}, tlsKeys...)
+var urlKeys = append([]string{
+	"amqp_auto_delete", "amqp_durable_queues", "connection_name", "heartbeat",
+	"heartbeat_timeout_threshold", "kombu_failover_strategy", "prefetch",
+	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
+	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
+	"rabbit_quorum_queue", "rabbit_transient_queues_ttl",
+}, tlsKeys...)
 
 // ignoredKeys are oslo.messaging options that mean nothing to warren. Dial
 // accepts them in the URL query, so that a URL from an OpenStack service's
@@ -153,6 +171,7 @@ var ignoredKeys = []string{
 	"conn_pool_min_size",   // warren keeps no pool: one publishing and one consuming connection
 	"conn_pool_ttl",        // idem
 	"heartbeat_in_pthread", // an eventlet threading choice
+	"heartbeat_rate",       // how often kombu checks heartbeats; amqp091-go checks each interval
 	"rpc_conn_pool_size",   // no pool
 }
 
@@ -164,18 +183,47 @@ func (s *settings) applyURL(u *transport.URL) error {
 	for _, k := range keys {
 		v := u.Options[k]
 		switch k {
-		case "prefetch":
+		case "prefetch", "rabbit_qos_prefetch_count":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("rabbit: %w: prefetch %q is not an integer", transport.ErrInvalidURL, v)
+				return fmt.Errorf("rabbit: %w: %s %q is not an integer", transport.ErrInvalidURL, k, v)
 			}
 			s.prefetch = n
-		case "heartbeat":
+		case "heartbeat", "heartbeat_timeout_threshold":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("rabbit: %w: heartbeat %q is not a whole number of seconds", transport.ErrInvalidURL, v)
+				return fmt.Errorf("rabbit: %w: %s %q is not a whole number of seconds", transport.ErrInvalidURL, k, v)
 			}
 			s.heartbeat = time.Duration(n) * time.Second
+		case "amqp_durable_queues", "amqp_auto_delete", "rabbit_quorum_queue":
+			b, err := transport.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("rabbit: %w: %s: %v", transport.ErrInvalidURL, k, err)
+			}
+			*map[string]*bool{
+				"amqp_durable_queues": &s.queues.Durable,
+				"amqp_auto_delete":    &s.queues.AutoDelete,
+				"rabbit_quorum_queue": &s.queues.Quorum,
+			}[k] = b
+		case "rabbit_quorum_delivery_limit", "rabbit_quorum_max_memory_length", "rabbit_quorum_max_memory_bytes":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("rabbit: %w: %s %q is not a whole number", transport.ErrInvalidURL, k, v)
+			}
+			*map[string]*int{
+				"rabbit_quorum_delivery_limit":    &s.queues.QuorumDeliveryLimit,
+				"rabbit_quorum_max_memory_length": &s.queues.QuorumMaxMemoryLength,
+				"rabbit_quorum_max_memory_bytes":  &s.queues.QuorumMaxMemoryBytes,
+			}[k] = n
+		case "rabbit_transient_queues_ttl":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("rabbit: %w: %s %q is not a whole number of seconds", transport.ErrInvalidURL, k, v)
+			}
+			s.queues.TransientQueuesTTL = time.Duration(n) * time.Second
+			if n == 0 {
+				s.queues.TransientQueuesTTL = -1
+			}
 		case "connection_name":
 			s.connectionName = v
 		case "kombu_failover_strategy":
@@ -224,6 +272,10 @@ func (s *settings) validate() error {
 		return fmt.Errorf("rabbit: heartbeat %v is outside 0..65535s", s.heartbeat)
 	case s.backoff.Initial < 0 || s.backoff.Max < 0 || s.backoff.Attempts < 0:
 		return fmt.Errorf("rabbit: reconnect backoff %+v has a negative field", s.backoff)
+	case s.queues.QuorumDeliveryLimit < 0 || s.queues.QuorumMaxMemoryLength < 0 || s.queues.QuorumMaxMemoryBytes < 0:
+		return fmt.Errorf("rabbit: queue preset %+v has a negative quorum limit", s.queues)
+	case s.queues.TransientQueuesTTL > 0 && s.queues.TransientQueuesTTL < time.Second:
+		return fmt.Errorf("rabbit: transient queues TTL %v is under a second", s.queues.TransientQueuesTTL)
 	case s.failover != RoundRobin && s.failover != Shuffle:
 		return fmt.Errorf("rabbit: unknown failover strategy %d", s.failover)
 	}

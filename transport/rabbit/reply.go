@@ -42,7 +42,7 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	}
 	name := topology.ReplyQueue()
 	sub := t.newSubscription("reply queue "+name, []string{name}, 0, func(ch *amqp.Channel) error {
-		return declareExpiringQueue(ch, name)
+		return t.s.queues.declareExpiring(ch, name)
 	})
 	// A queue deleted under its consumer took the replies it held: the
 	// calls waiting for them hear it now, instead of at their deadline,

@@ -206,7 +206,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 		return fmt.Errorf("rabbit: cast %s: %w", req.Method, err)
 	}
 	r := topology.RouteOf(tgt, t.s.controlExchange)
-	ex := exchangeOf(r)
+	ex := t.s.queues.exchangeOf(r)
 	return t.publish(ctx, &ex, r.Key, msg)
 }
 
@@ -271,7 +271,7 @@ func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *messag
 	}
 	msg.Expiration = strconv.FormatInt(int64((remaining+time.Millisecond-1)/time.Millisecond), 10)
 	r := topology.RouteOf(tgt, t.s.controlExchange)
-	ex := exchangeOf(r)
+	ex := t.s.queues.exchangeOf(r)
 	return t.publish(ctx, &ex, r.Key, msg)
 }
 
