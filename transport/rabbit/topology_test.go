@@ -3,6 +3,7 @@ package rabbit
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +151,121 @@ func TestTopologyOsloFirst(t *testing.T) {
 	fan := target.Target{Topic: tgt.Topic, Fanout: true}
 	if err := client.Cast(within(t, 10*time.Second), fan, &message.Request{Method: "m"}); err != nil {
 		t.Errorf("fanout Cast on an oslo-declared topology = %v", err)
+	}
+}
+
+// presetTopology lists what oslo.messaging 14 declares for server tgt
+// under preset q (impl_rabbit.py: declare_topic_consumer and
+// declare_fanout_consumer, _get_queue_arguments), with its exact flags.
+func presetTopology(q Queues, tgt target.Target, fanoutQ, replyQ string) []declaration {
+	durable := q.Durable || q.Quorum
+	var shared amqp.Table
+	if q.Quorum {
+		shared = amqp.Table{"x-queue-type": "quorum"}
+		if q.QuorumDeliveryLimit > 0 {
+			shared["x-delivery-limit"] = int32(q.QuorumDeliveryLimit)
+		}
+		if q.QuorumMaxMemoryLength > 0 {
+			shared["x-max-in-memory-length"] = int32(q.QuorumMaxMemoryLength)
+		}
+		if q.QuorumMaxMemoryBytes > 0 {
+			shared["x-max-in-memory-bytes"] = int32(q.QuorumMaxMemoryBytes)
+		}
+	}
+	expires := osloExpires
+	switch {
+	case q.TransientQueuesTTL < 0:
+		expires = nil
+	case q.TransientQueuesTTL > 0:
+		expires = amqp.Table{"x-expires": int32(q.TransientQueuesTTL.Milliseconds())}
+	}
+	return []declaration{
+		exchangeDeclaration("control-exchange", tgt.Exchange, "topic", durable, q.AutoDelete),
+		exchangeDeclaration("fanout-exchange", tgt.Topic+"_fanout", "fanout", false, true),
+		queueDeclaration("topic-queue", tgt.Topic, durable, q.AutoDelete, shared),
+		queueDeclaration("server-queue", tgt.Topic+"."+tgt.Server, durable, q.AutoDelete, shared),
+		queueDeclaration("fanout-queue", fanoutQ, false, false, expires),
+		queueDeclaration("reply-queue", replyQ, false, false, expires),
+	}
+}
+
+// TestTopologyPresets checks each queue preset against what
+// oslo.messaging declares with the same options: the same declarations
+// are accepted after warren's, the control exchange and topic queue with
+// durable flipped are refused with 406, and calls and casts go through.
+func TestTopologyPresets(t *testing.T) {
+	presets := []struct {
+		name string
+		q    Queues
+	}{
+		{"durable", Queues{Durable: true}},
+		{"durable auto-delete", Queues{Durable: true, AutoDelete: true}},
+		{"quorum", Queues{Quorum: true}},
+		{"quorum with limits", Queues{Quorum: true, QuorumDeliveryLimit: 3, QuorumMaxMemoryLength: 100, QuorumMaxMemoryBytes: 1 << 20}},
+		{"transient ttl", Queues{TransientQueuesTTL: time.Minute}},
+		{"no transient ttl", Queues{TransientQueuesTTL: -1}},
+	}
+	conn := rawConn(t)
+	for _, p := range presets {
+		t.Run(p.name, func(t *testing.T) {
+			tgt := serverTarget(t, "preset")
+			tr := dial(t, QueuePreset(p.q))
+			lis := listen(t, tr, tgt)
+			handled := make(chan string, 1)
+			serve(t, lis, func(in transport.Incoming) *message.Reply {
+				if in.Request().Method == "cast" {
+					handled <- "cast"
+				}
+				return &message.Reply{Result: json.RawMessage(`"ok"`)}
+			})
+			rep, err := tr.Call(within(t, 10*time.Second), target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, &message.Request{Method: "m"})
+			if err != nil || string(rep.Result) != `"ok"` {
+				t.Fatalf("Call = %v, %v; want \"ok\"", rep, err)
+			}
+			if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "cast"}); err != nil {
+				t.Fatalf("Cast = %v", err)
+			}
+			await(t, handled, 10*time.Second, "the cast")
+
+			fanoutQ := lis.(*rpcListener).expiring
+			for _, d := range presetTopology(p.q, tgt, fanoutQ, tr.replyQ) {
+				if err := d.declare(rawChannel(t, conn)); err != nil {
+					t.Errorf("declaring the %s as oslo.messaging does with the same options = %v, want success", d.name, err)
+				}
+			}
+			durable := p.q.Durable || p.q.Quorum
+			flipped := []declaration{
+				exchangeDeclaration("control-exchange", tgt.Exchange, "topic", !durable, p.q.AutoDelete),
+				queueDeclaration("topic-queue", tgt.Topic, !durable, p.q.AutoDelete, nil),
+			}
+			for _, d := range flipped {
+				if err := d.declare(rawChannel(t, conn)); !isPreconditionFailed(err) {
+					t.Errorf("declaring the %s with durable %v = %v, want 406 PRECONDITION_FAILED", d.name, !durable, err)
+				}
+			}
+		})
+	}
+}
+
+// TestDeclareErrorNamesOption has a peer declare the topic queue durable
+// first: a warren server with the default preset fails with an error that
+// names the queue, the argument and the option to set.
+func TestDeclareErrorNamesOption(t *testing.T) {
+	tgt := serverTarget(t, "inequiv")
+	if err := queueDeclaration("topic-queue", tgt.Topic, true, false, nil).declare(rawChannel(t, rawConn(t))); err != nil {
+		t.Fatalf("declaring %s durable = %v", tgt.Topic, err)
+	}
+	lis, err := dial(t).Listen(within(t, 10*time.Second), tgt)
+	if err == nil {
+		lis.Close()
+		t.Fatalf("Listen on a durable topic queue with the default preset = nil error, want 406")
+	}
+	for _, want := range []string{`queue "` + tgt.Topic + `"`, "durable", "amqp_durable_queues"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Listen error %q does not say %q", err, want)
+		}
+	}
+	if !isPreconditionFailed(err) {
+		t.Errorf("Listen error %v does not wrap the broker's 406", err)
 	}
 }
