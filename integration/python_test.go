@@ -96,12 +96,21 @@ type peer struct {
 // kills it if it does not.
 func startPeer(t *testing.T, script string, args ...string) *peer {
 	t.Helper()
+	return startPeerEnv(t, nil, script, args...)
+}
+
+// startPeerEnv is startPeer with env added to the script's environment.
+func startPeerEnv(t *testing.T, env []string, script string, args ...string) *peer {
+	t.Helper()
 	py := python(t)
 	ctx, cancel := context.WithTimeout(context.Background(), peerLifetime+20*time.Second)
 	args = append([]string{filepath.Join("testdata", script)}, args...)
 	args = append(args, strconv.Itoa(int(peerLifetime/time.Second)))
 	cmd := exec.CommandContext(ctx, py, args...)
 	cmd.WaitDelay = 5 * time.Second
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	p := &peer{script: script, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	cmd.Stderr = &p.stderr
 	stdin, err := cmd.StdinPipe()

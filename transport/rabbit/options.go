@@ -161,7 +161,8 @@ var urlKeys = append([]string{
 	"heartbeat_timeout_threshold", "kombu_failover_strategy", "prefetch",
 	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
 	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
-	"rabbit_quorum_queue", "rabbit_transient_queues_ttl",
+	"rabbit_quorum_queue", "rabbit_quroum_max_memory_bytes",
+	"rabbit_quroum_max_memory_length", "rabbit_transient_queues_ttl",
 }, tlsKeys...)
 
 // ignoredKeys are oslo.messaging options that mean nothing to warren. Dial
@@ -205,7 +206,9 @@ func (s *settings) applyURL(u *transport.URL) error {
 				"amqp_auto_delete":    &s.queues.AutoDelete,
 				"rabbit_quorum_queue": &s.queues.Quorum,
 			}[k] = b
-		case "rabbit_quorum_delivery_limit", "rabbit_quorum_max_memory_length", "rabbit_quorum_max_memory_bytes":
+		case "rabbit_quorum_delivery_limit", "rabbit_quorum_max_memory_length", "rabbit_quorum_max_memory_bytes",
+			// oslo.messaging up to 14 spells the memory limits so.
+			"rabbit_quroum_max_memory_length", "rabbit_quroum_max_memory_bytes":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
 				return fmt.Errorf("rabbit: %w: %s %q is not a whole number", transport.ErrInvalidURL, k, v)
@@ -214,6 +217,8 @@ func (s *settings) applyURL(u *transport.URL) error {
 				"rabbit_quorum_delivery_limit":    &s.queues.QuorumDeliveryLimit,
 				"rabbit_quorum_max_memory_length": &s.queues.QuorumMaxMemoryLength,
 				"rabbit_quorum_max_memory_bytes":  &s.queues.QuorumMaxMemoryBytes,
+				"rabbit_quroum_max_memory_length": &s.queues.QuorumMaxMemoryLength,
+				"rabbit_quroum_max_memory_bytes":  &s.queues.QuorumMaxMemoryBytes,
 			}[k] = n
 		case "rabbit_transient_queues_ttl":
 			n, err := strconv.Atoi(v)
