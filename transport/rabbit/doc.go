@@ -94,7 +94,8 @@
 //
 // # Topology
 //
-// Names and flags are those of oslo.messaging 14 with its defaults:
+// Names and flags are those of oslo.messaging 14 with its defaults (the
+// zero Queues):
 //
 //	control exchange (default "openstack")  topic, durable false, auto-delete false
 //	<topic>, <topic>.<server>               queues, durable false, auto-delete false, no arguments,
@@ -110,6 +111,18 @@
 //	                                        when given) and pool-less listeners
 //	<pool>                                  a notification pool's queue, durable false, bound
 //	                                        with every <topic>.<priority> its listeners consume
+//
+// QueuePreset, or the same options in the URL query, changes the flags
+// as oslo.messaging's options of the same names do: amqp_durable_queues
+// (Queues.Durable) makes the control exchange and the <topic>,
+// <topic>.<server> and notification queues durable; amqp_auto_delete
+// makes them auto-delete; rabbit_quorum_queue makes those queues quorum
+// queues (durable, x-queue-type quorum, with x-delivery-limit,
+// x-max-in-memory-length and x-max-in-memory-bytes when set); and
+// rabbit_transient_queues_ttl sets the x-expires of fanout and reply
+// queues. A declaration the broker refuses with 406 PRECONDITION_FAILED
+// fails with an error naming the object, the argument the broker found
+// inequivalent and the option that changes it.
 //
 // Publishers declare the exchange they publish to (the control exchange
 // once per channel, fanout exchanges before each publish since they

@@ -128,14 +128,14 @@ func fanoutExchange(name string) exchangeDecl {
 }
 
 func (d exchangeDecl) declare(ch *amqp.Channel) error {
-	return declareError("exchange", d.name, ch.ExchangeDeclare(d.name, d.kind, d.durable, d.autoDelete, false, false, nil))
+	return declareError(ch.ExchangeDeclare(d.name, d.kind, d.durable, d.autoDelete, false, false, nil))
 }
 
 // declareShared declares <topic> or <topic>.<server>: not exclusive,
 // durable, auto-delete and arguments as q says.
 func (q Queues) declareShared(ch *amqp.Channel, name string) error {
 	_, err := ch.QueueDeclare(name, q.durable(), q.AutoDelete, false, false, q.sharedArgs())
-	return declareError("queue", name, err)
+	return declareError(err)
 }
 
 // declareNotification declares a notification queue, <topic>.<priority>
@@ -153,14 +153,14 @@ func (q Queues) declareNotification(ch *amqp.Channel, name string, extra amqp.Ta
 		}
 	}
 	_, err := ch.QueueDeclare(name, q.durable(), q.AutoDelete, false, false, args)
-	return declareError("queue", name, err)
+	return declareError(err)
 }
 
 // declareExpiring declares a fanout or reply queue: durable false,
 // auto-delete false, not exclusive, with the transient queues' x-expires.
 func (q Queues) declareExpiring(ch *amqp.Channel, name string) error {
 	_, err := ch.QueueDeclare(name, false, false, false, false, q.expiringArgs())
-	return declareError("queue", name, err)
+	return declareError(err)
 }
 
 // presetOfArg names the oslo.messaging options that change each argument
@@ -175,25 +175,25 @@ var presetOfArg = map[string]string{
 	"x-expires":              "rabbit_transient_queues_ttl",
 }
 
-// declareError explains a refused declaration of kind ("queue" or
-// "exchange") name: for a 406 PRECONDITION_FAILED, which argument the
-// broker found inequivalent and which option makes warren declare it as
-// the object exists. It wraps err, so the *amqp.Error stays reachable with
-// errors.As; nil stays nil.
-func declareError(kind, name string, err error) error {
+// declareError explains a refused declaration, for callers that name the
+// object: for a 406 PRECONDITION_FAILED, which argument the broker found
+// inequivalent and which option makes warren declare the object as it
+// exists. It wraps err, so the *amqp.Error stays reachable with errors.As;
+// nil stays nil.
+func declareError(err error) error {
 	var ae *amqp.Error
 	if err == nil || !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed {
 		return err
 	}
 	arg := inequivalentArg(ae.Reason)
 	if arg == "" {
-		return fmt.Errorf("declaring %s %q: it exists with other properties; declare it with the options of the services that created it (amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue, ...): %w", kind, name, err)
+		return fmt.Errorf("it exists with other properties; declare it with the options of the services that created it (amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue, ...): %w", err)
 	}
 	option := presetOfArg[arg]
 	if option == "" {
 		option = "a broker policy or the options of the services that created it"
 	}
-	return fmt.Errorf("declaring %s %q: it exists with another %s; set %s as the services that created it do: %w", kind, name, arg, option, err)
+	return fmt.Errorf("it exists with another %s; set %s as the services that created it do: %w", arg, option, err)
 }
 
 // inequivalentArg returns the argument a 406 reason names, as RabbitMQ

@@ -260,12 +260,39 @@ func TestDeclareErrorNamesOption(t *testing.T) {
 		lis.Close()
 		t.Fatalf("Listen on a durable topic queue with the default preset = nil error, want 406")
 	}
-	for _, want := range []string{`queue "` + tgt.Topic + `"`, "durable", "amqp_durable_queues"} {
+	for _, want := range []string{"queue " + tgt.Topic + ":", "another durable", "amqp_durable_queues"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Listen error %q does not say %q", err, want)
 		}
 	}
 	if !isPreconditionFailed(err) {
 		t.Errorf("Listen error %v does not wrap the broker's 406", err)
+	}
+}
+
+// TestDeclareErrorText maps RabbitMQ's 406 reasons to the option to set.
+func TestDeclareErrorText(t *testing.T) {
+	cases := []struct {
+		name, reason, want string
+	}{
+		{"quorum", "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received none but current is the value 'quorum'", "another x-queue-type; set rabbit_quorum_queue"},
+		{"expires", "PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue 'q' in vhost '/'", "another x-expires; set rabbit_transient_queues_ttl"},
+		{"unknown arg", "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q'", "another x-max-length; set a broker policy"},
+		{"no arg", "PRECONDITION_FAILED - something else", "it exists with other properties"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := declareError(&amqp.Error{Code: amqp.PreconditionFailed, Reason: c.reason})
+			if !strings.Contains(err.Error(), c.want) || !isPreconditionFailed(err) {
+				t.Errorf("declareError(%q) = %v, want it to say %q and wrap the 406", c.reason, err, c.want)
+			}
+		})
+	}
+	other := &amqp.Error{Code: amqp.NotFound, Reason: "NOT_FOUND"}
+	if err := declareError(other); err != other {
+		t.Errorf("declareError(404) = %v, want it unchanged", err)
+	}
+	if err := declareError(nil); err != nil {
+		t.Errorf("declareError(nil) = %v, want nil", err)
 	}
 }
