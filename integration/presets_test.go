@@ -27,6 +27,8 @@ var presets = []preset{
 	{"durable", []string{"amqp_durable_queues=true"}},
 	{"durable-auto-delete", []string{"amqp_durable_queues=true", "amqp_auto_delete=true"}},
 	{"quorum", []string{"rabbit_quorum_queue=true", "rabbit_quorum_delivery_limit=5", "rabbit_quorum_max_memory_length=100"}},
+	// Requests and replies compressed both ways.
+	{"gzip", []string{"kombu_compression=gzip"}},
 }
 
 // osloConfig writes p as an oslo.config file and returns the environment

@@ -47,6 +47,8 @@ func TestDialErrors(t *testing.T) {
 		want error // nil: any error
 	}{
 		{"unknown-query-key", brokerURLWith(t, nil, "bogus=1"), nil, transport.ErrInvalidURL},
+		{"compression-bz2", brokerURLWith(t, nil, "kombu_compression=bz2"), nil, transport.ErrInvalidURL},
+		{"compression-option-unknown", brokerURL(), []Option{Compression("lzma")}, transport.ErrInvalidURL},
 		{"quorum-not-a-boolean", brokerURLWith(t, nil, "rabbit_quorum_queue=quorum"), nil, transport.ErrInvalidURL},
 		{"negative-delivery-limit", brokerURLWith(t, nil, "rabbit_quorum_delivery_limit=-1"), nil, transport.ErrInvalidURL},
 		{"ttl-not-whole-seconds", brokerURLWith(t, nil, "rabbit_transient_queues_ttl=1.5"), nil, transport.ErrInvalidURL},

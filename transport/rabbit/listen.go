@@ -230,13 +230,14 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		return nil
 	default:
 	}
-	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
-		l.reject(ctx, d, err)
+	body, err := l.t.bodyOf(d)
+	if err != nil {
+		l.reject(ctx, d, d.Body, err)
 		return nil
 	}
-	req, err := wire.DecodeRequest(d.Body)
+	req, err := wire.DecodeRequest(body)
 	if err != nil {
-		l.reject(ctx, d, err)
+		l.reject(ctx, d, body, err)
 		return nil
 	}
 	if err := d.Ack(false); err != nil {
@@ -249,16 +250,17 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 }
 
 // reject drops d, which is not a valid request, without requeueing it. When
-// its _msg_id and _reply_q can still be read, the caller gets a ValueError
-// failure saying why, instead of waiting out its timeout.
-func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
+// the _msg_id and _reply_q of body (d's, uncompressed when that worked)
+// can still be read, the caller gets a ValueError failure saying why,
+// instead of waiting out its timeout.
+func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte, err error) {
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
 		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	if err := d.Reject(false); err != nil {
 		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
-	msgID, replyTo := wire.Peek(d.Body)
+	msgID, replyTo := wire.Peek(body)
 	if msgID == "" || replyTo == "" {
 		return
 	}
@@ -271,12 +273,13 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 }
 
 // headersOf returns the application headers of d: those with string
-// values, without warren's own x-warren- headers; nil when none.
+// values, without warren's own x-warren- headers and kombu's compression;
+// nil when none.
 func headersOf(d *amqp.Delivery) map[string]string {
 	var h map[string]string
 	for k, v := range d.Headers {
 		s, ok := v.(string)
-		if !ok || driver.Reserved(k) {
+		if !ok || driver.Reserved(k) || k == compressionHeader {
 			continue
 		}
 		if h == nil {
@@ -359,5 +362,5 @@ func (t *Transport) publishReply(ctx context.Context, replyTo string, body []byt
 	if err := t.usable(); err != nil {
 		return err
 	}
-	return t.publish(ctx, nil, replyTo, publishing(wire.NewID(), body))
+	return t.publish(ctx, nil, replyTo, t.publishing(wire.NewID(), body))
 }

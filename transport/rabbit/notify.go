@@ -79,7 +79,7 @@ func (t *Transport) Notify(ctx context.Context, tgt target.Target, n *message.No
 		if err := t.declareNotifyQueue(ctx, ex, key, q); err != nil {
 			return err
 		}
-		err := t.publish(ctx, &ex, key, publishing(wire.NewID(), body))
+		err := t.publish(ctx, &ex, key, t.publishing(wire.NewID(), body))
 		if attempt > 0 || !errors.Is(err, transport.ErrNoRoute) {
 			return err
 		}
@@ -270,10 +270,11 @@ func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotificati
 }
 
 func (l *notifyListener) decode(d *amqp.Delivery) (*message.Notification, error) {
-	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
+	body, err := l.t.bodyOf(d)
+	if err != nil {
 		return nil, err
 	}
-	return wire.DecodeNotification(d.Body)
+	return wire.DecodeNotification(body)
 }
 
 // deliveries counts the deliveries of n: from the x-delivery-count header

@@ -52,6 +52,9 @@ type settings struct {
 	onState         func(StateChange)
 	tls             tlsSettings
 	queues          Queues
+	// compression is the kombu_compression of what the transport sends:
+	// "gzip" or "".
+	compression string
 	// tlsClient is the TLS configuration built from tls at Dial; nil
 	// means no TLS.
 	tlsClient *tls.Config
@@ -155,10 +158,20 @@ func QueuePreset(q Queues) Option {
 	return func(s *settings) { s.queues = q }
 }
 
+// Compression sets how the transport compresses the bodies it sends, as
+// oslo.messaging's kombu_compression: "gzip" (a zlib stream, with header
+// compression: application/x-gzip) or "" for none, the default. Any other
+// name is an error from Dial. Received bodies are uncompressed by their
+// compression header whatever this says (gzip or bz2). The URL query key
+// kombu_compression overrides it.
+func Compression(name string) Option {
+	return func(s *settings) { s.compression = name }
+}
+
 // urlKeys are the transport URL query keys Dial accepts.
 var urlKeys = append([]string{
 	"amqp_auto_delete", "amqp_durable_queues", "connection_name", "heartbeat",
-	"heartbeat_timeout_threshold", "kombu_failover_strategy", "prefetch",
+	"heartbeat_timeout_threshold", "kombu_compression", "kombu_failover_strategy", "prefetch",
 	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
 	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
 	"rabbit_quorum_queue", "rabbit_quroum_max_memory_bytes",
@@ -231,6 +244,8 @@ func (s *settings) applyURL(u *transport.URL) error {
 			}
 		case "connection_name":
 			s.connectionName = v
+		case "kombu_compression":
+			s.compression = v
 		case "kombu_failover_strategy":
 			switch v {
 			case "round-robin":
@@ -281,6 +296,8 @@ func (s *settings) validate() error {
 		return fmt.Errorf("rabbit: queue preset %+v has a negative quorum limit", s.queues)
 	case s.queues.TransientQueuesTTL > 0 && s.queues.TransientQueuesTTL < time.Second:
 		return fmt.Errorf("rabbit: transient queues TTL %v is under a second", s.queues.TransientQueuesTTL)
+	case s.compression != "" && s.compression != "gzip":
+		return fmt.Errorf("rabbit: %w: kombu_compression %q: warren sends gzip or nothing (it reads gzip and bz2)", transport.ErrInvalidURL, s.compression)
 	case s.failover != RoundRobin && s.failover != Shuffle:
 		return fmt.Errorf("rabbit: unknown failover strategy %d", s.failover)
 	}

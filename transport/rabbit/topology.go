@@ -23,6 +23,9 @@ const (
 	DefaultTransientQueuesTTL = 1800 * time.Second
 	// deadlineHeader carries a request's deadline as unix milliseconds.
 	deadlineHeader = transport.ReservedHeaderPrefix + "deadline"
+	// compressionHeader names the compression of a body, as kombu sets
+	// it.
+	compressionHeader = "compression"
 
 	contentType     = "application/json"
 	contentEncoding = "utf-8"
