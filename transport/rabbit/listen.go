@@ -113,7 +113,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
 		return nil, err
 	}
-	return &rpcListener{l}, nil
+	return &rpcListener{listener: l}, nil
 }
 
 // startListener declares and consumes l's queues and registers l with the
@@ -190,13 +190,18 @@ func (l *listener) receive(ctx context.Context) (amqp.Delivery, error) {
 }
 
 // rpcListener is an RPC server's listener.
-type rpcListener struct{ *listener }
+type rpcListener struct {
+	*listener
+	// recent drops requests whose _unique_id it handed out already.
+	recent driver.Recent
+}
 
 // Next returns the next request from any of the three queues. It acks the
 // request as it hands it out (at-most-once, as oslo.messaging). A message
 // that is too large or not a valid request is rejected without requeue
-// (dead-lettered if the broker has a policy for it) and logged, and Next
-// goes on waiting.
+// (dead-lettered if the broker has a policy for it) and logged, a request
+// whose _unique_id this listener handed out already is acked and dropped
+// (see driver.Recent), and Next goes on waiting.
 //
 // Next keeps waiting across a lost connection: once the transport
 // reconnected, it declares and consumes the listener's queues again. It
@@ -243,6 +248,10 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	if err := d.Ack(false); err != nil {
 		// The channel is closing: the broker requeues d.
 		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
+		return nil
+	}
+	if !l.recent.Add(req.UniqueID) {
+		l.t.log.Info("rabbit: dropping a duplicate request", "listener", l.name, "method", req.Method, "unique_id", req.UniqueID)
 		return nil
 	}
 	req.Headers = headersOf(d)
