@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/internal/wire"
+	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
 	"github.com/warrenrpc/warren/transport/rabbit"
 )
@@ -153,15 +154,48 @@ func TestPresetsInterop(t *testing.T) {
 // pyCases returns the cases oslo_client.py reported, by name.
 func pyCases(t *testing.T, py *peer) map[string]pyCase {
 	t.Helper()
-	py.mu.Lock()
-	lines := slices.Clone(py.lines)
-	py.mu.Unlock()
 	cases := make(map[string]pyCase)
-	for _, l := range lines {
+	for _, l := range py.snapshot() {
 		var c pyCase
 		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &c) == nil {
 			cases[c.Case] = c
 		}
 	}
 	return cases
+}
+
+// TestDuplicateCastToPython casts one request twice with the same
+// _unique_id to a Python oslo.messaging server, then another: Python runs
+// the first once, as warren's listeners do (transporttest's duplicate
+// case), so a Go publisher that sends again is as safe on either side.
+func TestDuplicateCastToPython(t *testing.T) {
+	b := newBus(t, "dup")
+	b.forgetServer("py1")
+	py := startPeer(t, "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
+	py.waitReady(t)
+	tr := dial(t)
+	ctx := withTimeout(t, 30*time.Second)
+	cast := func(value, id string) {
+		t.Helper()
+		req := &message.Request{Method: "record", Namespace: "calc", Version: "1.3",
+			Args: json.RawMessage(`{"value": "` + value + `"}`), UniqueID: id}
+		if err := tr.Cast(ctx, b.target("py1"), req); err != nil {
+			t.Fatalf("Cast(%s) = %v", value, err)
+		}
+	}
+	id := wire.NewID()
+	cast("dup", id)
+	cast("dup", id)
+	cast("after", "")
+	py.waitRecord(t, "dup")
+	py.waitRecord(t, "after")
+	n := 0
+	for _, l := range py.snapshot() {
+		if strings.Contains(l, `"value": "dup"`) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("oslo_server.py ran the duplicated cast %d times, want once", n)
+	}
 }

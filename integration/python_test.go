@@ -210,6 +210,13 @@ func (p *peer) waitRecord(t *testing.T, value string) {
 	})
 }
 
+// snapshot returns the stdout lines printed so far.
+func (p *peer) snapshot() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lines)
+}
+
 // lockedBuffer is a bytes.Buffer safe for the command's stderr copier and
 // the test at once.
 type lockedBuffer struct {
