@@ -132,6 +132,12 @@
 //
 // # Messages
 //
+// With Compression("gzip") (kombu_compression=gzip) bodies are sent as
+// kombu's gzip, a zlib stream with header compression
+// application/x-gzip; received bodies with that header, or bz2's, are
+// uncompressed whatever the setting. A listener drops a request whose
+// _unique_id it handed out already, as oslo.messaging does.
+//
 // Bodies are oslo.messaging 2.0 envelopes (package internal/wire), with
 // content_type application/json, content_encoding utf-8, delivery_mode 2
 // and a message_id unique per publish. Calls carry expiration = the time
