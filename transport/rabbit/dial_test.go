@@ -136,8 +136,22 @@ func TestDialQueuePresetQuery(t *testing.T) {
 			}
 		})
 	}
-	raw := brokerURLWith(t, nil, "rabbit_qos_prefetch_count=3&heartbeat_timeout_threshold=20&heartbeat_rate=3")
-	tr, err := Dial(within(t, 10*time.Second), raw)
+	// Options given in code by query name, under the URL's.
+	raw := brokerURLWith(t, nil, "amqp_durable_queues=false")
+	tr, err := Dial(within(t, 10*time.Second), raw, QueryOptions(map[string]string{"amqp_durable_queues": "true", "rabbit_quorum_delivery_limit": "4"}))
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", raw, err)
+	}
+	defer tr.Close()
+	if want := (Queues{QuorumDeliveryLimit: 4}); tr.s.queues != want {
+		t.Errorf("Dial(%s, QueryOptions) preset = %+v, want %+v", raw, tr.s.queues, want)
+	}
+	if _, err := Dial(within(t, 10*time.Second), brokerURL(), QueryOptions(map[string]string{"bogus": "1"})); !errors.Is(err, transport.ErrInvalidURL) {
+		t.Errorf("Dial with QueryOptions bogus = %v, want ErrInvalidURL", err)
+	}
+
+	raw = brokerURLWith(t, nil, "rabbit_qos_prefetch_count=3&heartbeat_timeout_threshold=20&heartbeat_rate=3")
+	tr, err = Dial(within(t, 10*time.Second), raw)
 	if err != nil {
 		t.Fatalf("Dial(%s) = %v", raw, err)
 	}

@@ -52,6 +52,9 @@ type settings struct {
 	onState         func(StateChange)
 	tls             tlsSettings
 	queues          Queues
+	// query holds URL query options given in code (QueryOptions); the
+	// URL's own query wins over them.
+	query map[string]string
 	// compression is the kombu_compression of what the transport sends:
 	// "gzip" or "".
 	compression string
@@ -168,6 +171,21 @@ func Compression(name string) Option {
 	return func(s *settings) { s.compression = name }
 }
 
+// QueryOptions sets options by their transport URL query names and values
+// (oslo.messaging's [oslo_messaging_rabbit] names, such as
+// amqp_durable_queues: "true"), as a program reads them from its
+// configuration; the URL's own query wins over them. They are checked as
+// the URL query is: an unknown name is an error from Dial. Repeated
+// QueryOptions add to the set.
+func QueryOptions(m map[string]string) Option {
+	return func(s *settings) {
+		if s.query == nil {
+			s.query = make(map[string]string, len(m))
+		}
+		maps.Copy(s.query, m)
+	}
+}
+
 // urlKeys are the transport URL query keys Dial accepts.
 var urlKeys = append([]string{
 	"amqp_auto_delete", "amqp_durable_queues", "connection_name", "heartbeat",
@@ -189,9 +207,15 @@ var ignoredKeys = []string{
 	"rpc_conn_pool_size",   // no pool
 }
 
-// applyURL applies the query options of u over s and builds the TLS
-// configuration. Unknown keys are an error, as in oslo.messaging.
+// applyURL applies the query options of u over s, after adding to u those
+// of QueryOptions it does not have, and builds the TLS configuration.
+// Unknown keys are an error, as in oslo.messaging.
 func (s *settings) applyURL(u *transport.URL) error {
+	for k, v := range s.query {
+		if _, ok := u.Options[k]; !ok {
+			u.Options[k] = v
+		}
+	}
 	keys := slices.Sorted(maps.Keys(u.Options))
 	var ignored []string
 	for _, k := range keys {
