@@ -60,12 +60,14 @@ type listener struct {
 }
 
 // Listen declares what the server tgt consumes, with oslo.messaging's
-// names and flags, and starts consuming it on one channel with
+// names and flags (as the queue preset changes them), and starts consuming it on one channel with
 // basic.qos(prefetch) per consumer and manual acks:
 //
 //   - the control exchange (topic, durable false, auto-delete false);
 //   - queues <topic> and <topic>.<server> (durable false, auto-delete
-//     false, no arguments), bound to it with their own names as keys;
+//     false, no arguments), bound to it with their own names as keys; a
+//     queue that exists already is consumed as it is, whatever options
+//     the service that declared it had (durable, quorum);
 //   - exchange <topic>_fanout (fanout, durable false, auto-delete true);
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
 //     key <topic>.
@@ -90,7 +92,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	shared := func(name string) queueSpec {
 		return queueSpec{
 			name:    name,
-			declare: func(ch *amqp.Channel) error { return t.s.queues.declareShared(ch, name) },
+			declare: t.existingOr(name, func(ch *amqp.Channel) error { return t.s.queues.declareShared(ch, name) }),
 			binds:   []bindSpec{{topicEx, name}},
 		}
 	}

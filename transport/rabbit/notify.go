@@ -198,7 +198,9 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 				return &specs[i]
 			}
 		}
-		specs = append(specs, queueSpec{name: name, declare: t.declareExistingOr(name)})
+		specs = append(specs, queueSpec{name: name, declare: t.existingOr(name, func(ch *amqp.Channel) error {
+			return t.s.queues.declareNotification(ch, name, nil)
+		})})
 		return &specs[len(specs)-1]
 	}
 	for _, s := range subs {
@@ -219,11 +221,12 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 	return &notifyListener{l}, nil
 }
 
-// declareExistingOr returns a declare of queue name that keeps the queue
-// as it is when it exists (a passive declare on a channel of its own,
-// since a miss closes the channel) and otherwise declares it without
-// arguments.
-func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error {
+// existingOr returns a declare of queue name that keeps the queue as it
+// is when it exists (a passive declare on a channel of its own, since a
+// miss closes the channel) and otherwise runs declare. It is for queues a
+// listener shares with other services, which may have declared them with
+// other options: consuming such a queue as it is, is safe.
+func (t *Transport) existingOr(name string, declare func(ch *amqp.Channel) error) func(ch *amqp.Channel) error {
 	return func(ch *amqp.Channel) error {
 		s := t.sess.Load()
 		if s == nil {
@@ -238,7 +241,7 @@ func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error 
 		if err == nil {
 			return nil
 		}
-		return t.s.queues.declareNotification(ch, name, nil)
+		return declare(ch)
 	}
 }
 

@@ -247,26 +247,51 @@ func TestTopologyPresets(t *testing.T) {
 	}
 }
 
-// TestDeclareErrorNamesOption has a peer declare the topic queue durable
-// first: a warren server with the default preset fails with an error that
-// names the queue, the argument and the option to set.
+// TestDeclareErrorNamesOption has a peer declare the control exchange
+// durable first: a warren server with the default preset fails with an
+// error that names the exchange, the argument and the option to set.
 func TestDeclareErrorNamesOption(t *testing.T) {
 	tgt := serverTarget(t, "inequiv")
-	if err := queueDeclaration("topic-queue", tgt.Topic, true, false, nil).declare(rawChannel(t, rawConn(t))); err != nil {
-		t.Fatalf("declaring %s durable = %v", tgt.Topic, err)
+	if err := exchangeDeclaration("control-exchange", tgt.Exchange, "topic", true, false).declare(rawChannel(t, rawConn(t))); err != nil {
+		t.Fatalf("declaring %s durable = %v", tgt.Exchange, err)
 	}
 	lis, err := dial(t).Listen(within(t, 10*time.Second), tgt)
 	if err == nil {
 		lis.Close()
-		t.Fatalf("Listen on a durable topic queue with the default preset = nil error, want 406")
+		t.Fatalf("Listen on a durable control exchange with the default preset = nil error, want 406")
 	}
-	for _, want := range []string{"queue " + tgt.Topic + ":", "another durable", "amqp_durable_queues"} {
+	for _, want := range []string{"exchange " + tgt.Exchange + ":", "another durable", "amqp_durable_queues"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Listen error %q does not say %q", err, want)
 		}
 	}
 	if !isPreconditionFailed(err) {
 		t.Errorf("Listen error %v does not wrap the broker's 406", err)
+	}
+}
+
+// TestListenOnExistingQueues has a peer declare the topic and server
+// queues as quorum queues (its rabbit_quorum_queue=true) before a warren
+// server with the default preset listens: the server consumes them as
+// they are, and calls to the topic and the server are answered.
+func TestListenOnExistingQueues(t *testing.T) {
+	tgt := serverTarget(t, "existing")
+	ch := rawChannel(t, rawConn(t))
+	quorum := amqp.Table{"x-queue-type": "quorum"}
+	for _, q := range []string{tgt.Topic, tgt.Topic + "." + tgt.Server} {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, quorum); err != nil {
+			t.Fatalf("declaring %s quorum = %v", q, err)
+		}
+	}
+	tr := dial(t)
+	serve(t, listen(t, tr, tgt), func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
+	})
+	for _, to := range []target.Target{{Exchange: tgt.Exchange, Topic: tgt.Topic}, tgt} {
+		rep, err := tr.Call(within(t, 10*time.Second), to, &message.Request{Method: "m"})
+		if err != nil || string(rep.Result) != `"ok"` {
+			t.Errorf("Call(%v) through a quorum queue a peer declared = %v, %v; want \"ok\"", to, rep, err)
+		}
 	}
 }
 
