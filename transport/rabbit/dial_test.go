@@ -120,6 +120,8 @@ func TestDialQueuePresetQuery(t *testing.T) {
 			Queues{Durable: true, Quorum: true, QuorumDeliveryLimit: 5, QuorumMaxMemoryLength: 100, QuorumMaxMemoryBytes: 4096}},
 		{"oslo 14 spelling", "rabbit_quorum_queue=1&rabbit_quroum_max_memory_length=7&rabbit_quroum_max_memory_bytes=8",
 			Queues{Durable: true, Quorum: true, QuorumMaxMemoryLength: 7, QuorumMaxMemoryBytes: 8}},
+		{"modern", "rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true",
+			Queues{Durable: true, Quorum: true, TransientQuorum: true}},
 		{"ttl", "rabbit_transient_queues_ttl=60", Queues{Durable: true, TransientQueuesTTL: time.Minute}},
 		{"no ttl", "rabbit_transient_queues_ttl=0", Queues{Durable: true, TransientQueuesTTL: -1}},
 	}

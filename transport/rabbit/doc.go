@@ -118,7 +118,10 @@
 // <topic>.<server> and notification queues durable; amqp_auto_delete
 // makes them auto-delete; rabbit_quorum_queue makes those queues quorum
 // queues (durable, x-queue-type quorum, with x-delivery-limit,
-// x-max-in-memory-length and x-max-in-memory-bytes when set); and
+// x-max-in-memory-length and x-max-in-memory-bytes when set);
+// rabbit_transient_quorum_queue makes the fanout and reply queues quorum
+// queues too, and the fanout exchange durable, so that with both no queue
+// is transient and non-exclusive (RabbitMQ 4.3 refuses those); and
 // rabbit_transient_queues_ttl sets the x-expires of fanout and reply
 // queues. A declaration the broker refuses with 406 PRECONDITION_FAILED
 // fails with an error naming the object, the argument the broker found

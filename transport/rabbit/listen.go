@@ -87,7 +87,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		return nil, err
 	}
 	srv := topology.ServerOf(tgt, t.s.controlExchange)
-	topicEx, fanoutEx := t.s.queues.topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
+	topicEx, fanoutEx := t.s.queues.topicExchange(srv.ControlExchange), t.s.queues.fanoutExchange(srv.FanoutExchange)
 	fanoutQ := srv.FanoutQueue
 	shared := func(name string) queueSpec {
 		return queueSpec{

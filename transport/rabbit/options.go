@@ -154,6 +154,7 @@ func TLSConfig(c *tls.Config) Option {
 // as the oslo.messaging options the fields of q are named after. The
 // default is the zero Queues, oslo.messaging's defaults. The URL query keys
 // amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue,
+// rabbit_transient_quorum_queue,
 // rabbit_quorum_delivery_limit, rabbit_quorum_max_memory_length,
 // rabbit_quorum_max_memory_bytes and rabbit_transient_queues_ttl override
 // the matching fields.
@@ -194,6 +195,7 @@ var urlKeys = append([]string{
 	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
 	"rabbit_quorum_queue", "rabbit_quroum_max_memory_bytes",
 	"rabbit_quroum_max_memory_length", "rabbit_transient_queues_ttl",
+	"rabbit_transient_quorum_queue",
 }, tlsKeys...)
 
 // ignoredKeys are oslo.messaging options that mean nothing to warren. Dial
@@ -233,15 +235,16 @@ func (s *settings) applyURL(u *transport.URL) error {
 				return fmt.Errorf("rabbit: %w: %s %q is not a whole number of seconds", transport.ErrInvalidURL, k, v)
 			}
 			s.heartbeat = time.Duration(n) * time.Second
-		case "amqp_durable_queues", "amqp_auto_delete", "rabbit_quorum_queue":
+		case "amqp_durable_queues", "amqp_auto_delete", "rabbit_quorum_queue", "rabbit_transient_quorum_queue":
 			b, err := transport.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("rabbit: %w: %s: %v", transport.ErrInvalidURL, k, err)
 			}
 			*map[string]*bool{
-				"amqp_durable_queues": &s.queues.Durable,
-				"amqp_auto_delete":    &s.queues.AutoDelete,
-				"rabbit_quorum_queue": &s.queues.Quorum,
+				"amqp_durable_queues":           &s.queues.Durable,
+				"amqp_auto_delete":              &s.queues.AutoDelete,
+				"rabbit_quorum_queue":           &s.queues.Quorum,
+				"rabbit_transient_quorum_queue": &s.queues.TransientQuorum,
 			}[k] = b
 		case "rabbit_quorum_delivery_limit", "rabbit_quorum_max_memory_length", "rabbit_quorum_max_memory_bytes",
 			// oslo.messaging up to 14 spells the memory limits so.

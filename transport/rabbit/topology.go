@@ -59,6 +59,13 @@ type Queues struct {
 	// QuorumMaxMemoryBytes is rabbit_quorum_max_memory_bytes, the
 	// x-max-in-memory-bytes of quorum queues. Zero sets none.
 	QuorumMaxMemoryBytes int
+	// TransientQuorum is rabbit_transient_quorum_queue: fanout and reply
+	// queues are quorum queues (durable, x-queue-type quorum, with the
+	// quorum limits above and their x-expires), and the <topic>_fanout
+	// exchange is durable (still auto-delete). With Quorum, nothing warren
+	// declares is a transient non-exclusive queue, which RabbitMQ 4.3
+	// refuses by default. Zero keeps them transient classic queues.
+	TransientQuorum bool
 	// TransientQueuesTTL is rabbit_transient_queues_ttl, the x-expires of
 	// fanout and reply queues in whole seconds. Zero means
 	// DefaultTransientQueuesTTL; a negative TTL sets no x-expires (oslo's
@@ -76,6 +83,12 @@ func (q Queues) sharedArgs() amqp.Table {
 	if !q.Quorum {
 		return nil
 	}
+	return q.quorumArgs()
+}
+
+// quorumArgs are the arguments of a quorum queue: its type and the limits
+// that are set.
+func (q Queues) quorumArgs() amqp.Table {
 	args := amqp.Table{"x-queue-type": "quorum"}
 	if q.QuorumDeliveryLimit > 0 {
 		args["x-delivery-limit"] = int32(q.QuorumDeliveryLimit)
@@ -89,17 +102,26 @@ func (q Queues) sharedArgs() amqp.Table {
 	return args
 }
 
-// expiringArgs are the arguments of fanout and reply queues: x-expires in
-// ms, or nil when there is no TTL.
+// expiringArgs are the arguments of fanout and reply queues: the quorum
+// type and limits under TransientQuorum, and x-expires in ms unless there
+// is no TTL; nil when there is neither.
 func (q Queues) expiringArgs() amqp.Table {
+	var args amqp.Table
+	if q.TransientQuorum {
+		args = q.quorumArgs()
+	}
 	ttl := q.TransientQueuesTTL
 	switch {
 	case ttl == 0:
 		ttl = DefaultTransientQueuesTTL
 	case ttl < 0:
-		return nil
+		return args
 	}
-	return amqp.Table{"x-expires": int32(ttl / time.Millisecond)}
+	if args == nil {
+		args = amqp.Table{}
+	}
+	args["x-expires"] = int32(ttl / time.Millisecond)
+	return args
 }
 
 // exchangeDecl is an exchange a publisher declares before publishing to
@@ -113,7 +135,7 @@ type exchangeDecl struct {
 // or a fanout exchange <topic>_fanout.
 func (q Queues) exchangeOf(r topology.Route) exchangeDecl {
 	if r.Fanout {
-		return fanoutExchange(r.Exchange)
+		return q.fanoutExchange(r.Exchange)
 	}
 	return q.topicExchange(r.Exchange)
 }
@@ -124,10 +146,10 @@ func (q Queues) topicExchange(name string) exchangeDecl {
 	return exchangeDecl{name: name, kind: amqp.ExchangeTopic, durable: q.durable(), autoDelete: q.AutoDelete}
 }
 
-// fanoutExchange is fanout exchange name: fanout, durable false,
-// auto-delete true, whatever the preset, as oslo.messaging 14 declares it.
-func fanoutExchange(name string) exchangeDecl {
-	return exchangeDecl{name: name, kind: amqp.ExchangeFanout, autoDelete: true}
+// fanoutExchange is fanout exchange name: fanout, auto-delete true,
+// durable only under TransientQuorum, as oslo.messaging declares it.
+func (q Queues) fanoutExchange(name string) exchangeDecl {
+	return exchangeDecl{name: name, kind: amqp.ExchangeFanout, durable: q.TransientQuorum, autoDelete: true}
 }
 
 func (d exchangeDecl) declare(ch *amqp.Channel) error {
@@ -159,10 +181,11 @@ func (q Queues) declareNotification(ch *amqp.Channel, name string, extra amqp.Ta
 	return declareError(err)
 }
 
-// declareExpiring declares a fanout or reply queue: durable false,
-// auto-delete false, not exclusive, with the transient queues' x-expires.
+// declareExpiring declares a fanout or reply queue: auto-delete false,
+// not exclusive, with the transient queues' x-expires; a durable quorum
+// queue under TransientQuorum, else not durable.
 func (q Queues) declareExpiring(ch *amqp.Channel, name string) error {
-	_, err := ch.QueueDeclare(name, false, false, false, false, q.expiringArgs())
+	_, err := ch.QueueDeclare(name, q.TransientQuorum, false, false, false, q.expiringArgs())
 	return declareError(err)
 }
 

@@ -154,9 +154,12 @@ func TestTopologyOsloFirst(t *testing.T) {
 	}
 }
 
-// presetTopology lists what oslo.messaging 14 declares for server tgt
-// under preset q (impl_rabbit.py: declare_topic_consumer and
-// declare_fanout_consumer, _get_queue_arguments), with its exact flags.
+// presetTopology lists what oslo.messaging declares for server tgt under
+// preset q (impl_rabbit.py: declare_topic_consumer and
+// declare_fanout_consumer, _get_queue_arguments; for TransientQuorum the
+// newer oslo.messaging's, as OSLO-REFERENCE.md describes it), with its
+// exact flags. The memory limits apply to reply queues too; the test
+// presets with TransientQuorum set the delivery limit only.
 func presetTopology(q Queues, tgt target.Target, fanoutQ, replyQ string) []declaration {
 	durable := q.Durable || q.Quorum
 	var shared amqp.Table
@@ -172,20 +175,29 @@ func presetTopology(q Queues, tgt target.Target, fanoutQ, replyQ string) []decla
 			shared["x-max-in-memory-bytes"] = int32(q.QuorumMaxMemoryBytes)
 		}
 	}
-	expires := osloExpires
+	expires := amqp.Table{}
+	if q.TransientQuorum {
+		expires["x-queue-type"] = "quorum"
+		if q.QuorumDeliveryLimit > 0 {
+			expires["x-delivery-limit"] = int32(q.QuorumDeliveryLimit)
+		}
+	}
 	switch {
-	case q.TransientQueuesTTL < 0:
-		expires = nil
+	case q.TransientQueuesTTL == 0:
+		expires["x-expires"] = int32(1800000)
 	case q.TransientQueuesTTL > 0:
-		expires = amqp.Table{"x-expires": int32(q.TransientQueuesTTL.Milliseconds())}
+		expires["x-expires"] = int32(q.TransientQueuesTTL.Milliseconds())
+	}
+	if len(expires) == 0 {
+		expires = nil
 	}
 	return []declaration{
 		exchangeDeclaration("control-exchange", tgt.Exchange, "topic", durable, q.AutoDelete),
-		exchangeDeclaration("fanout-exchange", tgt.Topic+"_fanout", "fanout", false, true),
+		exchangeDeclaration("fanout-exchange", tgt.Topic+"_fanout", "fanout", q.TransientQuorum, true),
 		queueDeclaration("topic-queue", tgt.Topic, durable, q.AutoDelete, shared),
 		queueDeclaration("server-queue", tgt.Topic+"."+tgt.Server, durable, q.AutoDelete, shared),
-		queueDeclaration("fanout-queue", fanoutQ, false, false, expires),
-		queueDeclaration("reply-queue", replyQ, false, false, expires),
+		queueDeclaration("fanout-queue", fanoutQ, q.TransientQuorum, false, expires),
+		queueDeclaration("reply-queue", replyQ, q.TransientQuorum, false, expires),
 	}
 }
 
@@ -204,6 +216,7 @@ func TestTopologyPresets(t *testing.T) {
 		{"quorum with limits", Queues{Quorum: true, QuorumDeliveryLimit: 3, QuorumMaxMemoryLength: 100, QuorumMaxMemoryBytes: 1 << 20}},
 		{"transient ttl", Queues{TransientQueuesTTL: time.Minute}},
 		{"no transient ttl", Queues{TransientQueuesTTL: -1}},
+		{"modern", Queues{Quorum: true, TransientQuorum: true, QuorumDeliveryLimit: 5}},
 	}
 	conn := rawConn(t)
 	for _, p := range presets {
