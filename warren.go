@@ -45,7 +45,8 @@ func Memory(opts ...memory.Option) Option {
 // Dial opens the transport cfg names: the in-process memory driver for a
 // memory:// URL, the RabbitMQ driver for rabbit, amqp and amqps URLs.
 // cfg.ControlExchange, when set, is the exchange for targets that name
-// none. A Config without URL is an error matching transport.ErrInvalidURL:
+// none; cfg.Options are added to the URL's query options (the RabbitMQ
+// driver's queue presets, for instance), which win over them. A Config without URL is an error matching transport.ErrInvalidURL:
 // a program that forgot WARREN_TRANSPORT_URL must not run alone on a bus of
 // its own, so the memory driver is chosen only by saying memory://.
 func Dial(ctx context.Context, cfg transport.Config, opts ...Option) (transport.Transport, error) {
@@ -71,7 +72,7 @@ func Dial(ctx context.Context, cfg transport.Config, opts ...Option) (transport.
 		o.log.Info("warren: opened the in-process memory driver", "url", cfg.URL)
 		return tr, nil
 	}
-	ropts := append([]rabbit.Option{rabbit.ControlExchange(cfg.ControlExchange), rabbit.Logger(o.log)}, o.rabbit...)
+	ropts := append([]rabbit.Option{rabbit.ControlExchange(cfg.ControlExchange), rabbit.Logger(o.log), rabbit.QueryOptions(cfg.Options)}, o.rabbit...)
 	tr, err := rabbit.Dial(ctx, cfg.URL, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("warren: %w", err)

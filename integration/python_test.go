@@ -96,12 +96,21 @@ type peer struct {
 // kills it if it does not.
 func startPeer(t *testing.T, script string, args ...string) *peer {
 	t.Helper()
+	return startPeerEnv(t, nil, script, args...)
+}
+
+// startPeerEnv is startPeer with env added to the script's environment.
+func startPeerEnv(t *testing.T, env []string, script string, args ...string) *peer {
+	t.Helper()
 	py := python(t)
 	ctx, cancel := context.WithTimeout(context.Background(), peerLifetime+20*time.Second)
 	args = append([]string{filepath.Join("testdata", script)}, args...)
 	args = append(args, strconv.Itoa(int(peerLifetime/time.Second)))
 	cmd := exec.CommandContext(ctx, py, args...)
 	cmd.WaitDelay = 5 * time.Second
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	p := &peer{script: script, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	cmd.Stderr = &p.stderr
 	stdin, err := cmd.StdinPipe()
@@ -203,6 +212,13 @@ func (p *peer) waitRecord(t *testing.T, value string) {
 		var e struct{ Event, Value string }
 		return json.Unmarshal([]byte(l), &e) == nil && e.Event == "record" && e.Value == value
 	})
+}
+
+// snapshot returns the stdout lines printed so far.
+func (p *peer) snapshot() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lines)
 }
 
 // lockedBuffer is a bytes.Buffer safe for the command's stderr copier and

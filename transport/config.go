@@ -21,6 +21,13 @@ type Config struct {
 	// ControlExchange is the exchange for targets that name none, from
 	// WARREN_CONTROL_EXCHANGE. Zero means "openstack".
 	ControlExchange string `envconfig:"CONTROL_EXCHANGE"`
+	// Options are transport URL query options by name, from
+	// WARREN_TRANSPORT_OPTIONS as comma-separated name:value pairs
+	// (amqp_durable_queues:true,rabbit_quorum_queue:true), for settings
+	// kept out of the URL. The URL's query wins over them; the RabbitMQ
+	// driver rejects names it does not know, the memory driver ignores
+	// them all. Nil adds none.
+	Options map[string]string `envconfig:"TRANSPORT_OPTIONS"`
 }
 
 // ConfigFromEnv reads a Config from the WARREN_* environment variables.

@@ -35,7 +35,8 @@ type Transport interface {
 	//
 	// Cast never modifies req: the driver sends a copy with a new
 	// _unique_id when req.UniqueID is empty, so a request sent twice is
-	// two messages. An application header named with ReservedHeaderPrefix
+	// two messages; one sent twice with the same UniqueID is handed out
+	// once by a listener (duplicate detection). An application header named with ReservedHeaderPrefix
 	// fails with ErrInvalidHeader.
 	Cast(ctx context.Context, tgt target.Target, req *message.Request) error
 	// Call publishes req to tgt and waits, until ctx ends, for the final

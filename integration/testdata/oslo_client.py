@@ -1,6 +1,6 @@
 """An oslo.messaging RPC client for warren's interoperability tests.
 
-Usage: oslo_client.py URL EXCHANGE TOPIC SERVER TIMEOUT
+Usage: [WARREN_TEST_OSLO_CONFIG=FILE] oslo_client.py URL EXCHANGE TOPIC SERVER TIMEOUT
 
 It prints READY once its transport is set up, then calls a warren server
 serving namespace "calc" at version 1.3 on Target(exchange=EXCHANGE,
@@ -46,6 +46,13 @@ def run(name, fn):
         })
 
 
+def oslo_config_args():
+    """Returns --config-file WARREN_TEST_OSLO_CONFIG when that is set, so
+    that a test can give the peer [oslo_messaging_rabbit] options."""
+    path = os.environ.get("WARREN_TEST_OSLO_CONFIG")
+    return ["--config-file", path] if path else []
+
+
 def main():
     url, exchange, topic, server, timeout = sys.argv[1:6]
     killer = threading.Timer(float(timeout), lambda: os._exit(3))
@@ -54,7 +61,7 @@ def main():
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     conf = cfg.CONF  # oslo.messaging registers some options on it only
-    conf([])
+    conf(oslo_config_args())
     # Each client starts a non-daemon metrics thread that lives this long
     # (default 10 s) and holds the interpreter open at exit.
     conf.set_override("metrics_thread_stop_timeout", 1, group="oslo_messaging_metrics")

@@ -1,6 +1,6 @@
 """An oslo.messaging RPC server for warren's interoperability tests.
 
-Usage: oslo_server.py URL EXCHANGE TOPIC SERVER TIMEOUT
+Usage: [WARREN_TEST_OSLO_CONFIG=FILE] oslo_server.py URL EXCHANGE TOPIC SERVER TIMEOUT
 
 It serves one endpoint, Target(namespace="calc", version="1.3"), on
 Target(exchange=EXCHANGE, topic=TOPIC, server=SERVER) with the threading
@@ -61,11 +61,18 @@ class Calc(object):
         emit({"event": "record", "server": self.server, "value": value})
 
 
+def oslo_config_args():
+    """Returns --config-file WARREN_TEST_OSLO_CONFIG when that is set, so
+    that a test can give the peer [oslo_messaging_rabbit] options."""
+    path = os.environ.get("WARREN_TEST_OSLO_CONFIG")
+    return ["--config-file", path] if path else []
+
+
 def main():
     url, exchange, topic, server, timeout = sys.argv[1:6]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     conf = cfg.CONF  # oslo.messaging registers some options on it only
-    conf([])
+    conf(oslo_config_args())
     # The dispatcher registers rpc_ping_enabled when it is built; register
     # it first to set it, as a service's configuration file would.
     conf.register_opts(rpc_dispatcher._dispatcher_opts)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -20,6 +21,8 @@ type listener struct {
 	// listener requeues what it handed out and nobody acked.
 	release   func()
 	closeOnce sync.Once
+	// recent drops requests whose _unique_id Next handed out already.
+	recent driver.Recent
 
 	// Guarded by the Bus lock.
 	inbox   []delivery
@@ -54,8 +57,9 @@ func (l *listener) signal() {
 // Next returns the next request for the server. It blocks until one
 // arrives, ctx ends, or the listener stops (transport.ErrClosed). A message
 // that is not a valid request is dropped, as the RabbitMQ driver rejects
-// it, and Next goes on waiting. Next may be called by one goroutine at a
-// time.
+// it, and so is a request whose _unique_id Next handed out already (see
+// driver.Recent); Next goes on waiting. Next may be called by one
+// goroutine at a time.
 func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
 		d, err := l.receive(ctx)
@@ -63,7 +67,7 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 			return nil, err
 		}
 		req, err := wire.DecodeRequest(d.m.body)
-		if err != nil {
+		if err != nil || !l.recent.Add(req.UniqueID) {
 			continue
 		}
 		req.Headers = d.m.headers

@@ -165,7 +165,7 @@ func BenchmarkRawCall(b *testing.B) {
 
 	client := newRawPeer(b)
 	replyQ := topology.ReplyQueue()
-	if err := declareExpiringQueue(client.con, replyQ); err != nil {
+	if err := (Queues{}).declareExpiring(client.con, replyQ); err != nil {
 		b.Fatalf("QueueDeclare = %v", err)
 	}
 	b.Cleanup(func() { deleteQueue(b, replyQ) })

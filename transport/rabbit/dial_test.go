@@ -47,7 +47,13 @@ func TestDialErrors(t *testing.T) {
 		want error // nil: any error
 	}{
 		{"unknown-query-key", brokerURLWith(t, nil, "bogus=1"), nil, transport.ErrInvalidURL},
-		{"oslo-query-key", brokerURLWith(t, nil, "rabbit_qos_prefetch_count=1"), nil, transport.ErrInvalidURL},
+		{"compression-bz2", brokerURLWith(t, nil, "kombu_compression=bz2"), nil, transport.ErrInvalidURL},
+		{"compression-option-unknown", brokerURL(), []Option{Compression("lzma")}, transport.ErrInvalidURL},
+		{"quorum-not-a-boolean", brokerURLWith(t, nil, "rabbit_quorum_queue=quorum"), nil, transport.ErrInvalidURL},
+		{"negative-delivery-limit", brokerURLWith(t, nil, "rabbit_quorum_delivery_limit=-1"), nil, transport.ErrInvalidURL},
+		{"ttl-not-whole-seconds", brokerURLWith(t, nil, "rabbit_transient_queues_ttl=1.5"), nil, transport.ErrInvalidURL},
+		{"negative-quorum-limit", brokerURL(), []Option{QueuePreset(Queues{QuorumMaxMemoryBytes: -1})}, nil},
+		{"ttl-under-a-second", brokerURL(), []Option{QueuePreset(Queues{TransientQueuesTTL: time.Millisecond})}, nil},
 		{"prefetch-not-a-number", brokerURLWith(t, nil, "prefetch=many"), nil, transport.ErrInvalidURL},
 		{"heartbeat-not-whole-seconds", brokerURLWith(t, nil, "heartbeat=1.5"), nil, transport.ErrInvalidURL},
 		{"ssl-not-a-boolean", brokerURLWith(t, nil, "ssl=maybe"), nil, transport.ErrInvalidURL},
@@ -94,6 +100,66 @@ func TestDialQueryOptions(t *testing.T) {
 	}
 	if got := tr.sess.Load().con.Config.Properties["connection_name"]; got != "svc-a" {
 		t.Errorf("connection_name = %v, want svc-a", got)
+	}
+}
+
+// TestDialQueuePresetQuery reads the queue preset from a URL shaped like
+// a nova.conf transport_url, with oslo.messaging's option names, over the
+// QueuePreset option.
+func TestDialQueuePresetQuery(t *testing.T) {
+	cases := []struct {
+		name, query string
+		want        Queues
+	}{
+		{"none", "", Queues{Durable: true}},
+		{"durable", "amqp_durable_queues=true", Queues{Durable: true}},
+		{"not durable", "amqp_durable_queues=False", Queues{}},
+		{"auto-delete", "amqp_auto_delete=yes", Queues{Durable: true, AutoDelete: true}},
+		{"quorum with limits", "rabbit_quorum_queue=true&rabbit_quorum_delivery_limit=5" +
+			"&rabbit_quorum_max_memory_length=100&rabbit_quorum_max_memory_bytes=4096",
+			Queues{Durable: true, Quorum: true, QuorumDeliveryLimit: 5, QuorumMaxMemoryLength: 100, QuorumMaxMemoryBytes: 4096}},
+		{"oslo 14 spelling", "rabbit_quorum_queue=1&rabbit_quroum_max_memory_length=7&rabbit_quroum_max_memory_bytes=8",
+			Queues{Durable: true, Quorum: true, QuorumMaxMemoryLength: 7, QuorumMaxMemoryBytes: 8}},
+		{"modern", "rabbit_quorum_queue=true&rabbit_transient_quorum_queue=true",
+			Queues{Durable: true, Quorum: true, TransientQuorum: true}},
+		{"ttl", "rabbit_transient_queues_ttl=60", Queues{Durable: true, TransientQueuesTTL: time.Minute}},
+		{"no ttl", "rabbit_transient_queues_ttl=0", Queues{Durable: true, TransientQueuesTTL: -1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw := brokerURLWith(t, nil, c.query)
+			tr, err := Dial(within(t, 10*time.Second), raw, QueuePreset(Queues{Durable: true}))
+			if err != nil {
+				t.Fatalf("Dial(%s) = %v", raw, err)
+			}
+			defer tr.Close()
+			if tr.s.queues != c.want {
+				t.Errorf("Dial(%s) preset = %+v, want %+v", raw, tr.s.queues, c.want)
+			}
+		})
+	}
+	// Options given in code by query name, under the URL's.
+	raw := brokerURLWith(t, nil, "amqp_durable_queues=false")
+	tr, err := Dial(within(t, 10*time.Second), raw, QueryOptions(map[string]string{"amqp_durable_queues": "true", "rabbit_quorum_delivery_limit": "4"}))
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", raw, err)
+	}
+	defer tr.Close()
+	if want := (Queues{QuorumDeliveryLimit: 4}); tr.s.queues != want {
+		t.Errorf("Dial(%s, QueryOptions) preset = %+v, want %+v", raw, tr.s.queues, want)
+	}
+	if _, err := Dial(within(t, 10*time.Second), brokerURL(), QueryOptions(map[string]string{"bogus": "1"})); !errors.Is(err, transport.ErrInvalidURL) {
+		t.Errorf("Dial with QueryOptions bogus = %v, want ErrInvalidURL", err)
+	}
+
+	raw = brokerURLWith(t, nil, "rabbit_qos_prefetch_count=3&heartbeat_timeout_threshold=20&heartbeat_rate=3")
+	tr, err = Dial(within(t, 10*time.Second), raw)
+	if err != nil {
+		t.Fatalf("Dial(%s) = %v", raw, err)
+	}
+	defer tr.Close()
+	if tr.s.prefetch != 3 || tr.s.heartbeat != 20*time.Second {
+		t.Errorf("Dial(%s) gave prefetch %d, heartbeat %v; want 3, 20s", raw, tr.s.prefetch, tr.s.heartbeat)
 	}
 }
 

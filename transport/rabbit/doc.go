@@ -101,7 +101,8 @@
 //
 // # Topology
 //
-// Names and flags are those of oslo.messaging 14 with its defaults:
+// Names and flags are those of oslo.messaging 14 with its defaults (the
+// zero Queues):
 //
 //	control exchange (default "openstack")  topic, durable false, auto-delete false
 //	<topic>, <topic>.<server>               queues, durable false, auto-delete false, no arguments,
@@ -118,6 +119,21 @@
 //	<pool>                                  a notification pool's queue, durable false, bound
 //	                                        with every <topic>.<priority> its listeners consume
 //
+// QueuePreset, or the same options in the URL query, changes the flags
+// as oslo.messaging's options of the same names do: amqp_durable_queues
+// (Queues.Durable) makes the control exchange and the <topic>,
+// <topic>.<server> and notification queues durable; amqp_auto_delete
+// makes them auto-delete; rabbit_quorum_queue makes those queues quorum
+// queues (durable, x-queue-type quorum, with x-delivery-limit,
+// x-max-in-memory-length and x-max-in-memory-bytes when set);
+// rabbit_transient_quorum_queue makes the fanout and reply queues quorum
+// queues too, and the fanout exchange durable, so that with both no queue
+// is transient and non-exclusive (RabbitMQ 4.3 refuses those); and
+// rabbit_transient_queues_ttl sets the x-expires of fanout and reply
+// queues. A declaration the broker refuses with 406 PRECONDITION_FAILED
+// fails with an error naming the object, the argument the broker found
+// inequivalent and the option that changes it.
+//
 // Publishers declare the exchange they publish to (the control exchange
 // once per channel, fanout exchanges before each publish since they
 // disappear with their last queue). Listener.Close deletes the listener's
@@ -125,6 +141,12 @@
 // reply queue, which oslo.messaging leaves to expire.
 //
 // # Messages
+//
+// With Compression("gzip") (kombu_compression=gzip) bodies are sent as
+// kombu's gzip, a zlib stream with header compression
+// application/x-gzip; received bodies with that header, or bz2's, are
+// uncompressed whatever the setting. A listener drops a request whose
+// _unique_id it handed out already, as oslo.messaging does.
 //
 // Bodies are oslo.messaging 2.0 envelopes (package internal/wire), with
 // content_type application/json, content_encoding utf-8, delivery_mode 2

@@ -60,12 +60,14 @@ type listener struct {
 }
 
 // Listen declares what the server tgt consumes, with oslo.messaging's
-// names and flags, and starts consuming it on one channel with
+// names and flags (as the queue preset changes them), and starts consuming it on one channel with
 // basic.qos(prefetch) per consumer and manual acks:
 //
 //   - the control exchange (topic, durable false, auto-delete false);
 //   - queues <topic> and <topic>.<server> (durable false, auto-delete
-//     false, no arguments), bound to it with their own names as keys;
+//     false, no arguments), bound to it with their own names as keys; a
+//     queue that exists already is consumed as it is, whatever options
+//     the service that declared it had (durable, quorum);
 //   - exchange <topic>_fanout (fanout, durable false, auto-delete true);
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
 //     key <topic>.
@@ -85,12 +87,12 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		return nil, err
 	}
 	srv := topology.ServerOf(tgt, t.s.controlExchange)
-	topicEx, fanoutEx := topicExchange(srv.ControlExchange), fanoutExchange(srv.FanoutExchange)
+	topicEx, fanoutEx := t.s.queues.topicExchange(srv.ControlExchange), t.s.queues.fanoutExchange(srv.FanoutExchange)
 	fanoutQ := srv.FanoutQueue
 	shared := func(name string) queueSpec {
 		return queueSpec{
 			name:    name,
-			declare: func(ch *amqp.Channel) error { return declareSharedQueue(ch, name) },
+			declare: t.existingOr(name, func(ch *amqp.Channel) error { return t.s.queues.declareShared(ch, name) }),
 			binds:   []bindSpec{{topicEx, name}},
 		}
 	}
@@ -102,7 +104,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 			shared(srv.ServerQueue),
 			{
 				name:    fanoutQ,
-				declare: func(ch *amqp.Channel) error { return declareExpiringQueue(ch, fanoutQ) },
+				declare: func(ch *amqp.Channel) error { return t.s.queues.declareExpiring(ch, fanoutQ) },
 				binds:   []bindSpec{{fanoutEx, srv.FanoutKey}},
 			},
 		},
@@ -113,7 +115,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
 		return nil, err
 	}
-	return &rpcListener{l}, nil
+	return &rpcListener{listener: l}, nil
 }
 
 // startListener declares and consumes l's queues and registers l with the
@@ -190,13 +192,18 @@ func (l *listener) receive(ctx context.Context) (amqp.Delivery, error) {
 }
 
 // rpcListener is an RPC server's listener.
-type rpcListener struct{ *listener }
+type rpcListener struct {
+	*listener
+	// recent drops requests whose _unique_id it handed out already.
+	recent driver.Recent
+}
 
 // Next returns the next request from any of the three queues. It acks the
 // request as it hands it out (at-most-once, as oslo.messaging). A message
 // that is too large or not a valid request is rejected without requeue
-// (dead-lettered if the broker has a policy for it) and logged, and Next
-// goes on waiting.
+// (dead-lettered if the broker has a policy for it) and logged, a request
+// whose _unique_id this listener handed out already is acked and dropped
+// (see driver.Recent), and Next goes on waiting.
 //
 // Next keeps waiting across a lost connection: once the transport
 // reconnected, it declares and consumes the listener's queues again. It
@@ -230,13 +237,14 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		return nil
 	default:
 	}
-	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
-		l.reject(ctx, d, err)
+	body, err := l.t.bodyOf(d)
+	if err != nil {
+		l.reject(ctx, d, d.Body, err)
 		return nil
 	}
-	req, err := wire.DecodeRequest(d.Body)
+	req, err := wire.DecodeRequest(body)
 	if err != nil {
-		l.reject(ctx, d, err)
+		l.reject(ctx, d, body, err)
 		return nil
 	}
 	if err := d.Ack(false); err != nil {
@@ -244,21 +252,26 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
 		return nil
 	}
+	if !l.recent.Add(req.UniqueID) {
+		l.t.log.Info("rabbit: dropping a duplicate request", "listener", l.name, "method", req.Method, "unique_id", req.UniqueID)
+		return nil
+	}
 	req.Headers = headersOf(d)
 	return l.t.replier.Incoming(req, deadlineOf(d, received))
 }
 
 // reject drops d, which is not a valid request, without requeueing it. When
-// its _msg_id and _reply_q can still be read, the caller gets a ValueError
-// failure saying why, instead of waiting out its timeout.
-func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
+// the _msg_id and _reply_q of body (d's, uncompressed when that worked)
+// can still be read, the caller gets a ValueError failure saying why,
+// instead of waiting out its timeout.
+func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte, err error) {
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
 		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	if err := d.Reject(false); err != nil {
 		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
-	msgID, replyTo := wire.Peek(d.Body)
+	msgID, replyTo := wire.Peek(body)
 	if msgID == "" || replyTo == "" {
 		return
 	}
@@ -271,12 +284,13 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, err error) {
 }
 
 // headersOf returns the application headers of d: those with string
-// values, without warren's own x-warren- headers; nil when none.
+// values, without warren's own x-warren- headers and kombu's compression;
+// nil when none.
 func headersOf(d *amqp.Delivery) map[string]string {
 	var h map[string]string
 	for k, v := range d.Headers {
 		s, ok := v.(string)
-		if !ok || driver.Reserved(k) {
+		if !ok || driver.Reserved(k) || k == compressionHeader {
 			continue
 		}
 		if h == nil {
@@ -359,5 +373,5 @@ func (t *Transport) publishReply(ctx context.Context, replyTo string, body []byt
 	if err := t.usable(); err != nil {
 		return err
 	}
-	return t.publish(ctx, nil, replyTo, publishing(wire.NewID(), body))
+	return t.publish(ctx, nil, replyTo, t.publishing(wire.NewID(), body))
 }

@@ -62,8 +62,8 @@ func TestListenerRejectsInvalidMessages(t *testing.T) {
 	for _, c := range invalid {
 		publish(c.body)
 	}
-	publish(good)
-	publish(good)
+	publish(freshUniqueID(t, good))
+	publish(freshUniqueID(t, good))
 
 	// The queue is FIFO: Next returns the good messages only after it
 	// rejected every invalid one before them.
@@ -110,7 +110,7 @@ func TestListenerDeadline(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			msg := jsonPublishing(body)
+			msg := jsonPublishing(freshUniqueID(t, body))
 			msg.Headers, msg.Expiration = c.headers, c.expiration
 			before := time.Now()
 			if err := ch.Publish(tgt.Exchange, tgt.Topic, false, false, msg); err != nil {
@@ -307,7 +307,7 @@ func TestPrefetch(t *testing.T) {
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 10))
 	body := loadFixture(t, "03-cast-request.json").Body
 	for range 10 {
-		if err := ch.Publish(tgt.Exchange, tgt.Topic, true, false, jsonPublishing(body)); err != nil {
+		if err := ch.Publish(tgt.Exchange, tgt.Topic, true, false, jsonPublishing(freshUniqueID(t, body))); err != nil {
 			t.Fatalf("Publish = %v", err)
 		}
 	}
@@ -353,11 +353,12 @@ func TestListenFails(t *testing.T) {
 		setup func(t *testing.T, tgt target.Target) context.Context
 		want  func(err error) bool
 	}{
-		{"inequivalent-queue", func(t *testing.T, tgt target.Target) context.Context {
-			// A queue <topic> declared durable, as oslo.messaging does
+		{"inequivalent-exchange", func(t *testing.T, tgt target.Target) context.Context {
+			// A control exchange declared durable, as oslo.messaging does
 			// with amqp_durable_queues, cannot be redeclared transient.
-			if _, err := rawChannel(t, rawConn(t)).QueueDeclare(tgt.Topic, true, false, false, false, nil); err != nil {
-				t.Fatalf("QueueDeclare = %v", err)
+			// (Queues that exist are consumed as they are.)
+			if err := rawChannel(t, rawConn(t)).ExchangeDeclare(tgt.Exchange, "topic", true, false, false, false, nil); err != nil {
+				t.Fatalf("ExchangeDeclare = %v", err)
 			}
 			return within(t, 10*time.Second)
 		}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "PRECONDITION_FAILED") }},
@@ -398,7 +399,7 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
 	replyQ := topology.ReplyQueue()
-	if err := declareExpiringQueue(ch, replyQ); err != nil {
+	if err := (Queues{}).declareExpiring(ch, replyQ); err != nil {
 		t.Fatalf("QueueDeclare = %v", err)
 	}
 	t.Cleanup(func() { deleteQueue(t, replyQ) })

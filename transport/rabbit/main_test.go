@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -254,4 +256,20 @@ func deleteQueue(tb testing.TB, queue string) {
 	if _, err := rawChannel(tb, rawConn(tb)).QueueDelete(queue, false, false, false); err != nil {
 		tb.Errorf("QueueDelete(%s) = %v", queue, err)
 	}
+}
+
+// uniqueIDPattern finds the _unique_id of an oslo capture's body, escaped
+// inside its envelope.
+var uniqueIDPattern = regexp.MustCompile(`_unique_id\\": \\"([0-9a-f]+)\\"`)
+
+// freshUniqueID returns body, an oslo capture, with a new _unique_id, so
+// that a listener does not drop it as a duplicate of another publish of
+// the same capture.
+func freshUniqueID(tb testing.TB, body string) string {
+	tb.Helper()
+	m := uniqueIDPattern.FindStringSubmatch(body)
+	if m == nil {
+		tb.Fatalf("no _unique_id in %s", body)
+	}
+	return strings.Replace(body, m[1], wire.NewID(), 1)
 }

@@ -73,13 +73,13 @@ func (t *Transport) Notify(ctx context.Context, tgt target.Target, n *message.No
 	if err := driver.CheckSize(len(body), t.s.maxMessageSize); err != nil {
 		return err
 	}
-	ex := topicExchange(topology.ControlExchange(tgt, t.s.controlExchange))
+	ex := t.s.queues.topicExchange(topology.ControlExchange(tgt, t.s.controlExchange))
 	key := topology.NotificationKey(tgt.Topic, strings.ToLower(n.Priority))
 	for attempt := 0; ; attempt++ {
 		if err := t.declareNotifyQueue(ctx, ex, key, q); err != nil {
 			return err
 		}
-		err := t.publish(ctx, &ex, key, publishing(wire.NewID(), body))
+		err := t.publish(ctx, &ex, key, t.publishing(wire.NewID(), body))
 		if attempt > 0 || !errors.Is(err, transport.ErrNoRoute) {
 			return err
 		}
@@ -120,7 +120,7 @@ func (t *Transport) declareNotifyQueue(ctx context.Context, ex exchangeDecl, nam
 		if err := ex.declare(ch); err != nil {
 			return struct{}{}, t.failure(conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 		}
-		if err := declareNotificationQueue(ch, name, limitArgs(q)); err != nil {
+		if err := t.s.queues.declareNotification(ch, name, limitArgs(q)); err != nil {
 			var ae *amqp.Error
 			if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
 				return struct{}{}, fmt.Errorf("rabbit: declaring notification queue %q with limits %+v: it exists with other arguments (every publisher must use the same limits, or none and a broker policy): %v", name, q, err)
@@ -198,12 +198,14 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 				return &specs[i]
 			}
 		}
-		specs = append(specs, queueSpec{name: name, declare: t.declareExistingOr(name)})
+		specs = append(specs, queueSpec{name: name, declare: t.existingOr(name, func(ch *amqp.Channel) error {
+			return t.s.queues.declareNotification(ch, name, nil)
+		})})
 		return &specs[len(specs)-1]
 	}
 	for _, s := range subs {
 		q := spec(topology.NotificationQueue(s.Target.Topic, s.Priority, pool))
-		b := bindSpec{topicExchange(topology.ControlExchange(s.Target, t.s.controlExchange)), topology.NotificationKey(s.Target.Topic, s.Priority)}
+		b := bindSpec{t.s.queues.topicExchange(topology.ControlExchange(s.Target, t.s.controlExchange)), topology.NotificationKey(s.Target.Topic, s.Priority)}
 		if !slices.Contains(q.binds, b) {
 			q.binds = append(q.binds, b)
 		}
@@ -219,11 +221,12 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 	return &notifyListener{l}, nil
 }
 
-// declareExistingOr returns a declare of queue name that keeps the queue
-// as it is when it exists (a passive declare on a channel of its own,
-// since a miss closes the channel) and otherwise declares it without
-// arguments.
-func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error {
+// existingOr returns a declare of queue name that keeps the queue as it
+// is when it exists (a passive declare on a channel of its own, since a
+// miss closes the channel) and otherwise runs declare. It is for queues a
+// listener shares with other services, which may have declared them with
+// other options: consuming such a queue as it is, is safe.
+func (t *Transport) existingOr(name string, declare func(ch *amqp.Channel) error) func(ch *amqp.Channel) error {
 	return func(ch *amqp.Channel) error {
 		s := t.sess.Load()
 		if s == nil {
@@ -238,7 +241,7 @@ func (t *Transport) declareExistingOr(name string) func(ch *amqp.Channel) error 
 		if err == nil {
 			return nil
 		}
-		return declareNotificationQueue(ch, name, nil)
+		return declare(ch)
 	}
 }
 
@@ -270,10 +273,11 @@ func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotificati
 }
 
 func (l *notifyListener) decode(d *amqp.Delivery) (*message.Notification, error) {
-	if err := driver.CheckSize(len(d.Body), l.t.s.maxMessageSize); err != nil {
+	body, err := l.t.bodyOf(d)
+	if err != nil {
 		return nil, err
 	}
-	return wire.DecodeNotification(d.Body)
+	return wire.DecodeNotification(body)
 }
 
 // deliveries counts the deliveries of n: from the x-delivery-count header

@@ -51,6 +51,13 @@ type settings struct {
 	failover        FailoverStrategy
 	onState         func(StateChange)
 	tls             tlsSettings
+	queues          Queues
+	// query holds URL query options given in code (QueryOptions); the
+	// URL's own query wins over them.
+	query map[string]string
+	// compression is the kombu_compression of what the transport sends:
+	// "gzip" or "".
+	compression string
 	// tlsClient is the TLS configuration built from tls at Dial; nil
 	// means no TLS.
 	tlsClient *tls.Config
@@ -143,8 +150,53 @@ func TLSConfig(c *tls.Config) Option {
 	}
 }
 
+// QueuePreset sets how the transport declares its exchanges and queues,
+// as the oslo.messaging options the fields of q are named after. The
+// default is the zero Queues, oslo.messaging's defaults. The URL query keys
+// amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue,
+// rabbit_transient_quorum_queue,
+// rabbit_quorum_delivery_limit, rabbit_quorum_max_memory_length,
+// rabbit_quorum_max_memory_bytes and rabbit_transient_queues_ttl override
+// the matching fields.
+func QueuePreset(q Queues) Option {
+	return func(s *settings) { s.queues = q }
+}
+
+// Compression sets how the transport compresses the bodies it sends, as
+// oslo.messaging's kombu_compression: "gzip" (a zlib stream, with header
+// compression: application/x-gzip) or "" for none, the default. Any other
+// name is an error from Dial. Received bodies are uncompressed by their
+// compression header whatever this says (gzip or bz2). The URL query key
+// kombu_compression overrides it.
+func Compression(name string) Option {
+	return func(s *settings) { s.compression = name }
+}
+
+// QueryOptions sets options by their transport URL query names and values
+// (oslo.messaging's [oslo_messaging_rabbit] names, such as
+// amqp_durable_queues: "true"), as a program reads them from its
+// configuration; the URL's own query wins over them. They are checked as
+// the URL query is: an unknown name is an error from Dial. Repeated
+// QueryOptions add to the set.
+func QueryOptions(m map[string]string) Option {
+	return func(s *settings) {
+		if s.query == nil {
+			s.query = make(map[string]string, len(m))
+		}
+		maps.Copy(s.query, m)
+	}
+}
+
 // urlKeys are the transport URL query keys Dial accepts.
-var urlKeys = append([]string{"connection_name", "heartbeat", "kombu_failover_strategy", "prefetch"}, tlsKeys...)
+var urlKeys = append([]string{
+	"amqp_auto_delete", "amqp_durable_queues", "connection_name", "heartbeat",
+	"heartbeat_timeout_threshold", "kombu_compression", "kombu_failover_strategy", "prefetch",
+	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
+	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
+	"rabbit_quorum_queue", "rabbit_quroum_max_memory_bytes",
+	"rabbit_quroum_max_memory_length", "rabbit_transient_queues_ttl",
+	"rabbit_transient_quorum_queue",
+}, tlsKeys...)
 
 // ignoredKeys are oslo.messaging options that mean nothing to warren. Dial
 // accepts them in the URL query, so that a URL from an OpenStack service's
@@ -153,31 +205,74 @@ var ignoredKeys = []string{
 	"conn_pool_min_size",   // warren keeps no pool: one publishing and one consuming connection
 	"conn_pool_ttl",        // idem
 	"heartbeat_in_pthread", // an eventlet threading choice
+	"heartbeat_rate",       // how often kombu checks heartbeats; amqp091-go checks each interval
 	"rpc_conn_pool_size",   // no pool
 }
 
-// applyURL applies the query options of u over s and builds the TLS
-// configuration. Unknown keys are an error, as in oslo.messaging.
+// applyURL applies the query options of u over s, after adding to u those
+// of QueryOptions it does not have, and builds the TLS configuration.
+// Unknown keys are an error, as in oslo.messaging.
 func (s *settings) applyURL(u *transport.URL) error {
+	for k, v := range s.query {
+		if _, ok := u.Options[k]; !ok {
+			u.Options[k] = v
+		}
+	}
 	keys := slices.Sorted(maps.Keys(u.Options))
 	var ignored []string
 	for _, k := range keys {
 		v := u.Options[k]
 		switch k {
-		case "prefetch":
+		case "prefetch", "rabbit_qos_prefetch_count":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("rabbit: %w: prefetch %q is not an integer", transport.ErrInvalidURL, v)
+				return fmt.Errorf("rabbit: %w: %s %q is not an integer", transport.ErrInvalidURL, k, v)
 			}
 			s.prefetch = n
-		case "heartbeat":
+		case "heartbeat", "heartbeat_timeout_threshold":
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("rabbit: %w: heartbeat %q is not a whole number of seconds", transport.ErrInvalidURL, v)
+				return fmt.Errorf("rabbit: %w: %s %q is not a whole number of seconds", transport.ErrInvalidURL, k, v)
 			}
 			s.heartbeat = time.Duration(n) * time.Second
+		case "amqp_durable_queues", "amqp_auto_delete", "rabbit_quorum_queue", "rabbit_transient_quorum_queue":
+			b, err := transport.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("rabbit: %w: %s: %v", transport.ErrInvalidURL, k, err)
+			}
+			*map[string]*bool{
+				"amqp_durable_queues":           &s.queues.Durable,
+				"amqp_auto_delete":              &s.queues.AutoDelete,
+				"rabbit_quorum_queue":           &s.queues.Quorum,
+				"rabbit_transient_quorum_queue": &s.queues.TransientQuorum,
+			}[k] = b
+		case "rabbit_quorum_delivery_limit", "rabbit_quorum_max_memory_length", "rabbit_quorum_max_memory_bytes",
+			// oslo.messaging up to 14 spells the memory limits so.
+			"rabbit_quroum_max_memory_length", "rabbit_quroum_max_memory_bytes":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("rabbit: %w: %s %q is not a whole number", transport.ErrInvalidURL, k, v)
+			}
+			*map[string]*int{
+				"rabbit_quorum_delivery_limit":    &s.queues.QuorumDeliveryLimit,
+				"rabbit_quorum_max_memory_length": &s.queues.QuorumMaxMemoryLength,
+				"rabbit_quorum_max_memory_bytes":  &s.queues.QuorumMaxMemoryBytes,
+				"rabbit_quroum_max_memory_length": &s.queues.QuorumMaxMemoryLength,
+				"rabbit_quroum_max_memory_bytes":  &s.queues.QuorumMaxMemoryBytes,
+			}[k] = n
+		case "rabbit_transient_queues_ttl":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("rabbit: %w: %s %q is not a whole number of seconds", transport.ErrInvalidURL, k, v)
+			}
+			s.queues.TransientQueuesTTL = time.Duration(n) * time.Second
+			if n == 0 {
+				s.queues.TransientQueuesTTL = -1
+			}
 		case "connection_name":
 			s.connectionName = v
+		case "kombu_compression":
+			s.compression = v
 		case "kombu_failover_strategy":
 			switch v {
 			case "round-robin":
@@ -224,6 +319,12 @@ func (s *settings) validate() error {
 		return fmt.Errorf("rabbit: heartbeat %v is outside 0..65535s", s.heartbeat)
 	case s.backoff.Initial < 0 || s.backoff.Max < 0 || s.backoff.Attempts < 0:
 		return fmt.Errorf("rabbit: reconnect backoff %+v has a negative field", s.backoff)
+	case s.queues.QuorumDeliveryLimit < 0 || s.queues.QuorumMaxMemoryLength < 0 || s.queues.QuorumMaxMemoryBytes < 0:
+		return fmt.Errorf("rabbit: queue preset %+v has a negative quorum limit", s.queues)
+	case s.queues.TransientQueuesTTL > 0 && s.queues.TransientQueuesTTL < time.Second:
+		return fmt.Errorf("rabbit: transient queues TTL %v is under a second", s.queues.TransientQueuesTTL)
+	case s.compression != "" && s.compression != "gzip":
+		return fmt.Errorf("rabbit: %w: kombu_compression %q: warren sends gzip or nothing (it reads gzip and bz2)", transport.ErrInvalidURL, s.compression)
 	case s.failover != RoundRobin && s.failover != Shuffle:
 		return fmt.Errorf("rabbit: unknown failover strategy %d", s.failover)
 	}

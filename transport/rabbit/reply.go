@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/warrenrpc/warren/internal/driver"
 	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/transport"
@@ -42,7 +41,7 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	}
 	name := topology.ReplyQueue()
 	sub := t.newSubscription("reply queue "+name, []string{name}, 0, func(ch *amqp.Channel) error {
-		return declareExpiringQueue(ch, name)
+		return t.s.queues.declareExpiring(ch, name)
 	})
 	// A queue deleted under its consumer took the replies it held: the
 	// calls waiting for them hear it now, instead of at their deadline,
@@ -91,10 +90,10 @@ func (t *Transport) consumeReplies(sub *subscription) {
 // _msg_id of one can still be read, its call fails at once with an error
 // matching transport.ErrMalformed instead of waiting out its timeout.
 func (t *Transport) takeReply(d *amqp.Delivery) {
-	err := driver.CheckSize(len(d.Body), t.s.maxMessageSize)
+	body, err := t.bodyOf(d)
 	var m *wire.ReplyMessage
 	if err == nil {
-		m, err = wire.DecodeReply(d.Body)
+		m, err = wire.DecodeReply(body)
 	}
 	if err != nil {
 		t.log.Warn("rabbit: rejecting a message that is not a valid reply",
@@ -102,7 +101,10 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 		if err := d.Reject(false); err != nil {
 			t.log.Debug("rabbit: could not reject a reply", "error", err)
 		}
-		if id, _ := wire.Peek(d.Body); id != "" {
+		if body == nil {
+			body = d.Body
+		}
+		if id, _ := wire.Peek(body); id != "" {
 			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w", id, err))
 		}
 		return

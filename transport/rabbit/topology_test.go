@@ -3,6 +3,7 @@ package rabbit
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +151,186 @@ func TestTopologyOsloFirst(t *testing.T) {
 	fan := target.Target{Topic: tgt.Topic, Fanout: true}
 	if err := client.Cast(within(t, 10*time.Second), fan, &message.Request{Method: "m"}); err != nil {
 		t.Errorf("fanout Cast on an oslo-declared topology = %v", err)
+	}
+}
+
+// presetTopology lists what oslo.messaging declares for server tgt under
+// preset q (impl_rabbit.py: declare_topic_consumer and
+// declare_fanout_consumer, _get_queue_arguments; for TransientQuorum the
+// newer oslo.messaging's, as OSLO-REFERENCE.md describes it), with its
+// exact flags. The memory limits apply to reply queues too; the test
+// presets with TransientQuorum set the delivery limit only.
+func presetTopology(q Queues, tgt target.Target, fanoutQ, replyQ string) []declaration {
+	durable := q.Durable || q.Quorum
+	var shared amqp.Table
+	if q.Quorum {
+		shared = amqp.Table{"x-queue-type": "quorum"}
+		if q.QuorumDeliveryLimit > 0 {
+			shared["x-delivery-limit"] = int32(q.QuorumDeliveryLimit)
+		}
+		if q.QuorumMaxMemoryLength > 0 {
+			shared["x-max-in-memory-length"] = int32(q.QuorumMaxMemoryLength)
+		}
+		if q.QuorumMaxMemoryBytes > 0 {
+			shared["x-max-in-memory-bytes"] = int32(q.QuorumMaxMemoryBytes)
+		}
+	}
+	expires := amqp.Table{}
+	if q.TransientQuorum {
+		expires["x-queue-type"] = "quorum"
+		if q.QuorumDeliveryLimit > 0 {
+			expires["x-delivery-limit"] = int32(q.QuorumDeliveryLimit)
+		}
+	}
+	switch {
+	case q.TransientQueuesTTL == 0:
+		expires["x-expires"] = int32(1800000)
+	case q.TransientQueuesTTL > 0:
+		expires["x-expires"] = int32(q.TransientQueuesTTL.Milliseconds())
+	}
+	if len(expires) == 0 {
+		expires = nil
+	}
+	return []declaration{
+		exchangeDeclaration("control-exchange", tgt.Exchange, "topic", durable, q.AutoDelete),
+		exchangeDeclaration("fanout-exchange", tgt.Topic+"_fanout", "fanout", q.TransientQuorum, true),
+		queueDeclaration("topic-queue", tgt.Topic, durable, q.AutoDelete, shared),
+		queueDeclaration("server-queue", tgt.Topic+"."+tgt.Server, durable, q.AutoDelete, shared),
+		queueDeclaration("fanout-queue", fanoutQ, q.TransientQuorum, false, expires),
+		queueDeclaration("reply-queue", replyQ, q.TransientQuorum, false, expires),
+	}
+}
+
+// TestTopologyPresets checks each queue preset against what
+// oslo.messaging declares with the same options: the same declarations
+// are accepted after warren's, the control exchange and topic queue with
+// durable flipped are refused with 406, and calls and casts go through.
+func TestTopologyPresets(t *testing.T) {
+	presets := []struct {
+		name string
+		q    Queues
+	}{
+		{"durable", Queues{Durable: true}},
+		{"durable auto-delete", Queues{Durable: true, AutoDelete: true}},
+		{"quorum", Queues{Quorum: true}},
+		{"quorum with limits", Queues{Quorum: true, QuorumDeliveryLimit: 3, QuorumMaxMemoryLength: 100, QuorumMaxMemoryBytes: 1 << 20}},
+		{"transient ttl", Queues{TransientQueuesTTL: time.Minute}},
+		{"no transient ttl", Queues{TransientQueuesTTL: -1}},
+		{"modern", Queues{Quorum: true, TransientQuorum: true, QuorumDeliveryLimit: 5}},
+	}
+	conn := rawConn(t)
+	for _, p := range presets {
+		t.Run(p.name, func(t *testing.T) {
+			tgt := serverTarget(t, "preset")
+			tr := dial(t, QueuePreset(p.q))
+			lis := listen(t, tr, tgt)
+			handled := make(chan string, 1)
+			serve(t, lis, func(in transport.Incoming) *message.Reply {
+				if in.Request().Method == "cast" {
+					handled <- "cast"
+				}
+				return &message.Reply{Result: json.RawMessage(`"ok"`)}
+			})
+			rep, err := tr.Call(within(t, 10*time.Second), target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, &message.Request{Method: "m"})
+			if err != nil || string(rep.Result) != `"ok"` {
+				t.Fatalf("Call = %v, %v; want \"ok\"", rep, err)
+			}
+			if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "cast"}); err != nil {
+				t.Fatalf("Cast = %v", err)
+			}
+			await(t, handled, 10*time.Second, "the cast")
+
+			fanoutQ := lis.(*rpcListener).expiring
+			for _, d := range presetTopology(p.q, tgt, fanoutQ, tr.replyQ) {
+				if err := d.declare(rawChannel(t, conn)); err != nil {
+					t.Errorf("declaring the %s as oslo.messaging does with the same options = %v, want success", d.name, err)
+				}
+			}
+			durable := p.q.Durable || p.q.Quorum
+			flipped := []declaration{
+				exchangeDeclaration("control-exchange", tgt.Exchange, "topic", !durable, p.q.AutoDelete),
+				queueDeclaration("topic-queue", tgt.Topic, !durable, p.q.AutoDelete, nil),
+			}
+			for _, d := range flipped {
+				if err := d.declare(rawChannel(t, conn)); !isPreconditionFailed(err) {
+					t.Errorf("declaring the %s with durable %v = %v, want 406 PRECONDITION_FAILED", d.name, !durable, err)
+				}
+			}
+		})
+	}
+}
+
+// TestDeclareErrorNamesOption has a peer declare the control exchange
+// durable first: a warren server with the default preset fails with an
+// error that names the exchange, the argument and the option to set.
+func TestDeclareErrorNamesOption(t *testing.T) {
+	tgt := serverTarget(t, "inequiv")
+	if err := exchangeDeclaration("control-exchange", tgt.Exchange, "topic", true, false).declare(rawChannel(t, rawConn(t))); err != nil {
+		t.Fatalf("declaring %s durable = %v", tgt.Exchange, err)
+	}
+	lis, err := dial(t).Listen(within(t, 10*time.Second), tgt)
+	if err == nil {
+		lis.Close()
+		t.Fatalf("Listen on a durable control exchange with the default preset = nil error, want 406")
+	}
+	for _, want := range []string{"exchange " + tgt.Exchange + ":", "another durable", "amqp_durable_queues"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Listen error %q does not say %q", err, want)
+		}
+	}
+	if !isPreconditionFailed(err) {
+		t.Errorf("Listen error %v does not wrap the broker's 406", err)
+	}
+}
+
+// TestListenOnExistingQueues has a peer declare the topic and server
+// queues as quorum queues (its rabbit_quorum_queue=true) before a warren
+// server with the default preset listens: the server consumes them as
+// they are, and calls to the topic and the server are answered.
+func TestListenOnExistingQueues(t *testing.T) {
+	tgt := serverTarget(t, "existing")
+	ch := rawChannel(t, rawConn(t))
+	quorum := amqp.Table{"x-queue-type": "quorum"}
+	for _, q := range []string{tgt.Topic, tgt.Topic + "." + tgt.Server} {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, quorum); err != nil {
+			t.Fatalf("declaring %s quorum = %v", q, err)
+		}
+	}
+	tr := dial(t)
+	serve(t, listen(t, tr, tgt), func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
+	})
+	for _, to := range []target.Target{{Exchange: tgt.Exchange, Topic: tgt.Topic}, tgt} {
+		rep, err := tr.Call(within(t, 10*time.Second), to, &message.Request{Method: "m"})
+		if err != nil || string(rep.Result) != `"ok"` {
+			t.Errorf("Call(%v) through a quorum queue a peer declared = %v, %v; want \"ok\"", to, rep, err)
+		}
+	}
+}
+
+// TestDeclareErrorText maps RabbitMQ's 406 reasons to the option to set.
+func TestDeclareErrorText(t *testing.T) {
+	cases := []struct {
+		name, reason, want string
+	}{
+		{"quorum", "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received none but current is the value 'quorum'", "another x-queue-type; set rabbit_quorum_queue"},
+		{"expires", "PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue 'q' in vhost '/'", "another x-expires; set rabbit_transient_queues_ttl"},
+		{"unknown arg", "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q'", "another x-max-length; set a broker policy"},
+		{"no arg", "PRECONDITION_FAILED - something else", "it exists with other properties"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := declareError(&amqp.Error{Code: amqp.PreconditionFailed, Reason: c.reason})
+			if !strings.Contains(err.Error(), c.want) || !isPreconditionFailed(err) {
+				t.Errorf("declareError(%q) = %v, want it to say %q and wrap the 406", c.reason, err, c.want)
+			}
+		})
+	}
+	other := &amqp.Error{Code: amqp.NotFound, Reason: "NOT_FOUND"}
+	if err := declareError(other); err != other {
+		t.Errorf("declareError(404) = %v, want it unchanged", err)
+	}
+	if err := declareError(nil); err != nil {
+		t.Errorf("declareError(nil) = %v, want nil", err)
 	}
 }

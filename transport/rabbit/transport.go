@@ -206,7 +206,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 		return fmt.Errorf("rabbit: cast %s: %w", req.Method, err)
 	}
 	r := topology.RouteOf(tgt, t.s.controlExchange)
-	ex := exchangeOf(r)
+	ex := t.s.queues.exchangeOf(r)
 	return t.publish(ctx, &ex, r.Key, msg)
 }
 
@@ -271,7 +271,7 @@ func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *messag
 	}
 	msg.Expiration = strconv.FormatInt(int64((remaining+time.Millisecond-1)/time.Millisecond), 10)
 	r := topology.RouteOf(tgt, t.s.controlExchange)
-	ex := exchangeOf(r)
+	ex := t.s.queues.exchangeOf(r)
 	return t.publish(ctx, &ex, r.Key, msg)
 }
 
@@ -283,9 +283,11 @@ func (t *Transport) requestPublishing(req *message.Request, id string, deadline 
 	if err != nil {
 		return amqp.Publishing{}, err
 	}
-	msg := publishing(id, body)
+	msg := t.publishing(id, body)
 	if len(req.Headers) > 0 || !deadline.IsZero() {
-		msg.Headers = make(amqp.Table, len(req.Headers)+1)
+		if msg.Headers == nil {
+			msg.Headers = make(amqp.Table, len(req.Headers)+1)
+		}
 		for k, v := range req.Headers {
 			msg.Headers[k] = v
 		}
@@ -319,6 +321,30 @@ func publishing(id string, body []byte) amqp.Publishing {
 		MessageId:       id,
 		Body:            body,
 	}
+}
+
+// publishing returns publishing(id, body), compressed as kombu's gzip
+// with header compression when the transport's kombu_compression says so.
+func (t *Transport) publishing(id string, body []byte) amqp.Publishing {
+	msg := publishing(id, body)
+	if t.s.compression == "gzip" {
+		msg.Body = wire.Compress(body)
+		msg.Headers = amqp.Table{compressionHeader: wire.Gzip}
+	}
+	return msg
+}
+
+// bodyOf returns the body of d within the transport's size limit,
+// uncompressed when its compression header names kombu's gzip or bz2.
+func (t *Transport) bodyOf(d *amqp.Delivery) ([]byte, error) {
+	if err := driver.CheckSize(len(d.Body), t.s.maxMessageSize); err != nil {
+		return nil, err
+	}
+	c, _ := d.Headers[compressionHeader].(string)
+	if c == "" {
+		return d.Body, nil
+	}
+	return wire.Decompress(d.Body, c, t.s.maxMessageSize)
 }
 
 // Close fails pending calls with an error matching transport.ErrClosed,

@@ -126,6 +126,27 @@ func testReusedRequest(t *testing.T, e *env) {
 	}
 }
 
+// testDuplicate casts one request twice with the same _unique_id: the
+// server gets it once, as from oslo.messaging's duplicate check; the cast
+// after it, with another id, is the next request handed out.
+func testDuplicate(t *testing.T, e *env) {
+	s := e.listen("s1")
+	got := make(chan transport.Incoming, 8)
+	e.serve(s, record(got))
+	cl := e.client()
+	dup := &message.Request{Method: "dup", UniqueID: "dddddddddddddddddddddddddddddddd"}
+	for i, req := range []*message.Request{dup, dup, {Method: "after"}} {
+		if err := cl.Cast(e.ctx(5*time.Second), e.target(""), req); err != nil {
+			t.Fatalf("Cast %d = %v", i, err)
+		}
+	}
+	for _, want := range []string{"dup", "after"} {
+		if m := await(t, got, 5*time.Second, "cast "+want).Request().Method; m != want {
+			t.Errorf("server got %s, want %s (a duplicate handed out twice?)", m, want)
+		}
+	}
+}
+
 func testHeaders(t *testing.T, e *env) {
 	s := e.listen("s1")
 	got := make(chan transport.Incoming, 8)

@@ -73,6 +73,7 @@ func Run(t *testing.T, h Harness) {
 		{"deadline", testDeadline},
 		{"reuse", testReusedRequest},
 		{"headers", testHeaders},
+		{"duplicate", testDuplicate},
 		{"reserved-headers", testReservedHeaders},
 		{"cast-ended-ctx", testCastEndedCtx},
 		{"call-ended-ctx", testCallEndedCtx},

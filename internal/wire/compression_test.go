@@ -1,0 +1,73 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// pythonGzip is zlib.compress(b'{"oslo.version": "2.0"}') from Python 3,
+// as kombu's gzip compression sends it.
+const pythonGzip = "eJyrVsovzsnXK0stKs7Mz1OyUlAy0jNQqgUAYhMHXA=="
+
+func TestDecompress(t *testing.T) {
+	want := []byte(`{"oslo.version": "2.0"}`)
+	py, err := base64.URLEncoding.DecodeString(pythonGzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, contentType string
+		body              []byte
+	}{
+		{"python zlib", Gzip, py},
+		{"alias", "gzip", py},
+		{"round trip", Gzip, Compress(want)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Decompress(c.body, c.contentType, 1000)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("Decompress(%q, %s) = %q, %v; want %q", c.body, c.contentType, got, err, want)
+			}
+		})
+	}
+	bad := []struct {
+		name, contentType string
+		body              []byte
+		limit             int
+	}{
+		{"not zlib", Gzip, want, 1000},
+		{"not bz2", Bzip2, want, 1000},
+		{"truncated", Gzip, Compress(want)[:10], 1000},
+		{"unknown", "application/x-lzma", want, 1000},
+		{"over the limit", Gzip, Compress([]byte(strings.Repeat("a", 2000))), 1000},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			if got, err := Decompress(c.body, c.contentType, c.limit); !errors.Is(err, ErrCompression) {
+				t.Errorf("Decompress(%s) = %q, %v; want ErrCompression", c.name, got, err)
+			}
+		})
+	}
+}
+
+// FuzzDecompress checks that no body makes Decompress panic or return
+// more than its limit.
+func FuzzDecompress(f *testing.F) {
+	f.Add(Compress([]byte(`{"a": 1}`)), true)
+	f.Add([]byte("BZh91AY&SY"), false)
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, body []byte, gzip bool) {
+		ct := Bzip2
+		if gzip {
+			ct = Gzip
+		}
+		out, err := Decompress(body, ct, 4096)
+		if err == nil && len(out) > 4096 {
+			t.Fatalf("Decompress returned %d bytes, over its limit", len(out))
+		}
+	})
+}
