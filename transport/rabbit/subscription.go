@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"reflect"
 	"sync"
+	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -364,7 +367,7 @@ func (sub *subscription) stop(keep bool) error {
 				return errors.Join(errs...)
 			}
 		}
-		if cerr := sub.t.bounded(end); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
+		if cerr := sub.t.bounded(end); !gone(cerr) {
 			err = cerr
 		}
 	})
@@ -379,8 +382,19 @@ func (sub *subscription) close() error {
 	if ch == nil {
 		return nil
 	}
-	if err := sub.t.bounded(ch.Close); err != nil && !errors.Is(err, amqp.ErrClosed) {
+	if err := sub.t.bounded(ch.Close); !gone(err) {
 		return err
 	}
 	return nil
+}
+
+// gone reports whether err, from closing a channel or cancelling its
+// consumers, is nil or says the connection under it is gone: closed, or
+// failing its writes before the transport noticed. The broker then drops
+// the channel with the connection, requeueing what it had not acked, so
+// there is nothing left to stop.
+func gone(err error) bool {
+	var ne net.Error
+	return err == nil || errors.Is(err, amqp.ErrClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &ne)
 }
