@@ -147,6 +147,12 @@
 //
 // # Consuming
 //
+// The reply queue is consumed with automatic acks, as RabbitMQ's Direct
+// Reply-to is, which saves an ack per call: a reply on its way to the
+// client when the connection drops is lost with it (its call then ends
+// at its deadline), while replies still queued wait for the consumer's
+// return. Replies that are not valid are dropped and logged.
+//
 // A listener consumes its three queues on one channel with manual acks and
 // basic.qos(Prefetch) per consumer (default 64; oslo.messaging's default
 // is unlimited). Next acks each request as it hands it out, at-most-once

@@ -164,9 +164,9 @@ func TestDeadlineOf(t *testing.T) {
 	}
 }
 
-// TestReplyQueueRejectsInvalidMessages puts invalid messages into a
-// client's reply queue: they are rejected and logged, and calls go on.
-func TestReplyQueueRejectsInvalidMessages(t *testing.T) {
+// TestReplyQueueDropsInvalidMessages puts invalid messages into a
+// client's reply queue: they are dropped and logged, and calls go on.
+func TestReplyQueueDropsInvalidMessages(t *testing.T) {
 	tgt := serverTarget(t, "badreply")
 	server := dial(t)
 	lis := listen(t, server, tgt)
@@ -192,8 +192,8 @@ func TestReplyQueueRejectsInvalidMessages(t *testing.T) {
 	if err != nil || string(rep.Result) != `"ok"` {
 		t.Fatalf("Call = %v, %v; want \"ok\"", rep, err)
 	}
-	if got := logs.count("rejecting a message that is not a valid reply"); got != len(bodies) {
-		t.Errorf("logged %d rejected replies, want %d", got, len(bodies))
+	if got := logs.count("dropping a message that is not a valid reply"); got != len(bodies) {
+		t.Errorf("logged %d dropped replies, want %d", got, len(bodies))
 	}
 }
 
