@@ -48,3 +48,26 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestInFlightMemory holds 1,000 calls in flight and checks that the
+// measure saw them all and that each holds less than 64 KB (the bar of
+// 10,000 calls in 64 MB is 6.5 KB each; ./scripts/bench measures that).
+func TestInFlightMemory(t *testing.T) {
+	url := os.Getenv("WARREN_TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 1000
+	got, err := MeasureInFlight(ctx, url, n)
+	if err != nil {
+		t.Fatalf("MeasureInFlight = %v", err)
+	}
+	if got.Calls != n || got.Goroutines < n {
+		t.Errorf("MeasureInFlight = %+v, want %d calls and at least as many goroutines", got, n)
+	}
+	if per := got.Bytes / n; per == 0 || per > 64<<10 {
+		t.Errorf("%d bytes per call in flight, want between 1 and 64 KiB", per)
+	}
+}

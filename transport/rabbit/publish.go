@@ -33,9 +33,10 @@ type publisher struct {
 
 // pubChannel is an AMQP channel and, in confirm mode, the publishes
 // awaiting their confirm on it. Its track goroutine settles them. A
-// channel without confirms carries calls: the reply says what a confirm
-// would, and the track goroutine fails the call of each message that
-// comes back unroutable, found by its correlation_id.
+// channel without confirms carries calls and replies: a call's reply says
+// what a confirm would, and the track goroutine fails the call of each
+// message that comes back unroutable, found by its correlation_id, and
+// logs each reply that comes back (the caller is gone).
 type pubChannel struct {
 	t       *Transport
 	conn    *amqp.Connection
@@ -371,7 +372,12 @@ func (pc *pubChannel) track(confirms <-chan amqp.Confirmation, returns <-chan am
 
 func (pc *pubChannel) returned(r *amqp.Return) {
 	if !pc.confirm {
-		pc.t.waiters.Fail(r.CorrelationId, &transport.NoRouteError{Exchange: r.Exchange, RoutingKey: r.RoutingKey})
+		switch {
+		case r.CorrelationId != "":
+			pc.t.waiters.Fail(r.CorrelationId, &transport.NoRouteError{Exchange: r.Exchange, RoutingKey: r.RoutingKey})
+		case r.Exchange == "":
+			pc.t.log.Warn("rabbit: dropping a reply: the caller's reply queue is gone", "reply_queue", r.RoutingKey)
+		}
 		return
 	}
 	pc.mu.Lock()

@@ -41,14 +41,27 @@ func run(ctx context.Context, cfg benchsuite.Config, md, svg string) error {
 	if err != nil {
 		return err
 	}
+	mem, err := benchsuite.MeasureInFlight(ctx, cfg.URL, 10_000)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("\n%d calls in flight at once: client memory in use (heap and stacks) grew by %.1f MB, goroutines by %d.\n",
+		mem.Calls, float64(mem.Bytes)/(1<<20), mem.Goroutines)
 	if err := benchsuite.WriteMarkdown(os.Stdout, rows); err != nil {
 		return err
 	}
+	fmt.Print(note)
 	for _, out := range []struct {
 		name  string
 		write func(*os.File) error
 	}{
-		{md, func(f *os.File) error { return benchsuite.WriteMarkdown(f, rows) }},
+		{md, func(f *os.File) error {
+			if err := benchsuite.WriteMarkdown(f, rows); err != nil {
+				return err
+			}
+			_, err := f.WriteString(note)
+			return err
+		}},
 		{svg, func(f *os.File) error { return benchsuite.WriteSVG(f, rows) }},
 	} {
 		f, err := os.Create(out.name)
