@@ -54,3 +54,28 @@ func TestPackageGraph(t *testing.T) {
 func isExample(path string) bool {
 	return strings.HasPrefix(path, module+"/examples/")
 }
+
+// TestOpenTelemetryStaysOut: only otelwarren uses OpenTelemetry, and only
+// its API; the SDK is for tests, examples and programs. A program that
+// does not import otelwarren links no OpenTelemetry at all.
+func TestOpenTelemetryStaysOut(t *testing.T) {
+	lines := goList(t, "-deps", "-f", "{{.ImportPath}}", "./otelwarren")
+	for _, dep := range lines {
+		if strings.HasPrefix(dep, "go.opentelemetry.io/otel/sdk") || strings.Contains(dep, "/exporters/") {
+			t.Errorf("otelwarren depends on %s: the library may use only the OpenTelemetry API", dep)
+		}
+	}
+	for _, l := range goList(t, "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "./...") {
+		fields := strings.Fields(l)
+		pkg := fields[0]
+		if pkg == module+"/otelwarren" || isExample(pkg) || strings.HasPrefix(pkg, module+"/cmd/") {
+			continue
+		}
+		for _, dep := range fields[1:] {
+			if strings.HasPrefix(dep, "go.opentelemetry.io/") || dep == module+"/otelwarren" {
+				t.Errorf("%s depends on %s: OpenTelemetry belongs to otelwarren alone", pkg, dep)
+				break
+			}
+		}
+	}
+}

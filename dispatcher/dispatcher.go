@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/target"
@@ -38,6 +39,17 @@ type Request struct {
 	// not use it; interceptors may (a failed cast is worth a louder log
 	// line than a failed call, whose caller hears of it).
 	Cast bool
+	// Target is the target of the server that received the request, for
+	// interceptors that describe it (tracing's destination). The
+	// dispatcher does not use it. Zero outside a server.
+	Target target.Target
+	// MsgID identifies a call and its replies (message.Request.MsgID);
+	// empty for a cast. The dispatcher does not use it.
+	MsgID string
+	// UniqueID identifies the message the request came in
+	// (message.Request.UniqueID), for duplicate detection and tracing's
+	// message id. The dispatcher does not use it. Empty when unknown.
+	UniqueID string
 }
 
 // Handler runs a request that was routed to a method: the next step an
@@ -95,6 +107,28 @@ type endpoint struct {
 	namespace string
 	version   string
 	methods   map[string]Handler
+	info      EndpointInfo
+}
+
+// EndpointInfo describes an endpoint a dispatcher routes to, for
+// introspection.
+type EndpointInfo struct {
+	// Namespace is the endpoint's namespace; "" is the default one.
+	Namespace string `json:"namespace"`
+	// Version is the version the endpoint implements, "1.0" when it
+	// declared none.
+	Version string `json:"version"`
+	// Methods are the endpoint's methods, sorted by name.
+	Methods []MethodInfo `json:"methods"`
+}
+
+// MethodInfo describes one method of an endpoint.
+type MethodInfo struct {
+	// Name is the method's name.
+	Name string `json:"name"`
+	// Args are the names of its keyword arguments (endpoints.Endpoint.Args),
+	// nil when its handler does not know them.
+	Args []string `json:"args"`
 }
 
 // New returns a dispatcher for eps, tried in order, followed by
@@ -132,12 +166,31 @@ func New(eps []*endpoints.Endpoint, opts ...Option) (*Dispatcher, error) {
 		}
 		names := ep.Methods()
 		methods := make(map[string]Handler, len(names))
-		for _, name := range names {
+		info := EndpointInfo{Namespace: ep.NamespaceName(), Version: version, Methods: make([]MethodInfo, len(names))}
+		for j, name := range names {
 			methods[name] = chain(o.interceptors, ep.Handler(name))
+			args, _ := ep.Args(name)
+			info.Methods[j] = MethodInfo{Name: name, Args: args}
 		}
-		d.endpoints[i] = endpoint{namespace: ep.NamespaceName(), version: version, methods: methods}
+		d.endpoints[i] = endpoint{namespace: ep.NamespaceName(), version: version, methods: methods, info: info}
 	}
 	return d, nil
+}
+
+// Endpoints describes the endpoints d routes to, in the order it tries
+// them (the ping endpoint last, unless NoPing was given). The caller owns
+// the returned values.
+func (d *Dispatcher) Endpoints() []EndpointInfo {
+	infos := make([]EndpointInfo, len(d.endpoints))
+	for i, ep := range d.endpoints {
+		info := ep.info
+		info.Methods = make([]MethodInfo, len(ep.info.Methods))
+		for j, m := range ep.info.Methods {
+			info.Methods[j] = MethodInfo{Name: m.Name, Args: slices.Clone(m.Args)}
+		}
+		infos[i] = info
+	}
+	return infos
 }
 
 // chain wraps the call of h in the interceptors, the first outermost.

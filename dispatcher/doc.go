@@ -25,6 +25,9 @@
 // logs nothing and does not recover panics: the server installs an
 // interceptor that does.
 //
+// Endpoints describes what a dispatcher serves (namespaces, versions,
+// methods and their argument names), for introspection.
+//
 // # Options
 //
 // Options are bare names (Interceptors, NoPing). Leaving an option out

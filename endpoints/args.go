@@ -53,6 +53,50 @@ func newArgSpec(t reflect.Type) (argSpec, error) {
 	return s, fmt.Errorf("argument type %s cannot hold keyword arguments: want a struct or a map", t)
 }
 
+// names returns the keywords a struct argument type takes, as
+// encoding/json names its fields, and true; false for any other type.
+func (s *argSpec) names() ([]string, bool) {
+	if !s.strict {
+		return nil, false
+	}
+	names := []string{}
+	for _, f := range reflect.VisibleFields(s.base) {
+		tag, tagged := f.Tag.Lookup("json")
+		name, _, _ := strings.Cut(tag, ",")
+		switch {
+		case !f.IsExported() && !f.Anonymous, tag == "-":
+			continue
+		case f.Anonymous && !tagged && f.Type.Kind() == reflect.Struct:
+			continue // its fields are promoted and listed themselves
+		case !f.IsExported():
+			continue
+		case name == "":
+			name = f.Name
+		}
+		if len(f.Index) > 1 && !promoted(s.base, f.Index) {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names, true
+}
+
+// promoted reports whether the field at index is reached through
+// untagged embedded structs only, as encoding/json promotes fields.
+func promoted(t reflect.Type, index []int) bool {
+	for _, i := range index[:len(index)-1] {
+		f := t.Field(i)
+		if _, tagged := f.Tag.Lookup("json"); tagged {
+			return false
+		}
+		t = f.Type
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+	}
+	return true
+}
+
 func implements(t, iface reflect.Type) bool {
 	return t.Implements(iface) || reflect.PointerTo(t).Implements(iface)
 }

@@ -42,7 +42,9 @@
 // *ArgumentError, which a Python caller sees as TypeError ("divide() got an
 // unexpected keyword argument 'z'"). Keywords a caller leaves out keep
 // their zero value. Numbers decoded into interface values are json.Number,
-// so Python's big integers keep every digit.
+// so Python's big integers keep every digit. Endpoint.Args lists the
+// keywords a method takes when its argument type is a struct, for
+// introspection.
 //
 // # Errors
 //

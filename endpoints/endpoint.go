@@ -158,6 +158,25 @@ func (e *Endpoint) Methods() []string {
 // Handler returns the handler registered as method, or nil.
 func (e *Endpoint) Handler(method string) Handler { return e.methods[method] }
 
+// Args returns the names of the keyword arguments method takes, and true,
+// when its handler knows them: a handler made by Typed, Register or
+// FromObject whose argument type is a struct knows the JSON names of its
+// fields. It returns false for a method that is not registered, or whose
+// handler takes any keyword (a map or an interface argument, a
+// HandlerFunc).
+func (e *Endpoint) Args(method string) ([]string, bool) {
+	n, ok := e.methods[method].(argNamer)
+	if !ok {
+		return nil, false
+	}
+	return n.argNames()
+}
+
+// argNamer is implemented by handlers that know their keyword arguments.
+type argNamer interface {
+	argNames() ([]string, bool)
+}
+
 // PingMethod is the method of the Ping endpoint, the name oslo.messaging
 // servers answer health checks on.
 const PingMethod = "oslo_rpc_server_ping"

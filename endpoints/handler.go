@@ -71,6 +71,8 @@ func (t *typed[A, R]) ServeRPC(ctx context.Context, args json.RawMessage) (any, 
 	return r, nil
 }
 
+func (t *typed[A, R]) argNames() ([]string, bool) { return t.spec.names() }
+
 func (t *typed[A, R]) bind(method string) (Handler, error) {
 	if t.f == nil {
 		return nil, errNilHandler
@@ -110,6 +112,8 @@ func (m *methodHandler) ServeRPC(ctx context.Context, args json.RawMessage) (any
 	}
 	return out[0].Interface(), nil
 }
+
+func (m *methodHandler) argNames() ([]string, bool) { return m.spec.names() }
 
 var (
 	contextType = reflect.TypeFor[context.Context]()

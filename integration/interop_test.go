@@ -104,17 +104,10 @@ type pyCase struct {
 	Message      string          `json:"message"`
 }
 
-// TestPythonClientGoServer has an oslo.messaging client
-// (testdata/oslo_client.py) call a warren server, and checks what the
-// Python side observed.
-func TestPythonClientGoServer(t *testing.T) {
-	b := newBus(t, "pycli")
-	events := make(chan event, 4)
-	startServer(t, b, "go1", []*endpoints.Endpoint{calcEndpoint("go1", nil, events, endpoints.Namespace("calc"))})
-	py := startPeer(t, "oslo_client.py", osloURL(t), b.Exchange, b.Topic, "go1")
-	py.waitReady(t)
-	py.waitLine(t, "DONE", peerLifetime, func(l string) bool { return l == "DONE" })
-
+// cases returns the report of testdata/oslo_client.py by case, and has
+// the bus delete the reply queue it used.
+func (py *peer) cases(t *testing.T, b *bus) map[string]pyCase {
+	t.Helper()
 	cases := make(map[string]pyCase)
 	py.mu.Lock()
 	for _, l := range py.lines {
@@ -136,6 +129,21 @@ func TestPythonClientGoServer(t *testing.T) {
 			b.forgetQueue(name)
 		}
 	}
+	return cases
+}
+
+// TestPythonClientGoServer has an oslo.messaging client
+// (testdata/oslo_client.py) call a warren server, and checks what the
+// Python side observed.
+func TestPythonClientGoServer(t *testing.T) {
+	b := newBus(t, "pycli")
+	events := make(chan event, 4)
+	startServer(t, b, "go1", []*endpoints.Endpoint{calcEndpoint("go1", nil, events, endpoints.Namespace("calc"))})
+	py := startPeer(t, "oslo_client.py", osloURL(t), b.Exchange, b.Topic, "go1")
+	py.waitReady(t)
+	py.waitLine(t, "DONE", peerLifetime, func(l string) bool { return l == "DONE" })
+
+	cases := py.cases(t, b)
 
 	results := []struct {
 		name, typ, want string // Python type name, result as JSON

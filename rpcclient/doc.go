@@ -64,7 +64,8 @@
 // An Interceptor wraps every call and cast of a client, seeing its target
 // and its request (which it may change, to add a header for instance)
 // before the transport does, as grpc's client interceptors do. Tracing,
-// metrics and authentication belong there.
+// metrics and authentication belong there; package otelwarren has the
+// OpenTelemetry ones.
 //
 // # Options
 //

@@ -44,10 +44,21 @@
 // The server wraps every request it dispatches in its interceptors
 // (dispatcher.Interceptor), which see even requests that reach no method.
 // By default they are LogErrors with the server's Logger (a failing call at
-// debug level, a failing cast at warn, a panic at error), then Recover,
-// which turns a handler's panic into a failure and keeps the server
-// serving. The Interceptors option replaces them: include Recover (and
-// LogErrors, if wanted) among your own.
+// debug level, a failing cast at warn, at most once a second per method, a
+// panic at error), then Recover, which turns a handler's panic into a
+// failure and keeps the server serving. The Interceptors option replaces
+// them: include Recover (and LogErrors, if wanted) among your own. Each
+// request they see carries the server's Target and the message's ids, for
+// tracing (package otelwarren).
+//
+// # Introspection
+//
+// With the Introspection option a server answers InfoMethod
+// ("warren_rpc_server_info") with a ServerInfo: its target, host, pid and
+// start time, its worker use and request counts (Stats), and the
+// namespaces, versions and methods it serves, with argument names where
+// typed handlers know them. It is off by default, so that a server serves
+// exactly its endpoints, as a Python server does.
 //
 // # Errors sent to callers
 //
@@ -62,7 +73,8 @@
 //
 // # Options
 //
-// Options are bare names (Workers, GracePeriod, Logger, Interceptors).
+// Options are bare names (Workers, GracePeriod, Logger, Interceptors,
+// Introspection).
 // Leaving one out, or its zero value, means its default; a value out of
 // range (a negative number of workers or grace period, a nil interceptor)
 // is never silently replaced: Listen and Serve fail with it.

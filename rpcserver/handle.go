@@ -30,6 +30,9 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 	stop := s.heartbeat(ctx, r, in, req)
 	result, err := s.invoke(hctx, req)
 	stop()
+	if err != nil {
+		s.failed.Add(1)
+	}
 
 	if !req.IsCall() {
 		return

@@ -1,8 +1,14 @@
 package rpcserver
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/warrenrpc/warren/dispatcher"
 )
 
 func TestHeartbeatInterval(t *testing.T) {
@@ -21,5 +27,39 @@ func TestHeartbeatInterval(t *testing.T) {
 		if got := heartbeatInterval(tt.callMonitor); got != tt.want {
 			t.Errorf("heartbeatInterval(%v) = %v, want %v", tt.callMonitor, got, tt.want)
 		}
+	}
+}
+
+// TestFailingCastsLimited: a method's failing casts are logged once per
+// interval, and the next line counts those left out.
+func TestFailingCastsLimited(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	now := time.Unix(1000, 0)
+	lim := &limiter{every: time.Second, now: func() time.Time { return now }, last: make(map[string]limited)}
+	in := logErrors(l, lim)
+	fail := func(method string) {
+		_, _ = in(context.Background(), &dispatcher.Request{Method: method, Cast: true},
+			func(context.Context, *dispatcher.Request) (any, error) { return nil, errors.New("disk full") })
+	}
+	for range 100 {
+		fail("a")
+	}
+	fail("b")
+	now = now.Add(time.Second)
+	fail("a")
+	want := `level=WARN msg="rpcserver: cast failed" method=a error="disk full" suppressed=0
+level=WARN msg="rpcserver: cast failed" method=b error="disk full" suppressed=0
+level=WARN msg="rpcserver: cast failed" method=a error="disk full" suppressed=99
+`
+	if buf.String() != want {
+		t.Errorf("log:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

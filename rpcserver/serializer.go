@@ -48,6 +48,9 @@ func (s *Server) invoke(ctx context.Context, req *message.Request) (json.RawMess
 		Context:        req.Context,
 		Headers:        req.Headers,
 		Cast:           !req.IsCall(),
+		Target:         s.tgt,
+		MsgID:          req.MsgID,
+		UniqueID:       req.UniqueID,
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warrenrpc/warren/dispatcher"
@@ -49,6 +50,7 @@ type options struct {
 	interceptors []dispatcher.Interceptor
 	custom       bool // Interceptors was given: no defaults
 	ser          serializer.Serializer
+	introspect   bool  // Introspection was given
 	err          error // the first bad option, reported by Listen and Serve
 }
 
@@ -129,6 +131,12 @@ type Server struct {
 	d     *dispatcher.Dispatcher
 	opt   options
 	chain dispatcher.Handler // the interceptors around the dispatcher
+	start time.Time          // when New made the server
+
+	busy     atomic.Int64  // requests being handled
+	requests atomic.Uint64 // requests handed to a worker
+	failed   atomic.Uint64 // requests whose handling returned an error
+	expired  atomic.Uint64 // requests dropped because their deadline had passed
 
 	listenMu sync.Mutex // held by Listen while it listens
 
@@ -164,7 +172,7 @@ func New(tr transport.Transport, tgt target.Target, d *dispatcher.Dispatcher, op
 	if !o.custom {
 		o.interceptors = []dispatcher.Interceptor{LogErrors(o.log), Recover()}
 	}
-	s := &Server{tr: tr, tgt: tgt, d: d, opt: o}
+	s := &Server{tr: tr, tgt: tgt, d: d, opt: o, start: time.Now()}
 	s.chain = s.dispatch
 	for i := len(o.interceptors) - 1; i >= 0; i-- {
 		in, next := o.interceptors[i], s.chain
@@ -178,6 +186,9 @@ func New(tr transport.Transport, tgt target.Target, d *dispatcher.Dispatcher, op
 // dispatch runs req through the dispatcher: the Handler at the end of the
 // server's interceptors.
 func (s *Server) dispatch(ctx context.Context, req *dispatcher.Request) (any, error) {
+	if s.isInfo(req) {
+		return s.info(), nil
+	}
 	return s.d.Invoke(ctx, req)
 }
 
@@ -328,15 +339,58 @@ func (s *Server) loop(ctx, handlerCtx context.Context, r *serveRun, lis transpor
 			s.opt.log.LogAttrs(ctx, slog.LevelDebug, "rpcserver: dropping a request whose deadline has passed",
 				slog.String("method", req.Method), slog.String("msg_id", req.MsgID),
 				slog.Time("deadline", deadline))
+			s.expired.Add(1)
 			<-slots
 			continue
 		}
+		s.requests.Add(1)
+		s.busy.Add(1)
 		r.spawn(func() {
-			defer func() { <-slots }()
+			defer func() {
+				s.busy.Add(-1)
+				<-slots
+			}()
 			s.handle(handlerCtx, r, in)
 		})
 	}
 }
+
+// Stats is a snapshot of a server's work, for metrics and introspection.
+type Stats struct {
+	// Workers is how many requests the server handles at once (Workers).
+	Workers int
+	// Busy is how many requests are being handled now. A server takes a
+	// request from the transport only when a worker is free, so requests
+	// beyond Workers wait in the broker, not in the server: Busy equal to
+	// Workers means the server is saturated.
+	Busy int
+	// Requests counts the requests handed to a worker since New.
+	Requests uint64
+	// Failed counts the requests whose handling returned an error (the
+	// caller got a failure, or a cast failed), since New.
+	Failed uint64
+	// Expired counts the requests dropped without running because their
+	// deadline had passed when a worker was free, since New.
+	Expired uint64
+	// Started is when New made the server.
+	Started time.Time
+}
+
+// Stats returns a snapshot of the server's work. It may be called at any
+// time from any goroutine; the counts are read one by one, not together.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Workers:  s.opt.workers,
+		Busy:     int(s.busy.Load()),
+		Requests: s.requests.Load(),
+		Failed:   s.failed.Load(),
+		Expired:  s.expired.Load(),
+		Started:  s.start,
+	}
+}
+
+// Target returns the target the server serves.
+func (s *Server) Target() target.Target { return s.tgt }
 
 // Shutdown stops the server gracefully: it stops taking requests, lets the
 // requests already taken finish and send their replies, then releases the

@@ -25,6 +25,11 @@
 //	warren bench -c 16
 //	WARREN_TRANSPORT_URL=rabbit://localhost/ warren call calculator divide '{"num1": 200, "num2": 100}'
 //	WARREN_TRANSPORT_URL=rabbit://localhost/ warren cast -fanout calculator reset
+//	WARREN_TRANSPORT_URL=rabbit://localhost/ warren call calculator warren_rpc_server_info
+//
+// The last asks a server that has rpcserver.Introspection for its
+// namespaces, versions, methods (with argument names), host, pid, start
+// time, worker use and request counts.
 //
 // The exit code is 0 on success, 1 when the command failed (for the demo,
 // when a step did not behave as expected; for the bench, when a call

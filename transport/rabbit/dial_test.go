@@ -196,6 +196,41 @@ func TestDialHonoursContext(t *testing.T) {
 	}
 }
 
+// TestDialKeepsTheTellingError dials a server that drops the first
+// connection and leaves the next one silent: when ctx ends during that
+// second attempt, Dial's error still tells why the first one failed.
+func TestDialKeepsTheTellingError(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen = %v", err)
+	}
+	held := make(chan net.Conn, 8)
+	go func() {
+		defer close(held)
+		for first := true; ; first = false {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if first {
+				c.Close()
+				continue
+			}
+			held <- c
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for c := range held {
+			c.Close()
+		}
+	})
+	_, err = Dial(within(t, 2*time.Second), "amqp://"+l.Addr().String()+"/")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "EOF") {
+		t.Errorf("Dial = %v, want context.DeadlineExceeded and the first attempt's EOF", err)
+	}
+}
+
 // TestDialZeroOptionsKeepDefaults pins the option convention: a zero
 // argument keeps the default instead of failing or meaning something else.
 func TestDialZeroOptionsKeepDefaults(t *testing.T) {

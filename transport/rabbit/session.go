@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -253,8 +254,12 @@ func (t *Transport) establish(ctx context.Context, atDial bool) (*session, error
 			return s, nil
 		}
 		failed++
-		tries = appendTry(tries, h.Addr(), err)
-		if cerr := ended(ctx); cerr != nil {
+		cerr := ended(ctx)
+		if cerr == nil || !tried(tries, h.Addr()) {
+			// An attempt that ctx cut short says less than the one before.
+			tries = appendTry(tries, h.Addr(), err)
+		}
+		if cerr != nil {
 			return nil, fmt.Errorf("%s: %w", strings.Join(tries, "; "), cerr)
 		}
 		if (atDial && permanent(err)) || (t.s.backoff.Attempts > 0 && failed >= t.s.backoff.Attempts) {
@@ -282,6 +287,11 @@ func appendTry(tries []string, addr string, err error) []string {
 		}
 	}
 	return append(tries, line)
+}
+
+// tried reports whether tries holds an error of host addr.
+func tried(tries []string, addr string) bool {
+	return slices.ContainsFunc(tries, func(l string) bool { return strings.HasPrefix(l, addr+": ") })
 }
 
 // others returns the tries of hosts other than addr, each followed by

@@ -111,13 +111,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // newServer returns the calculator server named name on tr, logging every
-// request it handles to log.
+// request it handles to log (and, as every server does with its Logger, a
+// failing cast at warn level), and answering rpcserver.InfoMethod, so that
+// `warren call calculator warren_rpc_server_info` describes it.
 func newServer(tr transport.Transport, name string, log *slog.Logger, opts ...rpcserver.Option) (*rpcserver.Server, error) {
 	d, err := dispatcher.New([]*endpoints.Endpoint{calc.Endpoint(calc.ServerName(name))},
 		dispatcher.Interceptors(logRequests(log)))
 	if err != nil {
 		return nil, err
 	}
+	opts = append([]rpcserver.Option{rpcserver.Logger(log), rpcserver.Introspection()}, opts...)
 	return rpcserver.New(tr, target.Target{Topic: calc.Topic, Server: name}, d, opts...), nil
 }
 

@@ -131,6 +131,10 @@ func TestServerLogsRequests(t *testing.T) {
 	if err := c.Call(ctx, "divide", map[string]any{"num1": 6, "num2": 0}, nil); err == nil {
 		t.Error("divide(6, 0) succeeded, want an error")
 	}
+	info, err := rpcclient.Call[rpcserver.ServerInfo](ctx, c, rpcserver.InfoMethod, nil)
+	if err != nil || info.Server != "calc-log" || info.Requests != 3 || len(info.Endpoints) == 0 {
+		t.Errorf("%s = %+v, %v; want server calc-log after 3 requests", rpcserver.InfoMethod, info, err)
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Errorf("Shutdown = %v", err)
 	}
