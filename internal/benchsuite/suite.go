@@ -174,6 +174,11 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 				}
 			}
 			for j, v := range vs {
+				// Casts may leave a backlog that the next measurement
+				// would wait behind.
+				if err := env.waitIdle(ctx); err != nil {
+					return nil, err
+				}
 				sm := measure(ctx, v.op, s.conc, cfg.Duration)
 				v.close()
 				samples[i][j] = append(samples[i][j], sm)
@@ -398,6 +403,44 @@ func (e *env) rawTopology() error {
 	}
 	e.drain, err = startRawDrain(e.url, queues...)
 	return err
+}
+
+// waitIdle waits, up to a minute, until the run's queues hold no
+// message.
+func (e *env) waitIdle(ctx context.Context) error {
+	conn, err := amqp.Dial(e.url)
+	if err != nil {
+		return fmt.Errorf("benchsuite: %w", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("benchsuite: %w", err)
+	}
+	queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawcast"}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(time.Minute)
+	for {
+		left := 0
+		for _, q := range queues {
+			st, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+			if err != nil {
+				return fmt.Errorf("benchsuite: %w", err)
+			}
+			left += st.Messages
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("benchsuite: %d messages still queued after a minute", left)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // deleteQueues deletes warren's queues of the run, which oslo.messaging's
