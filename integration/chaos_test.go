@@ -37,7 +37,9 @@ import (
 //
 //	./scripts/test -run Chaos -v ./integration/
 //
-// Their nodes use AMQP ports 5700-5719 and distribution ports 25700-25719.
+// Their nodes take free AMQP ports from 5700-5719 (distribution ports
+// 20000 above), reserved across processes, and are named after their
+// port, so that two runs on one machine never meet.
 
 const (
 	// chaosReplicaEnv carries a replica process's replicaConfig as JSON.
@@ -338,22 +340,10 @@ func (r *rig) probe(since time.Time, limit time.Duration) map[string]time.Durati
 	for _, rp := range r.replicas {
 		c := r.clients[0].Prepare(rpcclient.Server(rp.name))
 		wg.Go(func() {
-			for time.Since(since) < limit {
-				ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
-				var name string
-				err := c.Call(ctx, "echo", nil, &name)
-				cancel()
-				if err == nil {
-					mu.Lock()
-					got[rp.name] = time.Since(since)
-					mu.Unlock()
-					return
-				}
-				if errors.Is(err, transport.ErrNoRoute) {
-					// Fails at once until the replica declared its queue
-					// again: pace the retries.
-					<-time.After(20 * time.Millisecond)
-				}
+			if d := callUntilOK(c, since, limit); d >= 0 {
+				mu.Lock()
+				got[rp.name] = d
+				mu.Unlock()
 			}
 		})
 	}
@@ -515,20 +505,50 @@ func (rep *report) check(t *testing.T, replicas []*replica, lostOK bool) {
 	}
 }
 
-// chaosNode starts a private node for one test, removed when it ends.
-func chaosNode(t *testing.T, name string, port int) *rabbitnode.Node {
+// chaosNode starts a private node for one test on ports it reserves,
+// removed when it ends.
+func chaosNode(t *testing.T, name string) *rabbitnode.Node {
+	t.Helper()
+	return chaosNodes(t, name)[0]
+}
+
+// chaosNodes starts private nodes for one test, side by side, each on
+// ports it reserves, removed when it ends.
+func chaosNodes(t *testing.T, names ...string) []*rabbitnode.Node {
 	t.Helper()
 	if err := rabbitnode.Available(); err != nil {
 		t.Fatalf("%v (the chaos tests need the rabbitmq-server package)", err)
 	}
+	ress := make([]*rabbitnode.Reservation, len(names))
+	for i := range names {
+		res, err := rabbitnode.Reserve(5700, 5719, 20000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(res.Release) // after Remove
+		ress[i] = res
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	n, err := rabbitnode.Start(ctx, "", "warren-chaos-"+name, port, port+20000)
-	if err != nil {
-		t.Fatalf("starting a RabbitMQ node: %v", err)
+	nodes := make([]*rabbitnode.Node, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			res := ress[i]
+			nodes[i], errs[i] = rabbitnode.Start(ctx, "", fmt.Sprintf("warren-chaos-%s-%d", name, res.Port), res.Port, res.DistPort)
+		})
 	}
-	t.Cleanup(n.Remove)
-	return n
+	wg.Wait()
+	for _, n := range nodes {
+		if n != nil {
+			t.Cleanup(n.Remove)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("starting RabbitMQ nodes: %v", err)
+	}
+	return nodes
 }
 
 // ctl runs rabbitmqctl against n, failing the test on an error.
@@ -579,7 +599,7 @@ func chaos(t *testing.T, r *rig, name string, fault func()) *report {
 // that the restart took are the broker's loss (durable queues are the
 // next issue's): they are reported, not asserted.
 func TestChaosBrokerRestart(t *testing.T) {
-	n := chaosNode(t, "restart", 5700)
+	n := chaosNode(t, "restart")
 	r := newRig(t, "chaos-restart", n.URL(), n.URL())
 	rep := chaos(t, r, "broker restart (stop_app, 3 s, start_app)", func() {
 		ctl(t, n, "stop_app")
@@ -592,7 +612,7 @@ func TestChaosBrokerRestart(t *testing.T) {
 // TestChaosCloseAllConnections closes every connection from the broker's
 // side under steady load.
 func TestChaosCloseAllConnections(t *testing.T) {
-	n := chaosNode(t, "closeall", 5701)
+	n := chaosNode(t, "closeall")
 	r := newRig(t, "chaos-closeall", n.URL(), n.URL())
 	rep := chaos(t, r, "rabbitmqctl close_all_connections", func() {
 		ctl(t, n, "close_all_connections", "chaos test")
@@ -606,7 +626,7 @@ func TestChaosCloseAllConnections(t *testing.T) {
 // heartbeats and everything recovers when the relay resumes.
 func TestChaosFrozenNetwork(t *testing.T) {
 	const heartbeat = 2 * time.Second
-	n := chaosNode(t, "frozen", 5702)
+	n := chaosNode(t, "frozen")
 	relay, err := tcprelay.Start(n.Addr())
 	if err != nil {
 		t.Fatalf("tcprelay.Start = %v", err)
@@ -646,15 +666,32 @@ func TestChaosFrozenNetwork(t *testing.T) {
 }
 
 // TestChaosMemoryAlarm raises a memory alarm (connection.blocked) for 3 s
-// under steady load: publishes fail with a typed blocked error, none of
-// the casts reported not sent is handled later, and everything recovers
-// by itself when the alarm clears.
+// from when the clients hear of it, under steady load: publishes fail
+// with a typed blocked error, none of the casts reported not sent is
+// handled later, and everything recovers by itself when the alarm
+// clears.
 func TestChaosMemoryAlarm(t *testing.T) {
-	n := chaosNode(t, "alarm", 5703)
+	n := chaosNode(t, "alarm")
 	r := newRig(t, "chaos-alarm", n.URL(), n.URL())
 	var reasons []string
 	rep := chaos(t, r, "memory alarm, 3 s", func() {
 		ctl(t, n, "set_vm_memory_high_watermark", "0.0000001")
+		// The broker raises the alarm at its next memory check: hold it
+		// 3 s from when a client hears of it, so that casts outlast
+		// their 2 s ctx in it however slow the broker was to raise it.
+		seen := time.After(10 * time.Second)
+	raised:
+		for {
+			select {
+			case c := <-r.states:
+				if c.State == rabbit.StateBlocked {
+					reasons = append(reasons, c.Reason)
+					break raised
+				}
+			case <-seen:
+				break raised
+			}
+		}
 		hold(3 * time.Second)
 		ctl(t, n, "set_vm_memory_high_watermark", "0.4")
 		for {
@@ -682,7 +719,7 @@ func TestChaosMemoryAlarm(t *testing.T) {
 // TestChaosTopicQueueDeleted deletes the topic's shared queue under the
 // running replicas: they declare it again and serve on.
 func TestChaosTopicQueueDeleted(t *testing.T) {
-	n := chaosNode(t, "qdel", 5704)
+	n := chaosNode(t, "qdel")
 	r := newRig(t, "chaos-qdel", n.URL(), n.URL())
 	rep := chaos(t, r, "topic queue deleted", func() {
 		conn, err := amqp.Dial(n.URL())
@@ -706,9 +743,8 @@ func TestChaosTopicQueueDeleted(t *testing.T) {
 // replicas all three in the URL, and stops the node they are connected
 // to: they fail over to another node and serve on.
 func TestChaosClusterNodeLoss(t *testing.T) {
-	n1 := chaosNode(t, "c1", 5705)
-	n2 := chaosNode(t, "c2", 5706)
-	n3 := chaosNode(t, "c3", 5707)
+	nodes := chaosNodes(t, "c1", "c2", "c3")
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, n := range []*rabbitnode.Node{n2, n3} {
@@ -718,9 +754,94 @@ func TestChaosClusterNodeLoss(t *testing.T) {
 	}
 	url := fmt.Sprintf("amqp://guest:guest@%s,guest:guest@%s,guest:guest@%s/", n1.Addr(), n2.Addr(), n3.Addr())
 	r := newRig(t, "chaos-cluster", url, url)
+	far := farServer(t, n1, n2, r.exchange)
+	farAgain := make(chan time.Duration, 1)
 	rep := chaos(t, r, "cluster node lost (rabbitmqctl stop of the node in use)", func() {
 		ctl(t, n1, "stop")
+		back := time.Now()
+		go func() { farAgain <- callUntilOK(far, back, 10*time.Second) }()
 	})
 	// Requests queued on the lost node went with it.
 	rep.check(t, r.replicas, true)
+	// The far server's connection stayed up; its queue went with n1.
+	d := <-farAgain
+	t.Logf("chaos: a server on n2 consuming a queue of n1 served again after %v", d.Round(time.Millisecond))
+	if d < 0 || d > serveAgainLimit {
+		t.Errorf("a server on n2 consuming a queue of n1 served again after %v (negative: never), want within %v", d, serveAgainLimit)
+	}
+}
+
+// farServer serves a topic of exchange with a transport connected to
+// near alone, from a queue declared through far first, so that it lives
+// on far: when far is lost, the server's connection stays up and its
+// queue goes with far (the broker cancels its consumer). It returns a client of the topic on
+// the same transport, whose reply queue lives on near.
+func farServer(t *testing.T, far, near *rabbitnode.Node, exchange string) *rpcclient.Client {
+	t.Helper()
+	topic := unique(t, "chaos-cluster-far")
+	conn, err := amqp.Dial(far.URL())
+	if err != nil {
+		t.Fatalf("amqp.Dial = %v", err)
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDeclare(topic, false, false, false, false, nil)
+	}
+	conn.Close()
+	if err != nil {
+		t.Fatalf("declaring queue %s on %s: %v", topic, far.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", "far")
+	tr, err := rabbit.Dial(ctx, near.URL(), rabbit.Logger(log))
+	if err != nil {
+		t.Fatalf("rabbit.Dial(%s) = %v", near.URL(), err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	ep := endpoints.New()
+	endpoints.Register(ep, "echo", func(context.Context, struct{}) (string, error) { return "far", nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{ep})
+	if err != nil {
+		t.Fatalf("dispatcher.New: %v", err)
+	}
+	srv := rpcserver.New(tr, target.Target{Exchange: exchange, Topic: topic, Server: "far"}, d)
+	if err := srv.Listen(ctx); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-served; !errors.Is(err, rpcserver.ErrServerClosed) {
+			t.Errorf("the far server's Serve = %v, want ErrServerClosed", err)
+		}
+	})
+	c := rpcclient.New(tr, target.Target{Exchange: exchange, Topic: topic})
+	if got := callUntilOK(c, time.Now(), 10*time.Second); got < 0 {
+		t.Fatalf("the far server did not answer within 10s")
+	}
+	return c
+}
+
+// callUntilOK calls c's echo until it succeeds and returns how long after
+// since that was, or -1 when limit passed first.
+func callUntilOK(c *rpcclient.Client, since time.Time, limit time.Duration) time.Duration {
+	for time.Since(since) < limit {
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		var name string
+		err := c.Call(ctx, "echo", nil, &name)
+		cancel()
+		if err == nil {
+			return time.Since(since)
+		}
+		if errors.Is(err, transport.ErrNoRoute) {
+			// Fails at once until the queue is declared again: pace
+			// the retries.
+			<-time.After(20 * time.Millisecond)
+		}
+	}
+	return -1
 }

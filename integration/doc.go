@@ -11,7 +11,9 @@
 // Every test uses its own exchange and topic, named it-<test>-<8 hex>, and
 // deletes what it declared on the broker when it ends. The Python peers
 // are the scripts in testdata; they stop when their stdin closes and exit by
-// themselves after a bounded time, so no process outlives a test.
+// themselves after a bounded time, so no process outlives a test. The tests
+// of the command line build cmd/warren once and run it as a subprocess
+// against Python peers in both directions.
 //
 // TestTLS starts a RabbitMQ node of its own (warren-tls@localhost, ports
 // 5720, 5721 and 25720) from the installed rabbitmq-server, with a TLS

@@ -3,6 +3,7 @@ package integration_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,11 +38,19 @@ func TestGoClientPythonServer(t *testing.T) {
 			{"newest compatible version", client.Prepare(rpcclient.Version("1.3")), "add", map[string]int{"a": 1, "b": 1}, `2`},
 			{"request context", client.Prepare(rpcclient.RequestContext(map[string]any{"user": "go-user"})), "ctx_user", nil, `"go-user"`},
 			{"server by name", client.Prepare(rpcclient.Server("py1")), "whoami", nil, `"py1"`},
+			{"request context round trip", client.Prepare(rpcclient.RequestContext(map[string]any{"user": "go-user", "roles": []string{"admin"}})),
+				"ctx_echo", nil, `{"user": "go-user", "roles": ["admin"]}`},
+			// rpc_ping_enabled: the ping endpoint is in no namespace.
+			{"ping", newClient(t, b), endpoints.PingMethod, nil, `"pong"`},
+			{"ping by name", newClient(t, b, rpcclient.Server("py1")), endpoints.PingMethod, nil, `"pong"`},
+			// Without the Python server's heartbeats every second the
+			// call would fail after 2 s.
+			{"call monitor on a slow method", client.Prepare(rpcclient.CallMonitor(2 * time.Second)), "slow", map[string]float64{"seconds": 3.5}, `"slept"`},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				var got json.RawMessage
-				if err := tt.client.Call(ctx, tt.method, tt.args, &got); err != nil || !bytes.Equal(got, []byte(tt.want)) {
+				if err := tt.client.Call(ctx, tt.method, tt.args, &got); err != nil || !jsonEqual(t, got, tt.want) {
 					t.Errorf("Call(%s) = %s, %v; want %s, nil", tt.method, got, err, tt.want)
 				}
 			})
@@ -240,9 +249,10 @@ func jsonEqual(t *testing.T, got json.RawMessage, want string) bool {
 	return bytes.Equal(gb, wb)
 }
 
-// TestMixedReplicas serves one topic with Go and Python servers at once:
-// they declare the same queues and exchanges (either may come first), and
-// share the calls.
+// TestMixedReplicas serves one topic with two Go and two Python servers at
+// once: they declare the same queues and exchanges (either may come first),
+// share the calls of a Go and of a Python client round-robin, and each gets
+// every fanout cast from either.
 func TestMixedReplicas(t *testing.T) {
 	b := newBus(t, "mixed")
 	events := make(chan event, 8)
@@ -251,54 +261,103 @@ func TestMixedReplicas(t *testing.T) {
 	}
 	// go1 declares first, py1 declares over it, go2 declares over both.
 	startServer(t, b, "go1", calc("go1"))
-	b.forgetServer("py1")
-	py := startPeer(t, "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
-	py.waitReady(t)
+	pys := map[string]*peer{}
+	for _, name := range []string{"py1", "py2"} {
+		b.forgetServer(name)
+		pys[name] = startPeer(t, "oslo_server.py", osloURL(t), b.Exchange, b.Topic, name)
+	}
 	startServer(t, b, "go2", calc("go2"))
+	caller := startCaller(t, b)
+	for _, py := range pys {
+		py.waitReady(t)
+	}
 	client := newClient(t, b, rpcclient.Namespace("calc"), rpcclient.Version("1.3"))
 	ctx := withTimeout(t, 60*time.Second)
 
-	// py1 declares its queues before READY but consumes them once its poll
-	// loop runs: an answer by name shows it consumes the shared queue too.
-	var who string
-	if err := client.Prepare(rpcclient.Server("py1")).Call(ctx, "whoami", nil, &who); err != nil || who != "py1" {
-		t.Fatalf("whoami on py1 = %q, %v; want py1, nil", who, err)
-	}
-
-	const calls = 21
-	handled := make(map[string]int)
-	for i := range calls {
+	// The Python servers declare their queues before READY but consume
+	// them once their poll loop runs: an answer by name shows each
+	// consumes the shared queue too.
+	for name := range pys {
 		var who string
-		if err := client.Call(ctx, "whoami", nil, &who); err != nil {
-			t.Fatalf("call %d: %v", i, err)
+		if err := client.Prepare(rpcclient.Server(name)).Call(ctx, "whoami", nil, &who); err != nil || who != name {
+			t.Fatalf("whoami on %s = %q, %v; want %s, nil", name, who, err, name)
 		}
-		handled[who]++
 	}
-	for _, s := range []string{"go1", "go2", "py1"} {
-		if handled[s] == 0 {
-			t.Errorf("server %s answered none of %d calls (%v); want the broker to share them", s, calls, handled)
+	servers := []string{"go1", "go2", "py1", "py2"}
+	const calls = 24
+	checkShared := func(t *testing.T, who func() (string, error)) {
+		handled := make(map[string]int)
+		for i := range calls {
+			w, err := who()
+			if err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+			handled[w]++
 		}
-		delete(handled, s)
+		for _, s := range servers {
+			if handled[s] == 0 {
+				t.Errorf("server %s answered none of %d calls (%v); want the broker to share them", s, calls, handled)
+			}
+			delete(handled, s)
+		}
+		if len(handled) != 0 {
+			t.Errorf("unexpected servers answered: %v", handled)
+		}
 	}
-	if len(handled) != 0 {
-		t.Errorf("unexpected servers answered: %v", handled)
+	checkFanout := func(t *testing.T, value string, cast func() error) {
+		if err := cast(); err != nil {
+			t.Fatalf("fanout cast: %v", err)
+		}
+		for _, py := range pys {
+			py.waitRecord(t, value)
+		}
+		got := make(map[string]bool)
+		for _, e := range waitEvents(t, events, 2) {
+			got[e.Server] = e.Value == value
+		}
+		if !got["go1"] || !got["go2"] {
+			t.Errorf("fanout cast reached the Go servers as %v, want go1 and go2", got)
+		}
 	}
 
-	if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "mixed-fanout"}); err != nil {
-		t.Fatalf("fanout Cast: %v", err)
-	}
-	py.waitRecord(t, "mixed-fanout")
-	got := make(map[string]bool)
-	for _, e := range waitEvents(t, events, 2) {
-		got[e.Server] = e.Value == "mixed-fanout"
-	}
-	if !got["go1"] || !got["go2"] {
-		t.Errorf("fanout cast reached the Go servers as %v, want go1 and go2", got)
-	}
-	// A declaration with other flags than py1's would have closed its
-	// channel with 406 PRECONDITION_FAILED, which oslo.messaging logs and
-	// retries.
-	if log := py.stderr.String(); strings.Contains(log, "PRECONDITION_FAILED") {
-		t.Errorf("oslo_server.py hit PRECONDITION_FAILED:\n%s", log)
+	t.Run("go client shares calls", func(t *testing.T) {
+		checkShared(t, func() (string, error) {
+			var who string
+			err := client.Call(ctx, "whoami", nil, &who)
+			return who, err
+		})
+	})
+	t.Run("python client shares calls", func(t *testing.T) {
+		checkShared(t, func() (string, error) {
+			r := caller.do(t, map[string]any{"op": "call", "method": "whoami", "namespace": "calc", "version": "1.3"})
+			var who string
+			if !r.OK || json.Unmarshal(r.Result, &who) != nil {
+				return "", fmt.Errorf("whoami from Python: %+v", r)
+			}
+			return who, nil
+		})
+	})
+	t.Run("go client fanout reaches all four", func(t *testing.T) {
+		checkFanout(t, "go-fanout", func() error {
+			return client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "go-fanout"})
+		})
+	})
+	t.Run("python client fanout reaches all four", func(t *testing.T) {
+		checkFanout(t, "py-fanout", func() error {
+			r := caller.do(t, map[string]any{"op": "cast", "fanout": true, "method": "record", "namespace": "calc", "version": "1.3",
+				"args": map[string]string{"value": "py-fanout"}})
+			if !r.OK {
+				return fmt.Errorf("Python raised %s: %s", r.ExcClass, r.Message)
+			}
+			return nil
+		})
+	})
+	// A declaration with other flags than the Python servers' would have
+	// closed their channels with 406 PRECONDITION_FAILED, which
+	// oslo.messaging logs and retries.
+	for name, py := range pys {
+		if log := py.stderr.String(); strings.Contains(log, "PRECONDITION_FAILED") {
+			t.Errorf("oslo_server.py %s hit PRECONDITION_FAILED:\n%s", name, log)
+		}
 	}
 }

@@ -119,20 +119,7 @@ func startPeer(t *testing.T, script string, args ...string) *peer {
 		t.Fatalf("starting %s %s: %v", py, script, err)
 	}
 	p.stdin = stdin
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			p.mu.Unlock()
-			select {
-			case p.changed <- struct{}{}:
-			default:
-			}
-		}
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
+	go p.collect(stdout, cmd.Wait)
 	t.Cleanup(func() {
 		defer cancel()
 		_ = p.stdin.Close()
@@ -150,6 +137,23 @@ func startPeer(t *testing.T, script string, args ...string) *peer {
 		}
 	})
 	return p
+}
+
+// collect records the lines of stdout as they come, then calls wait and
+// closes p.done with its result in p.waitErr.
+func (p *peer) collect(stdout io.Reader, wait func() error) {
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		p.mu.Lock()
+		p.lines = append(p.lines, sc.Text())
+		p.mu.Unlock()
+		select {
+		case p.changed <- struct{}{}:
+		default:
+		}
+	}
+	p.waitErr = wait()
+	close(p.done)
 }
 
 // waitLine returns the first stdout line for which match is true, waiting
@@ -202,15 +206,22 @@ func (p *peer) waitRecord(t *testing.T, value string) {
 }
 
 // lockedBuffer is a bytes.Buffer safe for the command's stderr copier and
-// the test at once.
+// the test at once. When changed is not nil, each write signals it.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.changed != nil {
+		select {
+		case b.changed <- struct{}{}:
+		default:
+		}
+	}
 	return b.b.Write(p)
 }
 

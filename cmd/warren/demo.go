@@ -39,7 +39,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"acknowledges, calls to one named server, remote errors and a call timing out; then\n"+
 			"shuts the replicas down gracefully. It ends with a summary and exits 0 when every\n"+
 			"step behaved as expected, 1 otherwise.\n\n"+
-			"It runs on the in-process memory driver, or on the broker in WARREN_TRANSPORT_URL.", stderr)
+			"It runs on the in-process memory driver, or on the broker --url or\n"+
+			"WARREN_TRANSPORT_URL names.", stderr)
+	url := fs.String("url", "", "transport `URL` (default $WARREN_TRANSPORT_URL, else memory://)")
+	exchange := fs.String("exchange", "", "control `exchange` (default $WARREN_CONTROL_EXCHANGE, else "+transport.DefaultControlExchange+")")
 	topic := fs.String("topic", "warren-demo", "`topic` the replicas serve")
 	timeout := fs.Duration("timeout", time.Minute, "how long the whole demo may take")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -58,6 +61,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "warren: %v\n", err)
 		return exitFailed
+	}
+	if *url != "" {
+		cfg.URL = *url
+	}
+	if *exchange != "" {
+		cfg.ControlExchange = *exchange
 	}
 	where := "on the in-process memory driver"
 	if cfg.URL == "" {

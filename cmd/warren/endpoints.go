@@ -18,7 +18,7 @@ import (
 //	echo(data)              returns data as it came
 //	add(a, b)               returns a + b
 //	divide(num1, num2=1)    returns num1 / num2; fails with InvalidOperation when num2 is 0
-//	sleep(seconds)          returns "awake" after that long, or fails when the caller's deadline passes
+//	sleep(seconds)          returns seconds after sleeping that long, or fails when the caller's deadline passes
 //	fail(message)           fails with a RuntimeError carrying message
 //
 // A required argument left out fails with TypeError, as in Python.
@@ -68,17 +68,17 @@ func builtinEndpoint() *endpoints.Endpoint {
 	// caller's deadline.
 	endpoints.Register(e, "sleep", func(ctx context.Context, a struct {
 		Seconds *float64 `json:"seconds"`
-	}) (string, error) {
+	}) (float64, error) {
 		if a.Seconds == nil {
-			return "", missingArgs("sleep", "seconds")
+			return 0, missingArgs("sleep", "seconds")
 		}
 		t := time.NewTimer(time.Duration(*a.Seconds * float64(time.Second)))
 		defer t.Stop()
 		select {
 		case <-t.C:
-			return "awake", nil
+			return *a.Seconds, nil
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return 0, ctx.Err()
 		}
 	})
 	endpoints.Register(e, "fail", func(_ context.Context, a struct {

@@ -31,7 +31,7 @@ func TestBuiltinEndpoint(t *testing.T) {
 		{method: "divide", args: `{"num1": 9}`, want: `9`},
 		{method: "divide", args: `{"num1": 1, "num2": 0}`, wantClass: "InvalidOperation", wantMsg: "invalid operation"},
 		{method: "divide", args: `{"num2": 1}`, wantClass: "TypeError", wantMsg: "divide() missing 1 required positional argument: 'num1'"},
-		{method: "sleep", args: `{"seconds": 0.001}`, want: `"awake"`},
+		{method: "sleep", args: `{"seconds": 0.001}`, want: `0.001`},
 		{method: "fail", args: `{"message": "disk full"}`, wantClass: "RuntimeError", wantMsg: "disk full"},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -19,13 +20,6 @@ func main() {
 	stop()
 	os.Exit(code)
 }
-
-// Exit codes.
-const (
-	exitOK     = 0 // success
-	exitFailed = 1 // the command ran and failed
-	exitUsage  = 2 // bad command line
-)
 
 // command is one subcommand of warren.
 type command struct {
@@ -42,7 +36,11 @@ func commands() []command {
 	return []command{
 		{"demo", "run three calculator replicas and a client: call, cast, fanout cast, server-direct call, remote error, timeout", runDemo},
 		{"call", "call a method on a topic and print its JSON result", runCall},
-		{"cast", "cast a method to a topic, or to all its servers with -fanout", runCast},
+		{"cast", "cast a method to a topic, or to all its servers with --fanout", runCast},
+		{"serve", "serve a topic with built-in methods (echo, add, divide, sleep, fail) until SIGINT or SIGTERM", runServe},
+		{"ping", "check that a server of a topic answers, as a liveness or readiness probe", runPing},
+		{"notify", "send a notification", runNotify},
+		{"listen", "print notifications as JSON lines", runListen},
 		{"bench", "measure calls (or casts) per second and their latency through the whole stack", runBench},
 		{"version", "print warren's version", runVersion},
 	}
@@ -78,9 +76,14 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-8s %s\n", "help", "list the commands, or show one command's flags: warren help <command>")
 	fmt.Fprint(w, `
-The transport is WARREN_TRANSPORT_URL, with WARREN_CONTROL_EXCHANGE ("openstack"
-by default). demo and bench use the in-process memory driver when
-WARREN_TRANSPORT_URL is unset; call and cast need a broker.
+call, cast, serve, ping, notify and listen take --url (default
+$WARREN_TRANSPORT_URL, else `+defaultURL+`)
+and --exchange (default $WARREN_CONTROL_EXCHANGE, else openstack). demo takes
+them too, and runs on the in-process memory driver when no URL is given;
+bench reads WARREN_TRANSPORT_URL, and uses that driver when it is unset.
+Every command takes --help.
+
+`+exitCodesHelp+`
 `)
 }
 
@@ -116,10 +119,28 @@ func newFlagSet(name, synopsis, description string, stderr io.Writer) *flag.Flag
 		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 		if hasFlags {
 			fmt.Fprint(fs.Output(), "\nflags:\n")
-			fs.PrintDefaults()
+			printFlags(fs)
 		}
 	}
 	return fs
+}
+
+// printFlags lists the flags of fs on its output, each as --name, with
+// its usage and any default that is not the zero value.
+func printFlags(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		switch f.DefValue {
+		case "", "0", "false", "0s":
+		default:
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(fs.Output(), "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
 }
 
 // parseFlags parses args into fs. When it returns false, the command ends

@@ -4,8 +4,9 @@ Usage: oslo_server.py URL EXCHANGE TOPIC SERVER TIMEOUT
 
 It serves one endpoint, Target(namespace="calc", version="1.3"), on
 Target(exchange=EXCHANGE, topic=TOPIC, server=SERVER) with the threading
-executor, prints the line READY once its queues are declared, and reports
-every cast it receives as a JSON line {"event": "record", ...} on stdout.
+executor and rpc_ping_enabled (so oslo_rpc_server_ping answers "pong"),
+prints the line READY once its queues are declared, and reports every cast
+it receives as a JSON line {"event": "record", ...} on stdout.
 It stops, deleting its fanout queue, when its stdin is closed or after
 TIMEOUT seconds, whichever comes first; it never outlives the test.
 """
@@ -15,9 +16,11 @@ import logging
 import os
 import sys
 import threading
+import time
 
 from oslo_config import cfg
 import oslo_messaging as messaging
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 
 _out = threading.Lock()
 
@@ -46,6 +49,14 @@ class Calc(object):
     def ctx_user(self, ctxt):
         return ctxt.get("user")
 
+    def ctx_echo(self, ctxt):
+        # client_timeout is the call-monitor interval oslo adds.
+        return {k: v for k, v in ctxt.items() if k != "client_timeout"}
+
+    def slow(self, ctxt, seconds):
+        time.sleep(seconds)
+        return "slept"
+
     def record(self, ctxt, value):
         emit({"event": "record", "server": self.server, "value": value})
 
@@ -55,6 +66,10 @@ def main():
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     conf = cfg.CONF  # oslo.messaging registers some options on it only
     conf([])
+    # The dispatcher registers rpc_ping_enabled when it is built; register
+    # it first to set it, as a service's configuration file would.
+    conf.register_opts(rpc_dispatcher._dispatcher_opts)
+    conf.set_override("rpc_ping_enabled", True)
     transport = messaging.get_rpc_transport(conf, url=url)
     target = messaging.Target(exchange=exchange, topic=topic, server=server)
     srv = messaging.get_rpc_server(

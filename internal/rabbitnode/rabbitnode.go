@@ -3,7 +3,8 @@
 // its own name, AMQP and distribution ports, config file and data
 // directory, so stopping it never disturbs the machine's shared broker or
 // another test. Nodes share the rabbitmq user's Erlang cookie, so they can
-// form a cluster.
+// form a cluster. Reserve hands out ports so that test processes running
+// side by side never pick the same ones.
 //
 // The installed /etc/rabbitmq/rabbitmq.conf pins the AMQP listener to
 // 5672, so every node gets a config file of its own. Run as root,
@@ -16,12 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -195,6 +198,55 @@ func (n *Node) running(ctx context.Context) bool {
 	_, err := n.Ctl(ctx, "ping")
 	return err == nil
 }
+
+// ErrNoFreePort means every port of a range is taken.
+var ErrNoFreePort = errors.New("rabbitnode: no free port")
+
+// Reservation holds an AMQP port and its distribution port for one node
+// of this machine until Release: two test processes that reserve from the
+// same range never get the same ports.
+type Reservation struct {
+	// Port is the AMQP port; DistPort is Port + distOffset.
+	Port, DistPort int
+
+	lock *os.File
+}
+
+// Reserve returns the first port of [first, last] that no other process
+// reserved and that is free on 127.0.0.1, with port+distOffset free on
+// every interface (Erlang distribution listens on all of them). The
+// reservation is an exclusive lock on a file in os.TempDir(), which the
+// kernel releases when the process ends, however it ends.
+func Reserve(first, last, distOffset int) (*Reservation, error) {
+	for p := first; p <= last; p++ {
+		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("warren-rabbitnode-%d.lock", p)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("rabbitnode: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue // another process holds it
+		}
+		if free("127.0.0.1", p) && free("", p+distOffset) {
+			return &Reservation{Port: p, DistPort: p + distOffset, lock: f}, nil
+		}
+		f.Close() // closing releases the lock
+	}
+	return nil, fmt.Errorf("%w in %d-%d", ErrNoFreePort, first, last)
+}
+
+// free reports whether a TCP listener can bind host:port now.
+func free(host string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// Release gives the ports back. Stop the node first.
+func (r *Reservation) Release() { r.lock.Close() }
 
 // ErrUnavailable means rabbitmq-server is not installed.
 var ErrUnavailable = errors.New("rabbitnode: rabbitmq-server is not installed")

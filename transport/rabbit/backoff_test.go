@@ -82,3 +82,26 @@ func TestFailoverURLOption(t *testing.T) {
 		}
 	}
 }
+
+func TestNextCheck(t *testing.T) {
+	opened := time.Unix(1000, 0)
+	cases := []struct {
+		name  string
+		after time.Duration // from opened to the check
+		last  time.Duration
+		want  time.Duration
+	}{
+		{"first", firstCheck, firstCheck, firstCheck},
+		{"late in the window", checkWindow - time.Millisecond, firstCheck, firstCheck},
+		{"window over", checkWindow, firstCheck, 2 * firstCheck},
+		{"doubling", 2 * checkWindow, 4 * time.Second, 8 * time.Second},
+		{"capped", 10 * time.Minute, 45 * time.Second, lastCheck},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := nextCheck(opened, opened.Add(c.after), c.last); got != c.want {
+				t.Errorf("nextCheck(opened, opened+%v, %v) = %v, want %v", c.after, c.last, got, c.want)
+			}
+		})
+	}
+}

@@ -55,7 +55,14 @@
 // queue that survived are delivered. The same happens at once when the
 // broker cancels a consumer because its queue was deleted, and with
 // backoff while a cluster refuses to declare the queues of a node it lost.
-// A listener's Next keeps waiting across all of it. Deliveries of a
+// A consumer that loses its queue with a cluster node hears it from the
+// broker (basic.cancel) and declares and consumes again, except when it
+// declared the queue through a survivor while the lost node was still
+// shutting down: the queue then vanishes with the node without a word.
+// For that, each consumer declares its queues passively every half second
+// for 30 s after it (re)opened, then at doubling intervals up to a
+// minute, and declares and consumes again when one is gone. A listener's Next keeps waiting across
+// all of it. Deliveries of a
 // channel that closed are never acked on another channel.
 //
 // Calls and casts wait for the connection within their ctx while it is

@@ -46,9 +46,11 @@ type subscription struct {
 	stopOnce sync.Once
 
 	// check fires when next should make sure the queues still exist (see
-	// verify); checkAfter is the wait after the next check.
+	// verify); checkAfter is the wait after the next check, and opened
+	// when the subscription was last opened.
 	check      *time.Timer
 	checkAfter time.Duration
+	opened     time.Time
 
 	mu         sync.Mutex // guards ch for stop; next replaces the fields below
 	sess       *session
@@ -120,7 +122,7 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 	default:
 	}
 	sub.sess, sub.ch, sub.chClosed, sub.tags, sub.deliveries = s, ch, chClosed, tags, deliveries
-	sub.checkAfter = firstCheck
+	sub.opened, sub.checkAfter = time.Now(), firstCheck
 	if sub.check == nil {
 		sub.check = time.NewTimer(firstCheck)
 	} else {
@@ -129,27 +131,43 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 	return nil
 }
 
-// Checks of a subscription's queues: the first one second after it
-// opened, then at doubling intervals up to a minute.
+// Checks of a subscription's queues: every half second for the first
+// half minute after it opened, while a cluster may still be removing a
+// node it lost, then at doubling intervals up to a minute.
 const (
-	firstCheck = time.Second
-	lastCheck  = time.Minute
+	firstCheck  = 500 * time.Millisecond
+	checkWindow = 30 * time.Second
+	lastCheck   = time.Minute
 )
+
+// nextCheck returns the wait before the check after one made at now by a
+// subscription opened at opened, whose last wait was last.
+func nextCheck(opened, now time.Time, last time.Duration) time.Duration {
+	if now.Sub(opened) < checkWindow {
+		return firstCheck
+	}
+	return min(2*last, lastCheck)
+}
 
 // verify declares the subscription's queues passively. A consumer can
 // outlive its queue without hearing of it: after a failover, while the
 // lost cluster node is still shutting down, a queue it hosts declares and
-// consumes fine through another node, then vanishes with the node without
-// a basic.cancel. The broker closes the channel when a queue is gone, and
-// next then declares everything again.
+// consumes fine through another node, then vanishes with the node, at any
+// moment of its shutdown, without a basic.cancel (RabbitMQ 3.10 sends one
+// for the consumers a queue had before its node began to stop). The
+// broker closes the channel when a queue is gone, and next then declares
+// everything again. The checks are frequent while a lost node may still
+// be going away, so a consumer is back within about a second of it.
 func (sub *subscription) verify() {
 	for _, q := range sub.queues {
 		if _, err := sub.ch.QueueDeclarePassive(q, false, false, false, false, nil); err != nil {
-			sub.t.log.Warn("rabbit: a consumed queue is gone", "consumer", sub.name, "queue", q, "error", err)
+			if !sub.sess.down() { // else the connection dropped under the check
+				sub.t.log.Warn("rabbit: a consumed queue is gone", "consumer", sub.name, "queue", q, "error", err)
+			}
 			return
 		}
 	}
-	sub.checkAfter = min(2*sub.checkAfter, lastCheck)
+	sub.checkAfter = nextCheck(sub.opened, time.Now(), sub.checkAfter)
 	sub.check.Reset(sub.checkAfter)
 }
 
