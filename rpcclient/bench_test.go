@@ -34,6 +34,9 @@ func benchClient(b *testing.B) (*rpcclient.Client, context.Context) {
 // BenchmarkCallMemory measures a call end to end on the memory transport:
 // client, wire encoding, queue, server worker, dispatcher, typed handler,
 // reply.
+//
+// Bar: 126 allocs/op (client and server together), as measured when it
+// was set; a change that raises it needs a reason.
 func BenchmarkCallMemory(b *testing.B) {
 	c, ctx := benchClient(b)
 	b.ReportAllocs()

@@ -26,7 +26,8 @@ type Replier struct {
 	Log *slog.Logger
 	// Publish sends body, an encoded reply or heartbeat, to reply address
 	// replyTo. It fails with an error matching transport.ErrNoRoute when
-	// the address is gone (the caller's transport closed).
+	// it finds the address gone (the caller's transport closed); a driver
+	// that learns it only later, as transport/rabbit, logs it itself.
 	Publish func(ctx context.Context, replyTo string, body []byte) error
 }
 

@@ -118,8 +118,10 @@ func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, er
 		lost:      make(chan struct{}),
 	}
 	s.pubs = make([]*publisher, publishChannels)
+	s.calls = make([]*publisher, publishChannels)
 	for i := range s.pubs {
-		s.pubs[i] = &publisher{t: t, s: s}
+		s.pubs[i] = &publisher{t: t, s: s, confirm: true}
+		s.calls[i] = &publisher{t: t, s: s}
 	}
 	return s, nil
 }

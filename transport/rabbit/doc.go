@@ -66,10 +66,12 @@
 // channel that closed are never acked on another channel.
 //
 // Calls and casts wait for the connection within their ctx while it is
-// down. A publish that the dropped connection left unconfirmed is
-// published again on the next one, with the same _unique_id. A call
-// already published keeps waiting and completes if its reply arrives;
-// no call outlives its ctx. An error from Cast tells what is known of the
+// down. A cast that the dropped connection left unconfirmed is published
+// again on the next one, with the same _unique_id. A call is published
+// without a confirm (its reply is one): a call already written keeps
+// waiting and completes if its reply arrives, or ends at its deadline
+// when the message was lost with the connection; no call outlives its
+// ctx. An error from Cast tells what is known of the
 // message: transport.ErrNotSent (it never reached the broker) or
 // transport.ErrOutcomeUnknown (it reached the broker unconfirmed and may
 // be delivered).
@@ -165,16 +167,26 @@
 // values, without warren's own x-warren- headers. The caller's
 // message.Request is never written: each send is a copy with its own ids.
 //
-// Calls and casts are published mandatory with publisher confirms: a
-// message no queue takes fails at once with a *transport.NoRouteError
-// instead of timing out (oslo.messaging publishes them non-mandatory and
-// loses them). Confirms are tracked asynchronously on a pool of four
-// channels; each publisher waits for its own confirm only. Replies go to
+// Calls and casts are published mandatory: a message no queue takes
+// fails at once with a *transport.NoRouteError instead of timing out
+// (oslo.messaging publishes them non-mandatory and loses them). Casts,
+// replies and notifications are published with publisher confirms,
+// tracked asynchronously on a pool of four channels; each publisher
+// waits for its own confirm only. Calls go through a second pool of four
+// channels without confirms, since the reply confirms a call: they carry
+// their _msg_id as correlation_id, by which a basic.return finds the
+// call to fail. Replies go to
 // the default exchange with the reply queue as routing key, mandatory; a
 // reply whose queue is gone is dropped with a log line, without
 // oslo.messaging's 60 s retry loop.
 //
 // # Consuming
+//
+// The reply queue is consumed with automatic acks, as RabbitMQ's Direct
+// Reply-to is, which saves an ack per call: a reply on its way to the
+// client when the connection drops is lost with it (its call then ends
+// at its deadline), while replies still queued wait for the consumer's
+// return. Replies that are not valid are dropped and logged.
 //
 // A listener consumes its three queues on one channel with manual acks and
 // basic.qos(Prefetch) per consumer (default 64; oslo.messaging's default

@@ -367,11 +367,13 @@ func (l *listener) deleteExpiringQueue() error {
 }
 
 // publishReply publishes body, an encoded reply or heartbeat, to reply
-// queue replyTo through the default exchange, mandatory, and waits for the
-// broker's confirm. A queue that is gone gives a *transport.NoRouteError.
+// queue replyTo through the default exchange, mandatory, without a
+// publisher confirm: a reply needs none, since its caller stops waiting
+// at its deadline either way. A reply whose queue is gone comes back and
+// is dropped with a log line.
 func (t *Transport) publishReply(ctx context.Context, replyTo string, body []byte) error {
 	if err := t.usable(); err != nil {
 		return err
 	}
-	return t.publish(ctx, nil, replyTo, t.publishing(wire.NewID(), body))
+	return t.publishWith(ctx, nil, replyTo, t.publishing(wire.NewID(), body), false)
 }

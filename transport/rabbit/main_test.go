@@ -203,6 +203,36 @@ func serve(tb testing.TB, lis transport.Listener, handle func(in transport.Incom
 type logRecorder struct {
 	mu   sync.Mutex
 	msgs []string
+	news chan struct{} // capacity 1: a message was logged; made on first use
+}
+
+// newsLocked returns r.news, making it; r.mu must be held.
+func (r *logRecorder) newsLocked() chan struct{} {
+	if r.news == nil {
+		r.news = make(chan struct{}, 1)
+	}
+	return r.news
+}
+
+// await waits up to d for n messages containing substr and returns how
+// many there are then.
+func (r *logRecorder) await(substr string, n int, d time.Duration) int {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		got := r.count(substr)
+		r.mu.Lock()
+		news := r.newsLocked()
+		r.mu.Unlock()
+		if got >= n {
+			return got
+		}
+		select {
+		case <-news:
+		case <-timer.C:
+			return r.count(substr)
+		}
+	}
 }
 
 func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
@@ -211,6 +241,10 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, rec.Message)
+	select {
+	case r.newsLocked() <- struct{}{}:
+	default:
+	}
 	return nil
 }
 

@@ -12,30 +12,36 @@ import (
 )
 
 const (
-	// publishChannels is the size of a transport's pool of publishing
-	// channels. Publishes on one channel are written one at a time, but
-	// their confirms are awaited in parallel.
+	// publishChannels is the size of each of a transport's two pools of
+	// publishing channels. Publishes on one channel are written one at a
+	// time, but their confirms are awaited in parallel.
 	publishChannels = 4
 	// notifyBuffer is the capacity of the confirm and return channels
 	// amqp091 fills from its reader goroutine.
 	notifyBuffer = 256
 )
 
-// publisher is one slot of a session's pool: it holds a publishing
+// publisher is one slot of a session's pools: it holds a publishing
 // channel and opens a new one when the broker closed it.
 type publisher struct {
-	t  *Transport
-	s  *session
-	mu sync.Mutex
-	pc *pubChannel
+	t       *Transport
+	s       *session
+	confirm bool // its channels are in confirm mode
+	mu      sync.Mutex
+	pc      *pubChannel
 }
 
-// pubChannel is an AMQP channel in confirm mode and the publishes awaiting
-// their confirm on it. Its track goroutine settles them.
+// pubChannel is an AMQP channel and, in confirm mode, the publishes
+// awaiting their confirm on it. Its track goroutine settles them. A
+// channel without confirms carries calls and replies: a call's reply says
+// what a confirm would, and the track goroutine fails the call of each
+// message that comes back unroutable, found by its correlation_id, and
+// logs each reply that comes back (the caller is gone).
 type pubChannel struct {
-	t    *Transport
-	conn *amqp.Connection
-	ch   *amqp.Channel
+	t       *Transport
+	conn    *amqp.Connection
+	ch      *amqp.Channel
+	confirm bool
 
 	pubMu    sync.Mutex      // orders publishes, hence delivery tags, and serializes declares
 	tag      uint64          // delivery tag of the last publish; guarded by pubMu
@@ -77,13 +83,27 @@ const (
 // blocks publishing, publish waits within ctx and then fails with a
 // *transport.BlockedError.
 func (t *Transport) publish(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing) error {
+	return t.publishWith(ctx, ex, key, msg, true)
+}
+
+// publishCall publishes msg, a call whose correlation_id is its _msg_id,
+// like publish, but returns once msg is written, without waiting for a
+// confirm: the call's reply tells that it arrived, and a basic.return
+// fails the call's waiter with a *transport.NoRouteError. A call written
+// on a connection that then drops is not published again: it waits for
+// its reply, and ends at its deadline when the message was lost.
+func (t *Transport) publishCall(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing) error {
+	return t.publishWith(ctx, ex, key, msg, false)
+}
+
+func (t *Transport) publishWith(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing, confirmed bool) error {
 	var sent bool // some attempt reached the broker unconfirmed
 	for {
 		s, err := t.session(ctx)
 		if err != nil {
 			return undelivered(sent, err)
 		}
-		wrote, err := t.publishOn(ctx, s, ex, key, msg)
+		wrote, err := t.publishOn(ctx, s, ex, key, msg, confirmed)
 		if err == nil {
 			return nil
 		}
@@ -127,9 +147,9 @@ func exchangeName(ex *exchangeDecl) string {
 	return ex.name
 }
 
-// publishOn publishes msg on session s once; wrote tells whether msg
-// reached the socket.
-func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl, key string, msg amqp.Publishing) (wrote bool, err error) {
+// publishOn publishes msg on session s once, on a channel in confirm mode
+// or not; wrote tells whether msg reached the socket.
+func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl, key string, msg amqp.Publishing, confirmed bool) (wrote bool, err error) {
 	if reason, unblocked := s.blockedBy(); unblocked != nil {
 		select {
 		case <-unblocked:
@@ -140,7 +160,11 @@ func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl,
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("rabbit: publishing: %w", err)
 	}
-	p := s.pubs[s.next.Add(1)%uint64(len(s.pubs))]
+	pool := s.pubs
+	if !confirmed {
+		pool = s.calls
+	}
+	p := pool[s.next.Add(1)%uint64(len(pool))]
 	type sent struct {
 		pc *pubChannel
 		c  *confirm
@@ -160,6 +184,9 @@ func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl,
 		// A write the caller stopped waiting for may go on: only a gate
 		// still open proves the message was not sent.
 		return !gate.CompareAndSwap(gateOpen, gateAbandoned), err
+	}
+	if sn.c == nil {
+		return true, nil // no confirm to wait for
 	}
 	select {
 	case <-sn.c.done:
@@ -181,7 +208,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	if p.pc != nil && !p.pc.dead() {
 		return p.pc, nil
 	}
-	pc, err := p.t.openPubChannel(p.s.pub)
+	pc, err := p.t.openPubChannel(p.s.pub, p.confirm)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +216,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	return pc, nil
 }
 
-func (t *Transport) openPubChannel(conn *amqp.Connection) (*pubChannel, error) {
+func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubChannel, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, t.failure(conn, "opening a publishing channel", err)
@@ -197,14 +224,17 @@ func (t *Transport) openPubChannel(conn *amqp.Connection) (*pubChannel, error) {
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, notifyBuffer))
 	returns := ch.NotifyReturn(make(chan amqp.Return, notifyBuffer))
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	if err := ch.Confirm(false); err != nil {
-		_ = ch.Close()
-		return nil, t.failure(conn, "enabling publisher confirms", err)
+	if confirmed {
+		if err := ch.Confirm(false); err != nil {
+			_ = ch.Close()
+			return nil, t.failure(conn, "enabling publisher confirms", err)
+		}
 	}
 	pc := &pubChannel{
 		t:        t,
 		conn:     conn,
 		ch:       ch,
+		confirm:  confirmed,
 		declared: make(map[string]bool),
 		pending:  make(map[uint64]*confirm),
 		byID:     make(map[string]*confirm),
@@ -225,7 +255,8 @@ func (pc *pubChannel) dead() bool {
 // send declares ex on first use, registers the publish and writes it,
 // unless ctx ended or the publisher abandoned gate meanwhile. The
 // registration precedes the write so that track can never see a confirm
-// or return it does not know.
+// or return it does not know. On a channel without confirms nothing is
+// registered, and send returns a nil *confirm.
 func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing, gate *atomic.Int32) (*confirm, error) {
 	pc.pubMu.Lock()
 	defer pc.pubMu.Unlock()
@@ -247,6 +278,9 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("rabbit: publishing: %w", err)
 	}
+	if !pc.confirm {
+		return nil, pc.write(ctx, c, key, msg, gate)
+	}
 	pc.mu.Lock()
 	if pc.err != nil {
 		err := pc.err
@@ -257,23 +291,34 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 	pc.pending[c.tag] = c
 	pc.byID[c.id] = c
 	pc.mu.Unlock()
-	if !gate.CompareAndSwap(gateOpen, gateWriting) {
+	if err := pc.write(ctx, c, key, msg, gate); err != nil {
 		pc.forget(c)
-		return nil, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
-	}
-	if err := pc.ch.Publish(c.exchange, key, true, false, msg); err != nil {
-		// The frames did not all go out: the broker drops a partial
-		// message, so it counts as not sent.
-		gate.Store(gateOpen)
-		pc.forget(c)
-		return nil, pc.t.failure(pc.conn, fmt.Sprintf("publishing to exchange %q", c.exchange), err)
+		return nil, err
 	}
 	pc.tag = c.tag
 	return c, nil
 }
 
-// forget drops c, whose publisher stopped waiting.
+// write publishes msg, mandatory, unless the publisher abandoned gate
+// when ctx ended.
+func (pc *pubChannel) write(ctx context.Context, c *confirm, key string, msg amqp.Publishing, gate *atomic.Int32) error {
+	if !gate.CompareAndSwap(gateOpen, gateWriting) {
+		return fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+	}
+	if err := pc.ch.Publish(c.exchange, key, true, false, msg); err != nil {
+		// The frames did not all go out: the broker drops a partial
+		// message, so it counts as not sent.
+		gate.Store(gateOpen)
+		return pc.t.failure(pc.conn, fmt.Sprintf("publishing to exchange %q", c.exchange), err)
+	}
+	return nil
+}
+
+// forget drops c, whose publisher stopped waiting; c may be nil.
 func (pc *pubChannel) forget(c *confirm) {
+	if c == nil {
+		return
+	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.pending[c.tag] == c {
@@ -326,6 +371,15 @@ func (pc *pubChannel) track(confirms <-chan amqp.Confirmation, returns <-chan am
 }
 
 func (pc *pubChannel) returned(r *amqp.Return) {
+	if !pc.confirm {
+		switch {
+		case r.CorrelationId != "":
+			pc.t.waiters.Fail(r.CorrelationId, &transport.NoRouteError{Exchange: r.Exchange, RoutingKey: r.RoutingKey})
+		case r.Exchange == "":
+			pc.t.log.Warn("rabbit: dropping a reply: the caller's reply queue is gone", "reply_queue", r.RoutingKey)
+		}
+		return
+	}
 	pc.mu.Lock()
 	c := pc.byID[r.MessageId]
 	pc.mu.Unlock()

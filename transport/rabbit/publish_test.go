@@ -213,6 +213,43 @@ func TestNoRouteUnderLoad(t *testing.T) {
 	}
 }
 
+// TestCallNoRouteUnderLoad makes routable and unroutable calls
+// concurrently. Calls are published without confirms: each unroutable
+// one must fail at once with ErrNoRoute, found by its correlation_id, and
+// no routable one may be failed by another's return.
+func TestCallNoRouteUnderLoad(t *testing.T) {
+	tgt := serverTarget(t, "callload")
+	server := dial(t)
+	serve(t, listen(t, server, tgt), func(in transport.Incoming) *message.Reply {
+		return &message.Reply{Result: json.RawMessage(`"ok"`)}
+	})
+	tr := dial(t)
+
+	const n = 200
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			to := target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
+			if i%2 == 1 {
+				to.Topic += "-nowhere"
+			}
+			rep, err := tr.Call(within(t, 10*time.Second), to, &message.Request{Method: "m"})
+			switch {
+			case to.Topic == tgt.Topic && (err != nil || string(rep.Result) != `"ok"`):
+				errs <- fmt.Errorf("routable call %d = %v, %v; want \"ok\"", i, rep, err)
+			case to.Topic != tgt.Topic && !errors.Is(err, transport.ErrNoRoute):
+				errs <- fmt.Errorf("unroutable call %d = %v, want ErrNoRoute", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 func TestMessageTooLarge(t *testing.T) {
 	tgt := serverTarget(t, "large")
 	big := json.RawMessage(`{"s": "` + strings.Repeat("x", 2000) + `"}`)

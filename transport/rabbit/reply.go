@@ -43,6 +43,12 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	sub := t.newSubscription("reply queue "+name, []string{name}, 0, func(ch *amqp.Channel) error {
 		return t.s.queues.declareExpiring(ch, name)
 	})
+	// Replies are consumed with automatic acks, as RabbitMQ's Direct
+	// Reply-to does: a reply lost with the connection is lost to its
+	// caller either way, since a redelivery could only reach this
+	// transport's consumer again. It saves a frame and a broker
+	// operation per call.
+	sub.autoAck = true
 	// A queue deleted under its consumer took the replies it held: the
 	// calls waiting for them hear it now, instead of at their deadline,
 	// with an error matching transport.ErrConnectionLost (their way back
@@ -85,8 +91,8 @@ func (t *Transport) consumeReplies(sub *subscription) {
 	}
 }
 
-// takeReply decodes d and hands it to its call, acking it first as
-// oslo.messaging does. Invalid replies are rejected and logged; when the
+// takeReply decodes d, delivered already acked, and hands it to its call.
+// Invalid replies are dropped and logged; when the
 // _msg_id of one can still be read, its call fails at once with an error
 // matching transport.ErrMalformed instead of waiting out its timeout.
 func (t *Transport) takeReply(d *amqp.Delivery) {
@@ -96,11 +102,8 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 		m, err = wire.DecodeReply(body)
 	}
 	if err != nil {
-		t.log.Warn("rabbit: rejecting a message that is not a valid reply",
+		t.log.Warn("rabbit: dropping a message that is not a valid reply",
 			"queue", d.RoutingKey, "content_type", d.ContentType, "bytes", len(d.Body), "error", err)
-		if err := d.Reject(false); err != nil {
-			t.log.Debug("rabbit: could not reject a reply", "error", err)
-		}
 		if body == nil {
 			body = d.Body
 		}
@@ -108,9 +111,6 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 			t.waiters.Fail(id, fmt.Errorf("rabbit: the reply to message %s: %w", id, err))
 		}
 		return
-	}
-	if err := d.Ack(false); err != nil {
-		t.log.Debug("rabbit: could not ack a reply", "msg_id", m.MsgID, "error", err)
 	}
 	if !t.waiters.Deliver(m) {
 		t.log.Debug("rabbit: dropping a reply nobody waits for", "msg_id", m.MsgID)

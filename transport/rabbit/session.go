@@ -23,8 +23,9 @@ import (
 type session struct {
 	broker   string // host:port
 	pub, con *amqp.Connection
-	pubs     []*publisher
-	next     atomic.Uint64 // round robin over pubs
+	pubs     []*publisher  // channels in confirm mode
+	calls    []*publisher  // channels without confirms, for calls
+	next     atomic.Uint64 // round robin over pubs and calls
 
 	pubClosed, conClosed <-chan *amqp.Error
 	blocks               <-chan amqp.Blocking

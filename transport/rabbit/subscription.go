@@ -37,6 +37,7 @@ type subscription struct {
 	name     string // names the consumer in errors and logs
 	queues   []string
 	prefetch int                          // basic.qos per consumer; zero: none
+	autoAck  bool                         // the broker counts deliveries acked as it sends them
 	declare  func(ch *amqp.Channel) error // exchanges, queues, bindings
 	// cancelled, when not nil, hears that the broker ended the consumer
 	// of queue while the connection stays up: what the queue held is gone.
@@ -71,7 +72,7 @@ func (t *Transport) newSubscription(name string, queues []string, prefetch int, 
 
 // open sets the subscription up on a new channel of s's consuming
 // connection: basic.qos, the declarations, one consumer per queue with
-// manual acks. ctx is checked between the broker round trips.
+// manual acks (automatic ones when autoAck is set). ctx is checked between the broker round trips.
 func (sub *subscription) open(ctx context.Context, s *session) error {
 	t := sub.t
 	ch, err := s.con.Channel()
@@ -99,7 +100,7 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 			do   func() error
 		}{"consuming queue " + q, func() (err error) {
 			tags[i] = "warren-" + wire.NewID()
-			deliveries[i], err = ch.Consume(q, tags[i], false, false, false, false, nil)
+			deliveries[i], err = ch.Consume(q, tags[i], sub.autoAck, false, false, false, nil)
 			return err
 		}})
 	}

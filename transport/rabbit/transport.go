@@ -217,9 +217,14 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // transport, reply_<hex>, declared on the first call and declared again
 // with the same name after a reconnect.
 //
+// A call is published mandatory without a publisher confirm, with its
+// _msg_id as AMQP correlation_id: its reply says what a confirm would,
+// and a message that no queue takes comes back and fails the call at once
+// with a *transport.NoRouteError.
+//
 // A call waits for the connection within its deadline when it is down,
 // and publishes again on the next connection when it dropped before the
-// broker confirmed. A call already published keeps waiting across a
+// message was written. A call already published keeps waiting across a
 // reconnect and completes when its reply arrives; either way it ends by
 // its deadline, with a *transport.TimeoutError, or with a
 // *transport.BlockedError when the broker blocked publishing all along.
@@ -270,9 +275,10 @@ func (t *Transport) sendCall(ctx context.Context, tgt target.Target, req *messag
 		return context.DeadlineExceeded
 	}
 	msg.Expiration = strconv.FormatInt(int64((remaining+time.Millisecond-1)/time.Millisecond), 10)
+	msg.CorrelationId = req.MsgID
 	r := topology.RouteOf(tgt, t.s.controlExchange)
 	ex := t.s.queues.exchangeOf(r)
-	return t.publish(ctx, &ex, r.Key, msg)
+	return t.publishCall(ctx, &ex, r.Key, msg)
 }
 
 // requestPublishing encodes req, the transport's copy, as an

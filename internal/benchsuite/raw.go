@@ -1,0 +1,275 @@
+package benchsuite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/warrenrpc/warren/internal/wire"
+)
+
+// directReplyTo is RabbitMQ's pseudo-queue for replies without a queue.
+const directReplyTo = "amq.rabbitmq.reply-to"
+
+// rawPrefetch is the baseline server's basic.qos: enough that the broker
+// always has work queued for it at 256 calls in flight.
+const rawPrefetch = 256
+
+// rawServer is the baseline's server, hand-written on amqp091: one
+// consuming channel with a tuned prefetch and manual acks, acked several
+// at a time (multiple), replying on its own channel without confirms with
+// the request's body.
+type rawServer struct {
+	conn *amqp.Connection
+	done chan struct{} // closed when serve returns
+}
+
+// startRawServer consumes queue on a connection of its own and echoes each
+// request to its reply_to with its correlation_id.
+func startRawServer(url, queue string) (*rawServer, error) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return nil, fmt.Errorf("raw server: %w", err)
+	}
+	in, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw server: %w", err)
+	}
+	out, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw server: %w", err)
+	}
+	if err := in.Qos(rawPrefetch, 0, false); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw server: %w", err)
+	}
+	deliveries, err := in.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw server: %w", err)
+	}
+	s := &rawServer{conn: conn, done: make(chan struct{})}
+	go s.serve(deliveries, out)
+	return s, nil
+}
+
+// rawAckEvery bounds how many requests the baseline server holds unacked.
+const rawAckEvery = 64
+
+func (s *rawServer) serve(deliveries <-chan amqp.Delivery, out *amqp.Channel) {
+	defer close(s.done)
+	unacked := 0
+	for d := range deliveries {
+		if d.ReplyTo != "" {
+			err := out.Publish("", d.ReplyTo, false, false, amqp.Publishing{
+				ContentType:   "application/json",
+				CorrelationId: d.CorrelationId,
+				Body:          d.Body,
+			})
+			if err != nil {
+				return
+			}
+		}
+		// Ack what was received, all at once, when nothing more is
+		// waiting or enough is unacked.
+		unacked++
+		if len(deliveries) == 0 || unacked >= rawAckEvery {
+			if err := d.Ack(true); err != nil {
+				return
+			}
+			unacked = 0
+		}
+	}
+}
+
+func (s *rawServer) close() {
+	s.conn.Close()
+	<-s.done
+}
+
+// rawClient is the baseline's RPC client: one connection, one channel
+// that publishes calls without confirms (a mutex orders them) and
+// consumes replies with automatic acks, either from a private server-named
+// queue or through Direct Reply-to; replies are matched to calls by
+// correlation_id.
+type rawClient struct {
+	conn    *amqp.Connection
+	ch      *amqp.Channel
+	replyTo string
+
+	mu      sync.Mutex
+	pending map[string]chan []byte
+	done    chan struct{}
+}
+
+func newRawClient(url string, direct bool) (*rawClient, error) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return nil, fmt.Errorf("raw client: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw client: %w", err)
+	}
+	replyTo := directReplyTo
+	if !direct {
+		q, err := ch.QueueDeclare("", false, true, true, false, nil)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("raw client: %w", err)
+		}
+		replyTo = q.Name
+	}
+	replies, err := ch.Consume(replyTo, "", true, false, false, false, nil)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw client: %w", err)
+	}
+	c := &rawClient{conn: conn, ch: ch, replyTo: replyTo, pending: make(map[string]chan []byte), done: make(chan struct{})}
+	go c.route(replies)
+	return c, nil
+}
+
+func (c *rawClient) route(replies <-chan amqp.Delivery) {
+	defer close(c.done)
+	for d := range replies {
+		c.mu.Lock()
+		w := c.pending[d.CorrelationId]
+		delete(c.pending, d.CorrelationId)
+		c.mu.Unlock()
+		if w != nil {
+			w <- d.Body
+		}
+	}
+}
+
+// call publishes body to the control exchange with routing key key and
+// waits for its reply or ctx's end.
+func (c *rawClient) call(ctx context.Context, exchange, key string, body []byte) error {
+	id := wire.NewID()
+	w := make(chan []byte, 1)
+	c.mu.Lock()
+	c.pending[id] = w
+	err := c.ch.Publish(exchange, key, false, false, amqp.Publishing{
+		ContentType:   "application/json",
+		CorrelationId: id,
+		ReplyTo:       c.replyTo,
+		Body:          body,
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-w:
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func (c *rawClient) close() {
+	c.conn.Close()
+	<-c.done
+}
+
+// rawCaster is the baseline's cast publisher: one channel in confirm mode
+// whose publishers each wait for their own confirm, streamed (many
+// unconfirmed at once), as amqp091's deferred confirmations allow.
+type rawCaster struct {
+	conn *amqp.Connection
+	ch   *amqp.Channel
+	mu   sync.Mutex
+}
+
+func newRawCaster(url string) (*rawCaster, error) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return nil, fmt.Errorf("raw caster: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw caster: %w", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw caster: %w", err)
+	}
+	return &rawCaster{conn: conn, ch: ch}, nil
+}
+
+// cast publishes body mandatory and waits for its confirm.
+func (c *rawCaster) cast(ctx context.Context, exchange, key string, body []byte) error {
+	c.mu.Lock()
+	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, amqp.Publishing{
+		ContentType:  "application/json",
+		DeliveryMode: amqp.Persistent,
+		Body:         body,
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("raw caster: nacked")
+	}
+	return nil
+}
+
+func (c *rawCaster) close() { c.conn.Close() }
+
+// rawDrain consumes queues with automatic acks until closed, counting
+// nothing: it keeps cast queues empty.
+type rawDrain struct {
+	conn *amqp.Connection
+	done chan struct{}
+}
+
+func startRawDrain(url string, queues ...string) (*rawDrain, error) {
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		return nil, fmt.Errorf("raw consumer: %w", err)
+	}
+	d := &rawDrain{conn: conn, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for _, q := range queues {
+		ch, err := conn.Channel()
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("raw consumer: %w", err)
+		}
+		msgs, err := ch.Consume(q, "", true, false, false, false, nil)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("raw consumer: %w", err)
+		}
+		wg.Go(func() {
+			for range msgs {
+				// Drained: the measure is the publisher's.
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(d.done)
+	}()
+	return d, nil
+}
+
+func (d *rawDrain) close() {
+	d.conn.Close()
+	<-d.done
+}

@@ -1,0 +1,73 @@
+package benchsuite
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSmoke runs the suite's short rows once, briefly, against the broker
+// in WARREN_TEST_AMQP_URL (default the local RabbitMQ), and checks that every
+// variant made calls without errors and that the table and chart name
+// each row. The full suite runs with ./scripts/bench, never in go test.
+func TestSmoke(t *testing.T) {
+	url := os.Getenv("WARREN_TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := Run(ctx, Config{URL: url, Duration: 300 * time.Millisecond, Reps: 1, Short: true})
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("Run returned %d rows, want 3", len(rows))
+	}
+	var md, svg bytes.Buffer
+	if err := WriteMarkdown(&md, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSVG(&svg, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		for _, v := range append(r.Baseline, r.Warren) {
+			if v.Ops == 0 || v.Errors != 0 || v.P50 <= 0 || v.AllocsPerOp <= 0 {
+				t.Errorf("%s, %s: %d ops, %d errors, p50 %v, %.0f allocs/op; want ops, no errors", r.Name, v.Variant, v.Ops, v.Errors, v.P50, v.AllocsPerOp)
+			}
+		}
+		if r.Ratio() <= 0 {
+			t.Errorf("%s: ratio %v, want > 0", r.Name, r.Ratio())
+		}
+		if !strings.Contains(md.String(), "| "+r.Name+" | warren |") || !strings.Contains(svg.String(), r.Name) {
+			t.Errorf("the table or the chart lacks row %q", r.Name)
+		}
+	}
+}
+
+// TestInFlightMemory holds 1,000 calls in flight and checks that the
+// measure saw them all and that each holds less than 64 KB (the bar of
+// 10,000 calls in 64 MB is 6.5 KB each; ./scripts/bench measures that).
+func TestInFlightMemory(t *testing.T) {
+	url := os.Getenv("WARREN_TEST_AMQP_URL")
+	if url == "" {
+		url = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 1000
+	got, err := MeasureInFlight(ctx, url, n)
+	if err != nil {
+		t.Fatalf("MeasureInFlight = %v", err)
+	}
+	if got.Calls != n || got.Goroutines < n {
+		t.Errorf("MeasureInFlight = %+v, want %d calls and at least as many goroutines", got, n)
+	}
+	if per := got.Bytes / n; per == 0 || per > 64<<10 {
+		t.Errorf("%d bytes per call in flight, want between 1 and 64 KiB", per)
+	}
+}
