@@ -71,6 +71,13 @@
 //
 //	tr, err := rabbit.Dial(ctx, url, rabbit.OnStateChange(otelwarren.ConnectionStates()))
 //
+// Drops gives a driver's OnDrop (rabbit.OnDrop, memory.OnDrop) a function
+// that counts warren.messages.dropped, the messages the driver rejected
+// (too large or not valid) or dropped as duplicates, by
+// warren.drop.reason:
+//
+//	tr, err := rabbit.Dial(ctx, url, rabbit.OnDrop(otelwarren.Drops()))
+//
 // Notifiers count warren.notifications.sent and listeners
 // warren.notifications.handled, each with its duration, by
 // warren.notification.priority and warren.outcome.

@@ -38,6 +38,9 @@
 //     queue, for the other listeners.
 //   - A request whose deadline has passed is dropped by its queue instead of
 //     being handed out, as RabbitMQ drops a message whose expiration passed.
+//   - A message that is not a valid request, reply or notification, and a
+//     request whose _unique_id its listener handed out already, are dropped
+//     and reported to OnDrop, as the RabbitMQ driver reports them.
 //   - Requests and replies larger than MaxMessageSize (default
 //     transport.DefaultMaxMessageSize) fail with
 //     transport.ErrMessageTooLarge. A send whose ctx has already ended

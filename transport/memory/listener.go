@@ -58,7 +58,7 @@ func (l *listener) signal() {
 // arrives, ctx ends, or the listener stops (transport.ErrClosed). A message
 // that is not a valid request is dropped, as the RabbitMQ driver rejects
 // it, and so is a request whose _unique_id Next handed out already (see
-// driver.Recent); Next goes on waiting. Next may be called by one
+// driver.Recent); both are reported to OnDrop, and Next goes on waiting. Next may be called by one
 // goroutine at a time.
 func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 	for {
@@ -67,7 +67,12 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 			return nil, err
 		}
 		req, err := wire.DecodeRequest(d.m.body)
-		if err != nil || !l.recent.Add(req.UniqueID) {
+		if err != nil {
+			l.t.dropped(transport.DropRejected, d.q.name, err)
+			continue
+		}
+		if !l.recent.Add(req.UniqueID) {
+			l.t.dropped(transport.DropDuplicate, d.q.name, nil)
 			continue
 		}
 		req.Headers = d.m.headers

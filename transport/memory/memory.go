@@ -28,6 +28,7 @@ type Transport struct {
 	replyQ   string
 	waiters  *replywait.Waiters
 	replier  *driver.Replier
+	onDrop   func(transport.Drop) // nil: drops are not reported
 
 	mu        sync.Mutex
 	closed    bool
@@ -39,6 +40,7 @@ type options struct {
 	bus      *Bus
 	exchange string
 	limit    int
+	onDrop   func(transport.Drop)
 }
 
 // Option configures a Transport.
@@ -73,6 +75,16 @@ func MaxMessageSize(n int) Option {
 	}
 }
 
+// OnDrop sets a function the transport calls with every message it drops
+// instead of handing it out: one that is not a valid request, reply or
+// notification, and a duplicate request, as the RabbitMQ driver's OnDrop
+// reports them. f runs on the goroutine that took the message (a
+// listener's Next, or a server's Reply for a reply): it must return
+// quickly and must not call the transport.
+func OnDrop(f func(transport.Drop)) Option {
+	return func(o *options) { o.onDrop = f }
+}
+
 // New returns a transport on the Bus given by OnBus, or on a new Bus of its
 // own. It does no I/O.
 func New(opts ...Option) *Transport {
@@ -87,6 +99,7 @@ func New(opts ...Option) *Transport {
 		bus:       o.bus,
 		exchange:  o.exchange,
 		limit:     o.limit,
+		onDrop:    o.onDrop,
 		replyQ:    topology.ReplyQueue(),
 		waiters:   replywait.New(),
 		done:      make(chan struct{}),
@@ -254,8 +267,16 @@ func (t *Transport) sendReply(ctx context.Context, name string, body []byte) err
 func (t *Transport) receiveReply(body []byte) error {
 	m, err := wire.DecodeReply(body)
 	if err != nil {
+		t.dropped(transport.DropRejected, t.replyQ, err)
 		return fmt.Errorf("memory: reply cannot be decoded: %w", err)
 	}
 	t.waiters.Deliver(m)
 	return nil
+}
+
+// dropped reports a dropped message to OnDrop, if set.
+func (t *Transport) dropped(reason transport.DropReason, source string, err error) {
+	if t.onDrop != nil {
+		t.onDrop(transport.Drop{Reason: reason, Source: source, Err: err})
+	}
 }

@@ -152,7 +152,7 @@ type notifyListener struct {
 }
 
 // Next returns the next notification. Messages that are not valid
-// notifications are dropped. It may be called by one goroutine at a time.
+// notifications are dropped and reported to OnDrop. It may be called by one goroutine at a time.
 func (nl *notifyListener) Next(ctx context.Context) (transport.IncomingNotification, error) {
 	for {
 		d, err := nl.l.receive(ctx)
@@ -161,6 +161,7 @@ func (nl *notifyListener) Next(ctx context.Context) (transport.IncomingNotificat
 		}
 		n, err := wire.DecodeNotification(d.m.body)
 		if err != nil {
+			nl.l.t.dropped(transport.DropRejected, d.q.name, err)
 			continue
 		}
 		in := &incomingNotification{nl: nl, d: d, n: n}

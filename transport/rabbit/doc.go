@@ -148,7 +148,8 @@
 // kombu's gzip, a zlib stream with header compression
 // application/x-gzip; received bodies with that header, or bz2's, are
 // uncompressed whatever the setting. A listener drops a request whose
-// _unique_id it handed out already, as oslo.messaging does.
+// _unique_id it handed out already, as oslo.messaging does, and reports it
+// to OnDrop.
 //
 // Bodies are oslo.messaging 2.0 envelopes (package internal/wire), with
 // content_type application/json, content_encoding utf-8, delivery_mode 2
@@ -192,7 +193,8 @@
 // basic.qos(Prefetch) per consumer (default 64; oslo.messaging's default
 // is unlimited). Next acks each request as it hands it out, at-most-once
 // as in oslo.messaging. Messages larger than MaxMessageSize or that are
-// not valid requests are rejected without requeue and logged; when such a
+// not valid requests are rejected without requeue, logged and reported to
+// OnDrop (as are invalid replies and notifications); when such a
 // message still shows a _msg_id and a _reply_q, its caller gets a
 // builtins.ValueError failure saying why. A reply that cannot be decoded
 // but shows its _msg_id fails that call with an error matching

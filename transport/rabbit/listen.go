@@ -203,7 +203,8 @@ type rpcListener struct {
 // that is too large or not a valid request is rejected without requeue
 // (dead-lettered if the broker has a policy for it) and logged, a request
 // whose _unique_id this listener handed out already is acked and dropped
-// (see driver.Recent), and Next goes on waiting.
+// (see driver.Recent), both are reported to OnDrop, and Next goes on
+// waiting.
 //
 // Next keeps waiting across a lost connection: once the transport
 // reconnected, it declares and consumes the listener's queues again. It
@@ -254,6 +255,7 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	}
 	if !l.recent.Add(req.UniqueID) {
 		l.t.log.Info("rabbit: dropping a duplicate request", "listener", l.name, "method", req.Method, "unique_id", req.UniqueID)
+		l.t.dropped(transport.DropDuplicate, l.name, nil)
 		return nil
 	}
 	req.Headers = headersOf(d)
@@ -271,6 +273,7 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte,
 	if err := d.Reject(false); err != nil {
 		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
+	l.t.dropped(transport.DropRejected, l.name, err)
 	msgID, replyTo := wire.Peek(body)
 	if msgID == "" || replyTo == "" {
 		return

@@ -250,8 +250,8 @@ type notifyListener struct{ *listener }
 
 // Next returns the next notification, unacked. A message that is too
 // large or not a valid notification is rejected without requeue
-// (dead-lettered if the broker has a policy for it) and logged, and Next
-// goes on waiting.
+// (dead-lettered if the broker has a policy for it), logged and reported
+// to OnDrop, and Next goes on waiting.
 func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotification, error) {
 	for {
 		d, err := l.receive(ctx)
@@ -266,6 +266,7 @@ func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotificati
 			if err := d.Reject(false); err != nil {
 				l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 			}
+			l.t.dropped(transport.DropRejected, l.name, err)
 			continue
 		}
 		return &incomingNotification{t: l.t, d: d, n: n, deliveries: l.t.deliveries(&d, n)}, nil

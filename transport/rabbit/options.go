@@ -50,6 +50,7 @@ type settings struct {
 	backoff         Backoff
 	failover        FailoverStrategy
 	onState         func(StateChange)
+	onDrop          func(transport.Drop)
 	tls             tlsSettings
 	queues          Queues
 	// query holds URL query options given in code (QueryOptions); the
@@ -329,4 +330,21 @@ func (s *settings) validate() error {
 		return fmt.Errorf("rabbit: unknown failover strategy %d", s.failover)
 	}
 	return nil
+}
+
+// OnDrop sets a function the transport calls with every message it drops
+// instead of handing it out: one it rejects (too large, or not a valid
+// request, reply or notification) and a duplicate request. The transport
+// also logs each one. f runs on the goroutine that consumed the message,
+// before the next one is taken: it must return quickly and must not call
+// the transport.
+func OnDrop(f func(transport.Drop)) Option {
+	return func(s *settings) { s.onDrop = f }
+}
+
+// dropped reports a dropped message to OnDrop, if set.
+func (t *Transport) dropped(reason transport.DropReason, source string, err error) {
+	if t.s.onDrop != nil {
+		t.s.onDrop(transport.Drop{Reason: reason, Source: source, Err: err})
+	}
 }

@@ -1,0 +1,41 @@
+package transport
+
+import "fmt"
+
+// DropReason says why a driver dropped a message instead of handing it out.
+type DropReason int
+
+const (
+	// DropRejected is a message that is too large or cannot be decoded as
+	// what its queue carries: the RabbitMQ driver rejects it without
+	// requeue (dead-lettered if the broker has a policy for it).
+	DropRejected DropReason = iota + 1
+	// DropDuplicate is a request whose _unique_id the listener handed out
+	// already.
+	DropDuplicate
+)
+
+// String returns "rejected" or "duplicate".
+func (r DropReason) String() string {
+	switch r {
+	case DropRejected:
+		return "rejected"
+	case DropDuplicate:
+		return "duplicate"
+	}
+	return fmt.Sprintf("DropReason(%d)", int(r))
+}
+
+// Drop is one message a driver dropped, as the drivers' OnDrop options
+// report it.
+type Drop struct {
+	// Reason is why the message was dropped.
+	Reason DropReason
+	// Source is where the message came from: the queue, or the target or
+	// topics of the listener that consumed it, as the driver names it in
+	// its logs; empty when the driver does not know.
+	Source string
+	// Err is why a rejected message could not be taken; nil for a
+	// duplicate.
+	Err error
+}
