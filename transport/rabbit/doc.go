@@ -170,13 +170,13 @@
 //
 // Calls and casts are published mandatory: a message no queue takes
 // fails at once with a *transport.NoRouteError instead of timing out
-// (oslo.messaging publishes them non-mandatory and loses them). Casts,
-// replies and notifications are published with publisher confirms,
-// tracked asynchronously on a pool of four channels; each publisher
-// waits for its own confirm only. Calls go through a second pool of four
-// channels without confirms, since the reply confirms a call: they carry
-// their _msg_id as correlation_id, by which a basic.return finds the
-// call to fail. Replies go to
+// (oslo.messaging publishes them non-mandatory and loses them). Casts and
+// notifications are published with publisher confirms, tracked
+// asynchronously on a pool of four channels; each publisher waits for its
+// own confirm only. Calls go through a second pool of four channels
+// without confirms, since the reply confirms a call: they carry their
+// _msg_id as correlation_id, by which a basic.return finds the call to
+// fail. Replies and heartbeats go without confirms too. Replies go to
 // the default exchange with the reply queue as routing key, mandatory; a
 // reply whose queue is gone is dropped with a log line, without
 // oslo.messaging's 60 s retry loop.
