@@ -15,8 +15,9 @@
 // of the command line build cmd/warren once and run it as a subprocess
 // against Python peers in both directions.
 //
-// TestTLS starts a RabbitMQ node of its own (warren-tls@localhost, ports
-// 5720, 5721 and 25720) from the installed rabbitmq-server, with a TLS
+// TestTLS starts a RabbitMQ node of its own (warren-tls-<port>@localhost,
+// an AMQP port reserved in 5720-5729, its TLS port 10 above and its
+// distribution port 20000 above) from the installed rabbitmq-server, with a TLS
 // listener and certificates the test makes, and stops it when it ends. It
 // must run as root, since rabbitmq-server runs the node as the rabbitmq
 // user.

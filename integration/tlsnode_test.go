@@ -15,14 +15,18 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/internal/certtest"
+	"github.com/warrenrpc/warren/internal/rabbitnode"
 )
 
-// The private TLS node's name and ports, which no other test uses.
+// The private TLS node's ports: its AMQP port is reserved in
+// [tlsNodeFirstPort, tlsNodeLastPort] with rabbitnode.Reserve, so that two
+// test processes never share one; its TLS port is tlsNodeTLSOffset above
+// it and its distribution port tlsNodeDistOffset above it.
 const (
-	tlsNodeName     = "warren-tls@localhost"
-	tlsNodeAMQPPort = 5720
-	tlsNodeTLSPort  = 5721
-	tlsNodeDistPort = 25720
+	tlsNodeFirstPort  = 5720
+	tlsNodeLastPort   = 5729
+	tlsNodeTLSOffset  = 10
+	tlsNodeDistOffset = 20000
 )
 
 // tlsNode is a RabbitMQ node of one test's own, with a TLS listener that
@@ -30,7 +34,9 @@ const (
 // (fail_if_no_peer_cert), started from the installed rabbitmq-server so
 // that breaking it never touches the shared broker.
 type tlsNode struct {
-	base string // the node's directory: config, certificates, data, logs
+	name    string // the node's name, which holds its AMQP port
+	tlsPort int    // the port of its TLS listener
+	base    string // the node's directory: config, certificates, data, logs
 }
 
 // startTLSNode starts the node with the server certificate server,
@@ -43,12 +49,9 @@ type tlsNode struct {
 // since /etc/rabbitmq/rabbitmq.conf pins the shared broker's port.
 func startTLSNode(t *testing.T, ca *certtest.CA, server certtest.Pair) *tlsNode {
 	t.Helper()
-	for _, port := range []int{tlsNodeAMQPPort, tlsNodeTLSPort, tlsNodeDistPort} {
-		if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
-			c.Close()
-			t.Fatalf("port %d is taken: a node left by an earlier run? Stop it with: rabbitmqctl -n %s stop", port, tlsNodeName)
-		}
-	}
+	res, tlsPort := reserveTLSPorts(t)
+	t.Cleanup(res.Release) // registered first, so it runs after the node stopped
+	name := fmt.Sprintf("warren-tls-%d@localhost", res.Port)
 	rmq, err := user.Lookup("rabbitmq")
 	if err != nil {
 		t.Fatalf("the rabbitmq user is missing (./scripts/ensure-deps installs RabbitMQ): %v", err)
@@ -60,7 +63,7 @@ func startTLSNode(t *testing.T, ca *certtest.CA, server certtest.Pair) *tlsNode 
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &tlsNode{base: base}
+	n := &tlsNode{name: name, tlsPort: tlsPort, base: base}
 	for _, dir := range []string{"log", "mnesia"} {
 		if err := os.Mkdir(filepath.Join(base, dir), 0o755); err != nil {
 			t.Fatal(err)
@@ -76,7 +79,7 @@ ssl_options.certfile = %s
 ssl_options.keyfile = %s
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = true
-`, tlsNodeAMQPPort, tlsNodeTLSPort, caFile, certFile, keyFile)
+`, res.Port, tlsPort, caFile, certFile, keyFile)
 	certtest.Write(t, base, "rabbitmq.conf", []byte(conf))
 	certtest.Write(t, base, "enabled_plugins", []byte("[].\n"))
 	err = filepath.Walk(base, func(path string, _ os.FileInfo, err error) error {
@@ -93,9 +96,9 @@ ssl_options.fail_if_no_peer_cert = true
 	defer cancel()
 	start := exec.CommandContext(ctx, "rabbitmq-server", "-detached")
 	start.Env = append(os.Environ(),
-		"RABBITMQ_NODENAME="+tlsNodeName,
-		"RABBITMQ_NODE_PORT="+strconv.Itoa(tlsNodeAMQPPort),
-		"RABBITMQ_DIST_PORT="+strconv.Itoa(tlsNodeDistPort),
+		"RABBITMQ_NODENAME="+name,
+		"RABBITMQ_NODE_PORT="+strconv.Itoa(res.Port),
+		"RABBITMQ_DIST_PORT="+strconv.Itoa(res.DistPort),
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(base, "rabbitmq"),
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(base, "mnesia"),
 		"RABBITMQ_LOG_BASE="+filepath.Join(base, "log"),
@@ -114,13 +117,40 @@ ssl_options.fail_if_no_peer_cert = true
 	if out, err := n.ctl(ctx, "wait", filepath.Join(base, "pid"), "--timeout", "80"); err != nil {
 		t.Fatalf("the TLS node did not start: %v\n%s\n%s", err, out, n.log())
 	}
-	t.Logf("TLS node %s started in %v", tlsNodeName, time.Since(began).Round(time.Millisecond))
+	t.Logf("TLS node %s started in %v", name, time.Since(began).Round(time.Millisecond))
 	return n
+}
+
+// reserveTLSPorts reserves the node's AMQP and distribution ports and
+// returns them with a free TLS port. Another process's node may hold the
+// TLS port of a free AMQP port only if it does not use this scheme: that
+// port is then skipped.
+func reserveTLSPorts(t *testing.T) (*rabbitnode.Reservation, int) {
+	t.Helper()
+	var skipped []*rabbitnode.Reservation
+	defer func() {
+		for _, r := range skipped {
+			r.Release()
+		}
+	}()
+	for {
+		res, err := rabbitnode.Reserve(tlsNodeFirstPort, tlsNodeLastPort, tlsNodeDistOffset)
+		if err != nil {
+			t.Fatalf("reserving the TLS node's ports: %v", err)
+		}
+		tlsPort := res.Port + tlsNodeTLSOffset
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort)))
+		if err == nil {
+			l.Close()
+			return res, tlsPort
+		}
+		skipped = append(skipped, res) // held until a good one is found
+	}
 }
 
 // ctl runs rabbitmqctl on the node.
 func (n *tlsNode) ctl(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-n", tlsNodeName}, args...)...)
+	cmd := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-n", n.name}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -133,7 +163,7 @@ func (n *tlsNode) stop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	began := time.Now()
-	defer func() { t.Logf("TLS node %s stopped in %v", tlsNodeName, time.Since(began).Round(time.Millisecond)) }()
+	defer func() { t.Logf("TLS node %s stopped in %v", n.name, time.Since(began).Round(time.Millisecond)) }()
 	if out, err := n.ctl(ctx, "stop", filepath.Join(n.base, "pid")); err != nil {
 		t.Errorf("stopping the TLS node: %v\n%s", err, out)
 		return // keep its directory for a look at the logs

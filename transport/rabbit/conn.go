@@ -1,7 +1,10 @@
 package rabbit
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -50,4 +53,45 @@ func (c *watchedConn) Write(p []byte) (int, error) {
 		}
 	}
 	return c.Conn.Write(p)
+}
+
+// recordingConn keeps the first error a read or a write of the connection
+// met. When the broker ends a handshake by closing the connection (a TLS
+// alert such as "certificate required", a reset), amqp091 reports only
+// that the connection is closed; the recorded error says why.
+type recordingConn struct {
+	net.Conn
+	first atomic.Pointer[error]
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.record(err)
+	return n, err
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.record(err)
+	return n, err
+}
+
+func (c *recordingConn) record(err error) {
+	if err != nil {
+		c.first.CompareAndSwap(nil, &err)
+	}
+}
+
+// explain adds the first error the connection met to err, a failed
+// handshake, unless err holds it or says it already. c may be nil: no
+// connection was made.
+func (c *recordingConn) explain(err error) error {
+	if c == nil {
+		return err
+	}
+	first := c.first.Load()
+	if first == nil || errors.Is(err, *first) || strings.Contains(err.Error(), (*first).Error()) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, *first)
 }

@@ -2,6 +2,7 @@ package rabbit
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -145,14 +146,10 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 			"connection_name": name,
 		},
 	}
-	scheme := "amqp"
-	if t.s.tlsClient != nil {
-		scheme = "amqps"
-		cfg.TLSClientConfig = tlsFor(t.s.tlsClient, h.Host)
-	}
 	var (
 		stop    func() bool
 		watched *watchedConn
+		rec     *recordingConn
 	)
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
 		raw, err := t.s.dialContext(ctx, network, addr)
@@ -172,11 +169,23 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 		// amqp091 clears the deadline once the handshake is done; until
 		// then a cancelled ctx cuts the handshake short.
 		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-		return conn, nil
+		// TLS is set up here rather than by amqp091, so that the
+		// recordingConn sits above it and sees the broker's TLS alerts.
+		if t.s.tlsClient != nil {
+			tc := tls.Client(conn, tlsFor(t.s.tlsClient, h.Host))
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			conn = tc
+		}
+		rec = &recordingConn{Conn: conn}
+		return rec, nil
 	}
 	// The credentials go in cfg.SASL, never in the URI, which amqp091
-	// may quote in its errors.
-	uri := amqp.URI{Scheme: scheme, Host: h.Host, Port: h.Port, Vhost: u.VirtualHost}
+	// may quote in its errors. The scheme is amqp even for TLS, which
+	// cfg.Dial has set up already.
+	uri := amqp.URI{Scheme: "amqp", Host: h.Host, Port: h.Port, Vhost: u.VirtualHost}
 	conn, err := amqp.DialConfig(uri.String(), cfg)
 	if stop != nil && !stop() {
 		// ctx ended while dialing: the connection may carry the expired
@@ -190,7 +199,7 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 		if cerr := ended(ctx); cerr != nil {
 			return nil, cerr
 		}
-		return nil, err
+		return nil, rec.explain(err)
 	}
 	watched.arm()
 	return conn, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -309,10 +310,16 @@ func others(tries []string, addr string) string {
 
 // permanent reports whether err, from dialing a broker, would recur on
 // every attempt: the broker refused the credentials or the virtual host,
-// or the TLS certificate does not verify.
+// the TLS certificate does not verify, or the broker ended the TLS
+// handshake with an alert (crypto/tls reports those as a *net.OpError
+// whose Op is "remote error"), such as "certificate required".
 func permanent(err error) bool {
 	var ae *amqp.Error
 	if errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
 		return true
 	}
 	var cv *tls.CertificateVerificationError
