@@ -7,12 +7,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
+func TestMain(m *testing.M) {
+	ServeIfChild() // the smoke test's server processes are this test binary
+	goleak.VerifyTestMain(m)
+}
+
 // TestSmoke runs the suite's short rows once, briefly, against the broker
-// in WARREN_TEST_AMQP_URL (default the local RabbitMQ), and checks that every
-// variant made calls without errors and that the table and chart name
-// each row. The full suite runs with ./scripts/bench, never in go test.
+// in WARREN_TEST_AMQP_URL (default the local RabbitMQ), with its servers in
+// processes of their own, and checks that every variant made calls without
+// errors, that the CPU time of client and server was measured, and that
+// the table and chart name each row. The full suite runs with ./scripts/bench, never in go test.
 func TestSmoke(t *testing.T) {
 	url := os.Getenv("WARREN_TEST_AMQP_URL")
 	if url == "" {
@@ -24,8 +32,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if len(rows) != 3 {
-		t.Fatalf("Run returned %d rows, want 3", len(rows))
+	if len(rows) != 4 || !rows[3].Quorum {
+		t.Fatalf("Run returned %d rows, want 4, the last on quorum queues", len(rows))
 	}
 	var md, svg bytes.Buffer
 	if err := WriteMarkdown(&md, rows); err != nil {
@@ -36,8 +44,9 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, r := range rows {
 		for _, v := range append(r.Baseline, r.Warren) {
-			if v.Ops == 0 || v.Errors != 0 || v.P50 <= 0 || v.AllocsPerOp <= 0 {
-				t.Errorf("%s, %s: %d ops, %d errors, p50 %v, %.0f allocs/op; want ops, no errors", r.Name, v.Variant, v.Ops, v.Errors, v.P50, v.AllocsPerOp)
+			if v.Ops == 0 || v.Errors != 0 || v.P50 <= 0 || v.AllocsPerOp <= 0 || v.ClientCPUPer1000 <= 0 || v.ServerCPUPer1000 <= 0 {
+				t.Errorf("%s, %s: %d ops, %d errors, p50 %v, %.0f allocs/op, CPU s per 1,000 ops %.3f client %.3f server; want ops, no errors, all positive",
+					r.Name, v.Variant, v.Ops, v.Errors, v.P50, v.AllocsPerOp, v.ClientCPUPer1000, v.ServerCPUPer1000)
 			}
 		}
 		if r.Ratio() <= 0 {
