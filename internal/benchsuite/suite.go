@@ -50,7 +50,7 @@ type Row struct {
 	// true}, the baseline with quorum request, cast and reply queues.
 	Quorum   bool
 	Baseline []Result // the baseline variants, e.g. private queue and Direct Reply-to
-	Warren      Result
+	Warren   Result
 }
 
 // Best returns the best baseline variant by throughput.
