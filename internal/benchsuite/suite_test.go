@@ -80,3 +80,36 @@ func TestInFlightMemory(t *testing.T) {
 		t.Errorf("%d bytes per call in flight, want between 1 and 64 KiB", per)
 	}
 }
+
+// TestServerProcFails starts server processes that cannot serve: their
+// error reaches the parent, and they are gone.
+func TestServerProcFails(t *testing.T) {
+	tests := []struct {
+		name string
+		spec serverSpec
+		want string
+	}{
+		{"unknown role", serverSpec{Role: "bogus"}, `benchsuite: bogus server: benchsuite: unknown server role "bogus"`},
+		{"no broker", serverSpec{Role: roleBaseline, URL: "amqp://guest:guest@127.0.0.1:1/", Topic: "t"}, "benchsuite: baseline server: raw server: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := startServerProc(t.Context(), tt.spec)
+			if err == nil {
+				p.close()
+				t.Fatalf("startServerProc(%+v) = nil error, want %q", tt.spec, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("startServerProc(%+v) = %v, want %q", tt.spec, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestServeChildBadSpec feeds the server role a spec it cannot read.
+func TestServeChildBadSpec(t *testing.T) {
+	var out bytes.Buffer
+	if code := serveChild("{", strings.NewReader(""), &out); code != 1 || !strings.HasPrefix(out.String(), "error "+serverEnv+": ") {
+		t.Errorf("serveChild(bad JSON) = %d, wrote %q; want 1 and an error line", code, out.String())
+	}
+}
