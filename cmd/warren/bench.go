@@ -139,7 +139,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	p.conn.register(fs)
 	fs.StringVar(&p.tgt.Topic, "topic", "", "`topic` whose servers to bench; without it, the bench starts --replicas in this process")
 	fs.StringVar(&p.tgt.Server, "server", "", "bench the server with this `name` only")
-	fs.StringVar(&mode, "mode", "call", "`call` or cast")
+	fs.StringVar(&mode, "mode", "call", "what to measure, `call` or cast: a cast counts once the broker confirmed it")
 	fs.IntVar(&p.conc, "concurrency", 1, "`number` of calls in flight at once, each from a goroutine of its own")
 	fs.DurationVar(&p.duration, "duration", 10*time.Second, "how long to measure")
 	fs.IntVar(&p.count, "count", 0, "measure this `number` of calls instead of measuring for --duration")
