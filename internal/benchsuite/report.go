@@ -62,7 +62,7 @@ const (
 // (p50), each row scaled to its larger bar, with the ratios under the
 // row's name.
 func WriteSVG(w io.Writer, rows []Row) error {
-	width := chartLabelW + 2*chartPanelW
+	width := chartLabelW + 2*chartPanelW + 20
 	height := chartTop + chartRowH*len(rows) + 30
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
