@@ -421,7 +421,7 @@ func TestBenchOnBroker(t *testing.T) {
 		}
 	}()
 
-	conn := []string{"--url", testBrokerURL(), "--exchange", exchange, "--json", "--warmup", "100ms", "--timeout", "2s"}
+	conn := []string{"--url", testBrokerURL(), "--exchange", exchange, "--json", "--warmup", "100ms", "--timeout", "10s"}
 	tests := []struct {
 		name    string
 		args    []string
