@@ -3,152 +3,146 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"regexp"
-	"strconv"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/warrenrpc/warren"
+	"github.com/warrenrpc/warren/dispatcher"
+	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/message"
+	"github.com/warrenrpc/warren/rpcerr"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
 	"github.com/warrenrpc/warren/transport/memory"
 )
 
-// benchReport is the parsed report of a bench run.
-type benchReport struct {
-	ops, conc, size int
-	total           time.Duration
-	rate            float64
-	p50, p90, p99   time.Duration
-	max             time.Duration
-	handled, sent   int // casts only
-	errors          int
-}
-
-var (
-	opsLine     = regexp.MustCompile(`(?m)^(calls|casts): +(\d+) from (\d+) goroutines?, (\d+)-byte payload, `)
-	totalLine   = regexp.MustCompile(`(?m)^total: +(\S+)$`)
-	rateLine    = regexp.MustCompile(`(?m)^(calls|casts)/s: +([0-9]+)$`)
-	latencyLine = regexp.MustCompile(`(?m)^(latency|confirm): +p50 (\S+)  p90 (\S+)  p99 (\S+)  max (\S+)$`)
-	handledLine = regexp.MustCompile(`(?m)^handled: +(\d+) of (\d+) in \S+ \(\d+/s\)$`)
-	errorsLine  = regexp.MustCompile(`(?m)^errors: +(\d+)$`)
-)
-
-// parseBench parses the report of a bench of calls or casts, failing t
-// when a line is missing or its numbers do not parse.
-func parseBench(t *testing.T, out string, cast bool) benchReport {
+// parseBenchJSON decodes the --json output of a bench, failing t when it
+// is not one JSON object with every field the README promises.
+func parseBenchJSON(t *testing.T, out string) benchResult {
 	t.Helper()
-	what, label := "calls", "latency"
-	if cast {
-		what, label = "casts", "confirm"
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(out), &fields); err != nil {
+		t.Fatalf("bench --json printed %q: %v", out, err)
 	}
-	var r benchReport
-	match := func(re *regexp.Regexp) []string {
-		t.Helper()
-		m := re.FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("report has no line matching %s:\n%s", re, out)
+	for _, k := range []string{"mode", "url", "exchange", "topic", "replicas", "concurrency", "payload", "duration_s",
+		"calls", "ok", "errors", "per_sec", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("bench --json lacks %q: %s", k, out)
 		}
-		return m
 	}
-	atoi := func(s string) int {
-		t.Helper()
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("report: %v\n%s", err, out)
-		}
-		return n
+	var r benchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
 	}
-	duration := func(s string) time.Duration {
-		t.Helper()
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			t.Fatalf("report: %v\n%s", err, out)
-		}
-		return d
+	if len(r.Errors) != len(errorKinds) {
+		t.Errorf("errors = %v, want a count for each of %v", r.Errors, errorKinds)
 	}
-	m := match(opsLine)
-	if m[1] != what {
-		t.Errorf("report counts %s, want %s:\n%s", m[1], what, out)
+	failed := 0
+	for _, n := range r.Errors {
+		failed += n
 	}
-	r.ops, r.conc, r.size = atoi(m[2]), atoi(m[3]), atoi(m[4])
-	r.total = duration(match(totalLine)[1])
-	m = match(rateLine)
-	if m[1] != what {
-		t.Errorf("report rates %s/s, want %s/s:\n%s", m[1], what, out)
+	if r.Calls != r.OK+failed {
+		t.Errorf("calls %d, want ok %d + errors %d", r.Calls, r.OK, failed)
 	}
-	r.rate = float64(atoi(m[2]))
-	m = match(latencyLine)
-	if m[1] != label {
-		t.Errorf("report shows %s, want %s:\n%s", m[1], label, out)
-	}
-	r.p50, r.p90, r.p99, r.max = duration(m[2]), duration(m[3]), duration(m[4]), duration(m[5])
-	if cast {
-		m = match(handledLine)
-		r.handled, r.sent = atoi(m[1]), atoi(m[2])
-	} else if handledLine.MatchString(out) {
-		t.Errorf("report of calls has a handled line:\n%s", out)
-	}
-	r.errors = atoi(match(errorsLine)[1])
 	return r
 }
 
-func TestBench(t *testing.T) {
+// checkLatencies fails t unless r has successful calls, a positive rate
+// and increasing percentiles.
+func checkLatencies(t *testing.T, r benchResult) {
+	t.Helper()
+	if r.OK == 0 || r.PerSec <= 0 || r.DurationS <= 0 {
+		t.Errorf("ok %d, per_sec %v, duration_s %v; want all positive", r.OK, r.PerSec, r.DurationS)
+	}
+	if !(0 < r.P50ms && r.P50ms <= r.P90ms && r.P90ms <= r.P99ms && r.P99ms <= r.P999ms && r.P999ms <= r.MaxMs) {
+		t.Errorf("p50 %v, p90 %v, p99 %v, p99.9 %v, max %v ms; want positive and increasing", r.P50ms, r.P90ms, r.P99ms, r.P999ms, r.MaxMs)
+	}
+}
+
+func TestBenchInProcess(t *testing.T) {
 	t.Setenv("WARREN_TRANSPORT_URL", "")
 	tests := []struct {
-		name            string
-		args            []string
-		cast            bool
-		ops, conc, size int
-		wantReplicas    string
-		wantGoroutines  string
+		name       string
+		args       []string
+		want       benchResult // mode, replicas, concurrency, payload; calls when counted
+		wantStderr string
 	}{
-		{"calls, one goroutine", []string{"-n", "30", "-c", "1"}, false, 30, 1, 64, "1 replica", "1 goroutine,"},
-		{"calls, four goroutines", []string{"-n", "40", "-c", "4", "-size", "1000"}, false, 40, 4, 1000, "1 replica", "4 goroutines,"},
-		{"calls, three replicas", []string{"-n", "30", "-c", "4", "-servers", "3", "-size", "0"}, false, 30, 4, 0, "3 replicas", "4 goroutines,"},
-		{"more goroutines than calls", []string{"-n", "3", "-c", "8"}, false, 3, 3, 64, "1 replica", "3 goroutines,"},
-		{"casts", []string{"-cast", "-n", "30", "-c", "1"}, true, 30, 1, 64, "1 replica", "1 goroutine,"},
-		{"casts, four goroutines, two replicas", []string{"-cast", "-n", "40", "-c", "4", "-servers", "2"}, true, 40, 4, 64, "2 replicas", "4 goroutines,"},
+		{name: "calls", args: []string{"--count", "30"},
+			want: benchResult{Mode: "call", Replicas: 1, Concurrency: 1, Payload: 100, Calls: 30}},
+		{name: "calls, three replicas", args: []string{"--replicas", "3", "--concurrency", "4", "--payload", "1000", "--count", "40"},
+			want: benchResult{Mode: "call", Replicas: 3, Concurrency: 4, Payload: 1000, Calls: 40}},
+		{name: "empty payload", args: []string{"--payload", "0", "--count", "5"},
+			want: benchResult{Mode: "call", Replicas: 1, Concurrency: 1, Calls: 5}},
+		{name: "for a duration", args: []string{"--duration", "200ms", "--concurrency", "2"},
+			want: benchResult{Mode: "call", Replicas: 1, Concurrency: 2, Payload: 100}},
+		{name: "casts", args: []string{"--mode", "cast", "--concurrency", "2", "--count", "30"},
+			want: benchResult{Mode: "cast", Replicas: 1, Concurrency: 2, Payload: 100, Calls: 30}},
+		{name: "deprecated flags", args: []string{"-cast", "-n", "20", "-c", "2", "-size", "10", "-servers", "2"},
+			want:       benchResult{Mode: "cast", Replicas: 2, Concurrency: 2, Payload: 10, Calls: 20},
+			wantStderr: "warren bench: -c is deprecated; use --concurrency\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append([]string{"bench", "-topic", "bench-test"}, tt.args...)
+			args := append([]string{"bench", "--json", "--warmup", "20ms", "--exchange", "bench-x"}, tt.args...)
 			code, stdout, stderr := runWarren(t, args...)
-			if code != exitOK {
+			if code != exitOK || !strings.Contains(stderr, tt.wantStderr) || (tt.wantStderr == "") != (stderr == "") {
 				t.Fatalf("warren %q = %d, want 0\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
 			}
-			if stderr != "" {
-				t.Errorf("warren %q wrote on stderr:\n%s", args, stderr)
+			r := parseBenchJSON(t, stdout)
+			checkLatencies(t, r)
+			if r.Mode != tt.want.Mode || r.Replicas != tt.want.Replicas || r.Concurrency != tt.want.Concurrency || r.Payload != tt.want.Payload {
+				t.Errorf("mode %s, replicas %d, concurrency %d, payload %d; want %s, %d, %d, %d",
+					r.Mode, r.Replicas, r.Concurrency, r.Payload, tt.want.Mode, tt.want.Replicas, tt.want.Concurrency, tt.want.Payload)
 			}
-			for _, want := range []string{
-				"driver:   memory (in process), control exchange \"openstack\"\n",
-				"topic:    bench-test, served by " + tt.wantReplicas + "\n",
-				tt.wantGoroutines,
-			} {
-				if !strings.Contains(stdout, want) {
-					t.Errorf("warren %q output lacks %q:\n%s", args, want, stdout)
-				}
+			if r.URL != "memory:///" || r.Exchange != "bench-x" || r.Topic != benchTopic {
+				t.Errorf("url %q, exchange %q, topic %q; want memory:///, bench-x, %s", r.URL, r.Exchange, r.Topic, benchTopic)
 			}
-			r := parseBench(t, stdout, tt.cast)
-			if r.ops != tt.ops || r.conc != tt.conc || r.size != tt.size {
-				t.Errorf("report: %d ops from %d goroutines, %d bytes; want %d, %d, %d", r.ops, r.conc, r.size, tt.ops, tt.conc, tt.size)
+			if tt.want.Calls > 0 && (r.Calls != tt.want.Calls || r.OK != tt.want.Calls) {
+				t.Errorf("%d calls, %d ok; want %d, all ok", r.Calls, r.OK, tt.want.Calls)
 			}
-			if r.errors != 0 {
-				t.Errorf("report: %d errors, want 0", r.errors)
+			if tt.want.Calls == 0 && r.DurationS < 0.2 {
+				t.Errorf("duration_s %v, want at least 0.2", r.DurationS)
 			}
-			if r.total <= 0 || r.rate <= 0 {
-				t.Errorf("report: total %v, rate %v/s; want both positive", r.total, r.rate)
-			}
-			if !(0 < r.p50 && r.p50 <= r.p90 && r.p90 <= r.p99 && r.p99 <= r.max) {
-				t.Errorf("report: p50 %v, p90 %v, p99 %v, max %v; want positive and increasing", r.p50, r.p90, r.p99, r.max)
-			}
-			if tt.cast && (r.handled != tt.ops || r.sent != tt.ops) {
-				t.Errorf("report: handled %d of %d casts, want %d of %d", r.handled, r.sent, tt.ops, tt.ops)
+			switch {
+			case r.Mode == "call" && r.Handled != nil:
+				t.Errorf("calls report %d handled", *r.Handled)
+			case r.Mode == "cast" && (r.Handled == nil || *r.Handled != r.OK):
+				t.Errorf("handled %v, want %d", r.Handled, r.OK)
 			}
 		})
+	}
+}
+
+// TestBenchText checks the report without --json.
+func TestBenchText(t *testing.T) {
+	t.Setenv("WARREN_TRANSPORT_URL", "")
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--count", "10", "--concurrency", "2"}, []string{
+			`warren bench: calls of echo(data) to topic "warren-bench" on memory:///, control exchange "openstack"` + "\n",
+			"servers:  1 replica in this process\n",
+			"load:     2 in flight for 10 calls, 100-byte payload, 5s timeout each, after 0s warm-up\n",
+			"calls:    10 in ", ": 10 ok, 0 failed\n", "ok/s:     ", "latency:  p50 ", "errors:   none\n"}},
+		{[]string{"--count", "10", "--mode", "cast", "--replicas", "2"}, []string{
+			"servers:  2 replicas in this process\n", "casts:    10 in ", "confirm:  p50 ", "handled:  10 of 10 by the replicas ("}},
+	} {
+		args := append([]string{"bench", "--warmup", "0s"}, tt.args...)
+		code, stdout, stderr := runWarren(t, args...)
+		if code != exitOK || stderr != "" {
+			t.Errorf("warren %q = %d, stderr %q; want 0 and none", args, code, stderr)
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("warren %q output lacks %q:\n%s", args, want, stdout)
+			}
+		}
 	}
 }
 
@@ -159,17 +153,22 @@ func TestBenchUsageErrors(t *testing.T) {
 		args []string
 		want string // on stderr
 	}{
-		{"unknown flag", []string{"-fanout"}, "flag provided but not defined: -fanout"},
-		{"argument", []string{"now"}, `warren bench: unexpected argument "now"`},
-		{"zero calls", []string{"-n", "0"}, "-n must be at least 1"},
-		{"negative calls", []string{"-n", "-5"}, "-n must be at least 1"},
-		{"calls not a number", []string{"-n", "many"}, `invalid value "many" for flag -n`},
-		{"zero goroutines", []string{"-c", "0"}, "-c must be at least 1"},
-		{"negative size", []string{"-size", "-1"}, "-size must not be negative"},
-		{"zero servers", []string{"-servers", "0"}, "-servers must be at least 1"},
-		{"zero timeout", []string{"-timeout", "0s"}, "-timeout must be positive"},
-		{"bad timeout", []string{"-timeout", "soon"}, `invalid value "soon" for flag -timeout`},
-		{"empty topic", []string{"-topic", ""}, "-topic must not be empty"},
+		{"unknown flag", []string{"--fanout"}, "flag provided but not defined: -fanout"},
+		{"argument", []string{"now"}, `unexpected argument "now"`},
+		{"bad mode", []string{"--mode", "notify"}, `--mode must be call or cast, not "notify"`},
+		{"zero concurrency", []string{"--concurrency", "0"}, "--concurrency must be at least 1"},
+		{"zero duration", []string{"--duration", "0s"}, "--duration must be positive"},
+		{"bad duration", []string{"--duration", "long"}, `invalid value "long" for flag -duration`},
+		{"negative count", []string{"--count", "-5"}, "--count must be at least 1"},
+		{"deprecated zero count", []string{"-n", "0"}, "--count must be at least 1"},
+		{"count not a number", []string{"--count", "many"}, `invalid value "many" for flag -count`},
+		{"negative payload", []string{"--payload", "-1"}, "--payload must not be negative"},
+		{"zero timeout", []string{"--timeout", "0s"}, "--timeout must be positive"},
+		{"negative warm-up", []string{"--warmup", "-1s"}, "--warmup must not be negative"},
+		{"negative replicas", []string{"--replicas", "-1"}, "--replicas must not be negative"},
+		{"bad topic", []string{"--topic", "a b", "--version", "x"}, "flag provided but not defined: -version"},
+		{"live on memory", []string{"--topic", "t", "--url", "memory://"}, "memory:// is the in-process driver"},
+		{"bad URL", []string{"--url", "http://example.com/"}, "transport: invalid transport URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,30 +177,58 @@ func TestBenchUsageErrors(t *testing.T) {
 			if code != exitUsage {
 				t.Errorf("warren %q = %d, want %d", args, code, exitUsage)
 			}
-			if !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "usage: warren bench") {
-				t.Errorf("warren %q stderr lacks %q and the usage:\n%s", args, tt.want, stderr)
+			if !strings.HasPrefix(stderr, "warren bench: ") || !strings.Contains(stderr, tt.want) {
+				t.Errorf("warren %q stderr lacks %q:\n%s", args, tt.want, stderr)
 			}
 			if stdout != "" {
 				t.Errorf("warren %q printed on stdout:\n%s", args, stdout)
+			}
+			// As JSON too.
+			code, _, stderr = runWarren(t, append(args, "--json")...)
+			var f failure
+			if err := json.Unmarshal([]byte(stderr), &f); err != nil || code != exitUsage || f.ExitCode != exitUsage || !strings.Contains(f.Error, tt.want) {
+				t.Errorf("warren %q --json = %d, stderr %q; want %d and a JSON failure with %q", args, code, stderr, exitUsage, tt.want)
 			}
 		})
 	}
 }
 
-func TestBenchBadURL(t *testing.T) {
-	t.Setenv("WARREN_TRANSPORT_URL", "http://example.com/")
-	code, stdout, stderr := runWarren(t, "bench")
-	if code != exitFailed || stdout != "" || !strings.HasPrefix(stderr, "warren: WARREN_TRANSPORT_URL: ") {
-		t.Errorf("warren bench with a bad URL = %d, stdout %q, stderr %q; want %d and the URL error", code, stdout, stderr, exitFailed)
+func TestErrorKind(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"remote", fmt.Errorf("rpcclient: call echo: %w", &rpcerr.RemoteError{Class: "ValueError", Module: "builtins"}), kindRemote},
+		{"no such method", &rpcerr.RemoteError{Class: "NoSuchMethod", Module: rpcerr.DispatcherModule}, kindRemote},
+		{"no route", fmt.Errorf("rpcclient: %w", &transport.NoRouteError{Exchange: "x", RoutingKey: "t"}), kindNoRoute},
+		{"timeout", &transport.TimeoutError{MsgID: "m"}, kindTimeout},
+		{"heartbeat timeout", &transport.TimeoutError{MsgID: "m", Heartbeat: true}, kindTimeout},
+		{"deadline", context.DeadlineExceeded, kindTimeout},
+		{"connection lost", fmt.Errorf("rabbit: %w", transport.ErrConnectionLost), kindConnection},
+		{"connection lost until the deadline", fmt.Errorf("rabbit: waiting: %w: %w", transport.ErrConnectionLost, context.DeadlineExceeded), kindConnection},
+		{"not sent", fmt.Errorf("x (%w)", transport.ErrNotSent), kindConnection},
+		{"outcome unknown", fmt.Errorf("x (%w)", transport.ErrOutcomeUnknown), kindConnection},
+		{"outcome unknown at the deadline", fmt.Errorf("%w (%w)", context.DeadlineExceeded, transport.ErrOutcomeUnknown), kindTimeout},
+		{"blocked", &transport.BlockedError{Reason: "low on memory"}, kindConnection},
+		{"closed", transport.ErrClosed, kindConnection},
+		{"mismatch", errReplyMismatch, kindOther},
+		{"malformed", transport.ErrMalformed, kindOther},
+	}
+	for _, tt := range tests {
+		if got := errorKind(tt.err); got != tt.want {
+			t.Errorf("%s: errorKind(%v) = %s, want %s", tt.name, tt.err, got, tt.want)
+		}
 	}
 }
 
-// faulty is a memory transport that, after its first ok calls and casts
-// (counted separately), fails each call and silently loses each cast; or,
-// with cancel set, cancels the bench's ctx and fails with its error.
+// faulty is a memory transport whose calls and casts, after the first ok
+// (counted separately), fail with err; or with cancel set, cancel the
+// bench's ctx and fail with its error.
 type faulty struct {
 	transport.Transport
 	ok           int64
+	err          error
 	cancel       context.CancelFunc
 	calls, casts *atomic.Int64
 }
@@ -214,127 +241,116 @@ func (f faulty) Call(ctx context.Context, tgt target.Target, req *message.Reques
 		f.cancel()
 		return nil, ctx.Err()
 	}
-	return nil, transport.ErrConnectionLost
+	return nil, f.err
 }
 
 func (f faulty) Cast(ctx context.Context, tgt target.Target, req *message.Request) error {
 	if f.casts.Add(1) <= f.ok {
 		return f.Transport.Cast(ctx, tgt, req)
 	}
-	return nil
+	return f.err
 }
 
-func TestBenchReportsFailures(t *testing.T) {
+// TestBenchCountsFailures runs benches whose calls fail after a while:
+// the bench goes on, counts each failure by kind, and exits 0.
+func TestBenchCountsFailures(t *testing.T) {
 	tests := []struct {
-		name       string
-		ops        int
-		cast       bool
-		ok         int64 // calls or casts that work, warm-up included
-		interrupt  bool
-		wantStdout []string
-		wantStderr string
+		name      string
+		cast      bool
+		ok        int64 // calls or casts that work
+		err       error // of the others
+		interrupt bool
+		want      map[string]int
+		wantCode  int
 	}{
-		{name: "calls fail", ops: 20, ok: 15,
-			wantStdout: []string{"calls/s:  ", "errors:   15\n", "      15 × rpcclient: call echo: transport: connection lost\n"}},
-		{name: "warm-up fails", ops: 20, ok: 3,
-			wantStderr: "warren: bench: 7 of 10 warm-up calls failed: rpcclient: call echo: transport: connection lost\n"},
-		{name: "casts lost", ops: 20, cast: true, ok: 15,
-			wantStdout: []string{"handled:  5 of 20 in ", "          none in the last 100ms\n", "errors:   0\n"}},
-		{name: "interrupted", ops: 20, ok: 15, interrupt: true,
-			wantStdout: []string{"stopped:  interrupted after 5 of 20 calls\n"}},
+		{name: "connection lost", ok: 15, err: fmt.Errorf("rabbit: %w", transport.ErrConnectionLost),
+			want: map[string]int{kindConnection: 25}},
+		{name: "no route", err: &transport.NoRouteError{Exchange: "x", RoutingKey: "t"},
+			want: map[string]int{kindNoRoute: 40}},
+		{name: "casts not sent", cast: true, ok: 30, err: transport.ErrNotSent,
+			want: map[string]int{kindConnection: 10}},
+		{name: "other", ok: 39, err: transport.ErrMalformed,
+			want: map[string]int{kindOther: 1}},
+		{name: "interrupted", ok: 15, interrupt: true, want: map[string]int{}, wantCode: exitFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			bus := memory.NewBus()
-			f := faulty{ok: tt.ok, calls: new(atomic.Int64), casts: new(atomic.Int64)}
+			f := faulty{ok: tt.ok, err: tt.err, calls: new(atomic.Int64), casts: new(atomic.Int64)}
 			if tt.interrupt {
 				f.cancel = cancel
 			}
+			clientDialed := false
 			dial := func(context.Context) (transport.Transport, error) {
+				tr := memory.New(memory.OnBus(bus))
+				if clientDialed {
+					return tr, nil // a replica's
+				}
+				clientDialed = true
 				f := f
-				f.Transport = memory.New(memory.OnBus(bus))
+				f.Transport = tr
 				return f, nil
 			}
-			p := benchParams{ops: tt.ops, conc: 1, size: 8, servers: 1, cast: tt.cast,
-				timeout: 100 * time.Millisecond, topic: "bench-test", exchange: "openstack"}
+			p := benchParams{tgt: target.Target{Topic: "bench-test"}, cast: tt.cast, conc: 2, count: 40, payload: 8,
+				replicas: 1, timeout: time.Second, json: true}
 			var stdout, stderr bytes.Buffer
-			code := runBenchOn(ctx, p, dial, "a faulty transport", &stdout, &stderr)
-			if code != exitFailed {
-				t.Errorf("bench = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFailed, stdout.String(), stderr.String())
+			rep := &reporter{cmd: "bench", json: true, w: &stderr}
+			code := runBenchOn(ctx, p, dial, benchWhere{"memory://", "openstack"}, rep, &stdout)
+			if code != tt.wantCode || stderr.Len() > 0 {
+				t.Fatalf("bench = %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout.String(), stderr.String())
 			}
-			for _, want := range tt.wantStdout {
-				if !strings.Contains(stdout.String(), want) {
-					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+			r := parseBenchJSON(t, stdout.String())
+			for _, k := range errorKinds {
+				if r.Errors[k] != tt.want[k] {
+					t.Errorf("errors = %v, want %v", r.Errors, tt.want)
+					break
 				}
 			}
-			if stderr.String() != tt.wantStderr {
-				t.Errorf("stderr = %q, want %q", stderr.String(), tt.wantStderr)
+			if tt.interrupt {
+				// The other goroutine's call, cut by the interruption, counts in nothing.
+				if !r.Interrupted || r.OK < 14 || r.OK > 15 {
+					t.Errorf("interrupted %v after %d ok, want true after 14 or 15", r.Interrupted, r.OK)
+				}
+				return
+			}
+			if r.Calls != 40 || r.OK != int(tt.ok) {
+				t.Errorf("%d calls, %d ok; want 40, %d", r.Calls, r.OK, tt.ok)
+			}
+			for k, msg := range r.FirstErrors {
+				if !strings.Contains(msg, tt.err.Error()) {
+					t.Errorf("first %s error %q, want the failure %q", k, msg, tt.err)
+				}
 			}
 		})
 	}
 }
 
-func TestPercentile(t *testing.T) {
-	ms := func(ns ...int) []time.Duration {
-		var ds []time.Duration
-		for _, n := range ns {
-			ds = append(ds, time.Duration(n)*time.Millisecond)
-		}
-		return ds
+// TestBenchRemoteErrors benches a live server without echo: every call
+// fails as remote (NoSuchMethod), and the bench goes on.
+func TestBenchRemoteErrors(t *testing.T) {
+	bus := memory.NewBus()
+	srvTr := memory.New(memory.OnBus(bus))
+	defer srvTr.Close()
+	ep := endpoints.New()
+	endpoints.Register(ep, "other", func(context.Context, struct{}) (int, error) { return 1, nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{ep})
+	if err != nil {
+		t.Fatal(err)
 	}
-	hundred := make([]int, 100)
-	for i := range hundred {
-		hundred[i] = i + 1
+	r, err := startReplica(t.Context(), srvTr, target.Target{Topic: "bench-test", Server: "s1"}, d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"one value p50", ms(7), 50, 7 * time.Millisecond},
-		{"one value p99", ms(7), 99, 7 * time.Millisecond},
-		{"two values p50", ms(1, 2), 50, time.Millisecond},
-		{"two values p90", ms(1, 2), 90, 2 * time.Millisecond},
-		{"hundred p50", ms(hundred...), 50, 50 * time.Millisecond},
-		{"hundred p90", ms(hundred...), 90, 90 * time.Millisecond},
-		{"hundred p99", ms(hundred...), 99, 99 * time.Millisecond},
-		{"hundred p100", ms(hundred...), 100, 100 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := percentile(tt.sorted, tt.p); got != tt.want {
-				t.Errorf("percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestRound3(t *testing.T) {
-	tests := []struct {
-		in, want time.Duration
-	}{
-		{0, 0},
-		{999 * time.Nanosecond, 999 * time.Nanosecond},
-		{57_149 * time.Nanosecond, 57_100 * time.Nanosecond},
-		{1_234_567 * time.Nanosecond, 1_230 * time.Microsecond},
-		{1_499_999_999 * time.Nanosecond, 1_500 * time.Millisecond},
-		{83 * time.Second, 83 * time.Second},
-	}
-	for _, tt := range tests {
-		if got := round3(tt.in); got != tt.want {
-			t.Errorf("round3(%v) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestPayload(t *testing.T) {
-	for _, size := range []int{0, 1, 36, 37, 1000} {
-		if got := payload(size); len(got) != size {
-			t.Errorf("len(payload(%d)) = %d", size, len(got))
-		}
+	defer r.stop(time.Second)
+	dial := func(context.Context) (transport.Transport, error) { return memory.New(memory.OnBus(bus)), nil }
+	p := benchParams{tgt: target.Target{Topic: "bench-test"}, conc: 3, count: 20, timeout: time.Second, json: true}
+	var stdout, stderr bytes.Buffer
+	code := runBenchOn(t.Context(), p, dial, benchWhere{"memory://", "openstack"}, &reporter{cmd: "bench", w: &stderr}, &stdout)
+	res := parseBenchJSON(t, stdout.String())
+	if code != exitOK || res.Calls != 20 || res.Errors[kindRemote] != 20 || !strings.Contains(res.FirstErrors[kindRemote], "NoSuchMethod") {
+		t.Errorf("bench = %d, %+v; want 0, 20 remote NoSuchMethod errors", code, res)
 	}
 }
 
@@ -345,9 +361,9 @@ func TestBenchSetupFails(t *testing.T) {
 		failDial   int // which dial fails: 1 is the client's, 2 the first replica's
 		wantStderr string
 	}{
-		{"client", 1, "warren: bench: client: dial refused\n"},
-		{"first replica", 2, "warren: bench: replica bench-1: dial refused\n"},
-		{"second replica", 3, "warren: bench: replica bench-2: dial refused\n"},
+		{"client", 1, "warren bench: client: dial refused\n"},
+		{"first replica", 2, "warren bench: replica bench-1: dial refused\n"},
+		{"second replica", 3, "warren bench: replica bench-2: dial refused\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,18 +379,87 @@ func TestBenchSetupFails(t *testing.T) {
 				opened = append(opened, tr)
 				return tr, nil
 			}
-			p := benchParams{ops: 5, conc: 1, servers: 2, timeout: time.Second, topic: "bench-test", exchange: "openstack"}
+			p := benchParams{tgt: target.Target{Topic: "bench-test"}, conc: 1, count: 5, replicas: 2, timeout: time.Second}
 			var stdout, stderr bytes.Buffer
-			if code := runBenchOn(t.Context(), p, dial, "memory", &stdout, &stderr); code != exitFailed {
+			if code := runBenchOn(t.Context(), p, dial, benchWhere{"memory://", "openstack"}, &reporter{cmd: "bench", w: &stderr}, &stdout); code != exitFailed {
 				t.Errorf("bench = %d, want %d", code, exitFailed)
 			}
-			if stderr.String() != tt.wantStderr {
-				t.Errorf("stderr = %q, want %q", stderr.String(), tt.wantStderr)
+			if stderr.String() != tt.wantStderr || stdout.Len() > 0 {
+				t.Errorf("stderr = %q, stdout %q; want %q and nothing", stderr.String(), stdout.String(), tt.wantStderr)
 			}
 			for i, tr := range opened {
 				if _, err := tr.Listen(t.Context(), target.Target{Topic: "t", Server: "s"}); !errors.Is(err, transport.ErrClosed) {
 					t.Errorf("transport %d was left open: Listen = %v, want ErrClosed", i+1, err)
 				}
+			}
+		})
+	}
+}
+
+// TestBenchOnBroker benches, on RabbitMQ, a server with warren serve's
+// methods, a topic nobody serves and a server that does not exist, and
+// in-process replicas.
+func TestBenchOnBroker(t *testing.T) {
+	topic, exchange := uniqueName(t, "bench"), uniqueName(t, "x")
+	deleteOnBroker(t, []string{topic, topic + ".s1", topic + "-own", topic + "-own.bench-1", topic + "-own.bench-2"}, []string{topic + "_fanout", topic + "-own_fanout", exchange})
+	tr, err := warren.Dial(t.Context(), transport.Config{URL: testBrokerURL(), ControlExchange: exchange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	d, err := dispatcher.New([]*endpoints.Endpoint{builtinEndpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := startReplica(t.Context(), tr, target.Target{Topic: topic, Server: "s1"}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := r.stop(10 * time.Second); err != nil {
+			t.Errorf("stopping the server: %v", err)
+		}
+	}()
+
+	conn := []string{"--url", testBrokerURL(), "--exchange", exchange, "--json", "--warmup", "100ms", "--timeout", "10s"}
+	tests := []struct {
+		name    string
+		args    []string
+		ok      bool   // calls succeed
+		errKind string // else every call fails with this
+	}{
+		{"calls", []string{"--topic", topic, "--concurrency", "4", "--duration", "300ms"}, true, ""},
+		{"calls to the server", []string{"--topic", topic, "--server", "s1", "--count", "20", "--payload", "10000"}, true, ""},
+		{"casts", []string{"--topic", topic, "--mode", "cast", "--concurrency", "4", "--duration", "300ms"}, true, ""},
+		{"in-process replicas", []string{"--topic", topic + "-own", "--replicas", "2", "--mode", "cast", "--count", "50", "--concurrency", "8"}, true, ""},
+		{"nobody serves the topic", []string{"--topic", topic + "-nobody", "--concurrency", "2", "--duration", "300ms"}, false, kindNoRoute},
+		{"nobody is the server", []string{"--topic", topic, "--server", "s9", "--mode", "cast", "--duration", "300ms"}, false, kindNoRoute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"bench"}, conn...), tt.args...)
+			start := time.Now()
+			code, stdout, stderr := runWarren(t, args...)
+			if code != exitOK || stderr != "" {
+				t.Fatalf("warren %q = %d, want 0\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+			}
+			r := parseBenchJSON(t, stdout)
+			if !strings.Contains(r.URL, ":****@") || r.Exchange != exchange {
+				t.Errorf("url %q, exchange %q; want the password masked, %s", r.URL, r.Exchange, exchange)
+			}
+			if tt.ok {
+				checkLatencies(t, r)
+				if r.OK != r.Calls {
+					t.Errorf("%d of %d ok, errors %v %v", r.OK, r.Calls, r.Errors, r.FirstErrors)
+				}
+				return
+			}
+			if r.OK != 0 || r.Calls == 0 || r.Errors[tt.errKind] != r.Calls {
+				t.Errorf("%d calls, %d ok, errors %v; want every call counted as %s", r.Calls, r.OK, r.Errors, tt.errKind)
+			}
+			// No route is known at once: the bench ends with its duration.
+			if el := time.Since(start); el > 10*time.Second {
+				t.Errorf("the bench took %v", el)
 			}
 		})
 	}

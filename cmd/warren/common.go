@@ -55,6 +55,11 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 // config returns the transport configuration: the flags, else the
 // environment, else the defaults.
 func (c *connFlags) config() (transport.Config, error) {
+	return c.configOr(defaultURL)
+}
+
+// configOr is config with url as the default transport URL.
+func (c *connFlags) configOr(url string) (transport.Config, error) {
 	cfg, err := transport.ConfigFromEnv()
 	if err != nil {
 		return transport.Config{}, fmt.Errorf("%w: %w", errBadInput, err)
@@ -63,7 +68,7 @@ func (c *connFlags) config() (transport.Config, error) {
 		cfg.URL = c.url
 	}
 	if cfg.URL == "" {
-		cfg.URL = defaultURL
+		cfg.URL = url
 	}
 	if c.exchange != "" {
 		cfg.ControlExchange = c.exchange
@@ -279,8 +284,8 @@ func hostname() string {
 
 // brokerURL returns the parsed transport URL of cfg when it names a broker,
 // and nil when it names the memory driver (empty or memory://). Its errors
-// start with "warren: ". demo and bench, which run on the memory driver
-// when no broker is named, use it.
+// start with "warren: ". demo, which runs on the memory driver when no
+// broker is named, uses it.
 func brokerURL(cfg transport.Config) (*transport.URL, error) {
 	if cfg.URL == "" {
 		return nil, nil

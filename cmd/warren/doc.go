@@ -17,18 +17,18 @@
 //	listen   print notifications as JSON lines
 //	demo     run three calculator replicas and a client, and show call, cast,
 //	         fanout cast, a call to one server, a remote error and a timeout
-//	bench    measure calls (or casts) per second and their latency through
-//	         the whole stack: rpcclient, transport, rpcserver, dispatcher
+//	bench    measure calls (or casts) of echo per second and their latency:
+//	         whatever serves a topic (warren serve, a Python echo), or
+//	         replicas in this process through the whole stack
 //	version  print warren's version
 //	help     list the commands, or show one command's flags
 //
-// call, cast, serve, ping, notify and listen take --url (default
+// call, cast, serve, ping, notify, listen and bench take --url (default
 // $WARREN_TRANSPORT_URL, else amqp://guest:guest@127.0.0.1:5672/) and
 // --exchange (default $WARREN_CONTROL_EXCHANGE, else openstack); flags may
-// come before or after the arguments. demo takes them too, and runs on the
-// in-process memory driver when no URL is given; bench reads
-// WARREN_TRANSPORT_URL, and uses that driver when it is unset. Every
-// command takes --help.
+// come before or after the arguments. demo, and bench with replicas in this
+// process, take them too, and run on the in-process memory driver when no
+// URL is given. Every command takes --help.
 //
 //	warren serve --topic calculator --server calc-1
 //	warren call --topic calculator divide '{"num1": 200, "num2": 100}'
@@ -38,6 +38,7 @@
 //	warren notify --event-type compute.instance.create.end '{"id": 42}'
 //	warren listen --pool audit --priority info,error --count 10
 //	warren call --topic calculator warren_rpc_server_info
+//	warren bench --topic calculator --concurrency 16 --duration 30s --json
 //
 // The last asks a server that has rpcserver.Introspection, as warren serve
 // does, for its namespaces, versions, methods (with argument names), host,
@@ -50,5 +51,8 @@
 // the broker cannot be reached. With --json, call, cast and ping report a
 // failure on stderr as one JSON object with the exit code and, for a remote
 // failure, the exception. demo exits 1 when a step did not behave as
-// expected, bench when a call failed.
+// expected. bench never stops on a failed call: it counts failures by kind
+// (timeout, no_route, remote, connection, other) and exits 0 once it
+// measured; with --json it prints one object (calls, ok, errors, per_sec,
+// p50_ms, p99_ms, p999_ms, max_ms, ...).
 package main

@@ -41,7 +41,7 @@ func commands() []command {
 		{"ping", "check that a server of a topic answers, as a liveness or readiness probe", runPing},
 		{"notify", "send a notification", runNotify},
 		{"listen", "print notifications as JSON lines", runListen},
-		{"bench", "measure calls (or casts) per second and their latency through the whole stack", runBench},
+		{"bench", "measure calls (or casts) of echo per second and their latency: live servers of a topic, or replicas in this process", runBench},
 		{"version", "print warren's version", runVersion},
 	}
 }
@@ -76,12 +76,11 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-8s %s\n", "help", "list the commands, or show one command's flags: warren help <command>")
 	fmt.Fprint(w, `
-call, cast, serve, ping, notify and listen take --url (default
+call, cast, serve, ping, notify, listen and bench take --url (default
 $WARREN_TRANSPORT_URL, else `+defaultURL+`)
-and --exchange (default $WARREN_CONTROL_EXCHANGE, else openstack). demo takes
-them too, and runs on the in-process memory driver when no URL is given;
-bench reads WARREN_TRANSPORT_URL, and uses that driver when it is unset.
-Every command takes --help.
+and --exchange (default $WARREN_CONTROL_EXCHANGE, else openstack). demo, and
+bench with replicas in this process, take them too, and run on the in-process
+memory driver when no URL is given. Every command takes --help.
 
 `+exitCodesHelp+`
 `)

@@ -140,7 +140,8 @@ func TestHelp(t *testing.T) {
 		{"help serve", []string{"help", "serve"}, []string{"usage: warren serve --topic T [--server S] [flags]", "--workers", "--grace", "echo(data)", "divide(num1, num2=1)"}},
 		{"help notify", []string{"help", "notify"}, []string{"usage: warren notify --event-type E [flags] [PAYLOAD]", "--priority", "--publisher-id", "--topic", "(default notifications)"}},
 		{"help listen", []string{"help", "listen"}, []string{"usage: warren listen [flags]", "--pool", "--count", "--priority"}},
-		{"help bench", []string{"help", "bench"}, []string{"usage: warren bench [flags]", "-n", "-c", "-size", "-servers", "-cast", "-timeout", "-topic"}},
+		{"help bench", []string{"help", "bench"}, []string{"usage: warren bench [--topic T [--server S]] [flags]", "--url", "--topic", "--server", "--mode", "--concurrency",
+			"--duration", "(default 10s)", "--count", "--payload", "--timeout", "(default 5s)", "--warmup", "--replicas", "--json", "deprecated: use --concurrency", "exit codes:"}},
 		{"help version", []string{"help", "version"}, []string{"usage: warren version"}},
 	}
 	for _, tt := range tests {

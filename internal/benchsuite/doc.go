@@ -3,9 +3,14 @@
 // calls (a private reply queue and Direct Reply-to, correlation ids, many
 // calls in flight on one connection, a tuned prefetch, multiple acks) and
 // a cast publisher with streamed publisher confirms, against warren's
-// Call and confirmed Cast at several concurrencies, payload sizes and a
-// fanout to three servers. Every variant runs in the one process, so CPU
-// seconds and allocations count client and server together.
+// Call and confirmed Cast at several concurrencies, payload sizes, a
+// fanout to three servers, and with the quorum ("modern") queue preset.
+//
+// The servers of both sides run in processes of their own: the program
+// that runs the suite is started again in a server role (ServeIfChild),
+// and answers the parent's questions about its CPU time on a pipe. Each
+// row thus reports the CPU seconds of the client process and of the
+// server process apart; allocations are counted in the client process.
 //
 // Run it with ./scripts/bench; its smoke test runs under go test -short.
 package benchsuite

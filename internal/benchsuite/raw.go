@@ -93,20 +93,25 @@ func (s *rawServer) close() {
 
 // rawClient is the baseline's RPC client: one connection, one channel
 // that publishes calls without confirms (a mutex orders them) and
-// consumes replies with automatic acks, either from a private server-named
-// queue or through Direct Reply-to; replies are matched to calls by
-// correlation_id.
+// consumes replies with automatic acks, either from a private queue (an
+// exclusive server-named one, or a quorum queue of its own) or through
+// Direct Reply-to; replies are matched to calls by correlation_id.
 type rawClient struct {
 	conn    *amqp.Connection
 	ch      *amqp.Channel
 	replyTo string
+	// quorum is true when replyTo is a quorum queue, which close deletes.
+	quorum bool
 
 	mu      sync.Mutex
 	pending map[string]chan []byte
 	done    chan struct{}
 }
 
-func newRawClient(url string, direct bool) (*rawClient, error) {
+// newRawClient returns a client that gets its replies through Direct
+// Reply-to when direct is set, else from a private queue: a quorum queue
+// when queueArgs ask for one, else an exclusive one.
+func newRawClient(url string, direct bool, queueArgs amqp.Table) (*rawClient, error) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return nil, fmt.Errorf("raw client: %w", err)
@@ -117,20 +122,27 @@ func newRawClient(url string, direct bool) (*rawClient, error) {
 		return nil, fmt.Errorf("raw client: %w", err)
 	}
 	replyTo := directReplyTo
-	if !direct {
-		q, err := ch.QueueDeclare("", false, true, true, false, nil)
-		if err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("raw client: %w", err)
-		}
+	quorum := !direct && queueArgs[amqp.QueueTypeArg] == amqp.QueueTypeQuorum
+	switch {
+	case quorum:
+		// Quorum queues are durable, neither exclusive nor auto-delete.
+		replyTo = "benchsuite-reply-" + wire.NewID()
+		_, err = ch.QueueDeclare(replyTo, true, false, false, false, queueArgs)
+	case !direct:
+		var q amqp.Queue
+		q, err = ch.QueueDeclare("", false, true, true, false, nil)
 		replyTo = q.Name
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raw client: %w", err)
 	}
 	replies, err := ch.Consume(replyTo, "", true, false, false, false, nil)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("raw client: %w", err)
 	}
-	c := &rawClient{conn: conn, ch: ch, replyTo: replyTo, pending: make(map[string]chan []byte), done: make(chan struct{})}
+	c := &rawClient{conn: conn, ch: ch, replyTo: replyTo, quorum: quorum, pending: make(map[string]chan []byte), done: make(chan struct{})}
 	go c.route(replies)
 	return c, nil
 }
@@ -177,6 +189,9 @@ func (c *rawClient) call(ctx context.Context, exchange, key string, body []byte)
 }
 
 func (c *rawClient) close() {
+	if c.quorum {
+		_, _ = c.ch.QueueDelete(c.replyTo, false, false, false)
+	}
 	c.conn.Close()
 	<-c.done
 }

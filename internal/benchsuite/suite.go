@@ -11,16 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/warrenrpc/warren/dispatcher"
-	"github.com/warrenrpc/warren/endpoints"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/rpcclient"
-	"github.com/warrenrpc/warren/rpcserver"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport/rabbit"
 )
@@ -34,8 +30,9 @@ type Config struct {
 	// Reps is how many times each row is measured; rows are interleaved,
 	// so that a drift of the machine's speed touches every variant alike.
 	Reps int
-	// Short keeps the rows of concurrency 1 and 64 only, with a 100-byte
-	// payload: a smoke test of the suite.
+	// Short keeps four rows (calls at concurrency 1 and 64, casts at 64,
+	// calls at 1 on quorum queues), with a 100-byte payload: a smoke test
+	// of the suite.
 	Short bool
 	// Log, when not nil, hears each measurement as it ends.
 	Log io.Writer
@@ -48,8 +45,12 @@ type Row struct {
 	Concurrency int
 	Payload     int
 	Fanout      bool
-	Baseline    []Result // the baseline variants, e.g. private queue and Direct Reply-to
-	Warren      Result
+	// Quorum is true for the rows with the quorum ("modern") queue
+	// preset: warren with rabbit.Queues{Quorum: true, TransientQuorum:
+	// true}, the baseline with quorum request, cast and reply queues.
+	Quorum   bool
+	Baseline []Result // the baseline variants, e.g. private queue and Direct Reply-to
+	Warren   Result
 }
 
 // Best returns the best baseline variant by throughput.
@@ -72,23 +73,26 @@ type Result struct {
 	P50     time.Duration
 	P99     time.Duration
 	P999    time.Duration
-	// CPUPer1000 is the CPU seconds of the process (client and server
-	// both run in it) per 1,000 operations.
-	CPUPer1000 float64
-	// AllocsPerOp is the heap allocations per operation, client and
-	// server together.
+	// ClientCPUPer1000 and ServerCPUPer1000 are the CPU seconds, user
+	// and system, of the client process and of the server process per
+	// 1,000 operations. The servers run in a process of their own.
+	ClientCPUPer1000 float64
+	ServerCPUPer1000 float64
+	// AllocsPerOp is the heap allocations per operation of the client
+	// process.
 	AllocsPerOp float64
 }
 
 // sample is one measurement.
 type sample struct {
-	ops, errs        int
-	elapsed          time.Duration
-	lat              []time.Duration
-	cpu              time.Duration
-	mallocs          uint64
-	p50, p99, p999   time.Duration
-	perSec, cpuPer1k float64
+	ops, errs       int
+	elapsed         time.Duration
+	lat             []time.Duration
+	cpu, srvCPU     time.Duration // of the client and the server process
+	mallocs         uint64
+	p50, p99, p999  time.Duration
+	perSec          float64
+	cpuPer1k, srv1k float64
 }
 
 // op is one operation of a variant; ctx bounds it.
@@ -96,9 +100,10 @@ type op func(ctx context.Context) error
 
 // variant is a ready-to-measure side of a row; close releases it.
 type variant struct {
-	name  string
-	op    op
-	close func()
+	name   string
+	op     op
+	close  func()
+	server *serverProc // whose CPU time counts as the server's
 }
 
 // rowSpec describes a row and builds its variants.
@@ -107,12 +112,16 @@ type rowSpec struct {
 	conc    int
 	payload int
 	fanout  bool
+	quorum  bool
 }
 
 func (s rowSpec) name() string {
 	n := fmt.Sprintf("%s c=%d %s", s.kind, s.conc, size(s.payload))
 	if s.fanout {
 		n = fmt.Sprintf("fanout cast to 3 c=%d %s", s.conc, size(s.payload))
+	}
+	if s.quorum {
+		n += " quorum"
 	}
 	return n
 }
@@ -130,21 +139,25 @@ func size(n int) string {
 
 func specs(short bool) []rowSpec {
 	if short {
-		return []rowSpec{{"call", 1, 100, false}, {"call", 64, 100, false}, {"cast", 64, 100, false}}
+		return []rowSpec{
+			{kind: "call", conc: 1, payload: 100}, {kind: "call", conc: 64, payload: 100}, {kind: "cast", conc: 64, payload: 100},
+			{kind: "call", conc: 1, payload: 100, quorum: true},
+		}
 	}
 	var out []rowSpec
-	for _, c := range []int{1, 16, 64, 256} {
-		out = append(out, rowSpec{"call", c, 100, false})
+	for _, kind := range []string{"call", "cast"} {
+		for _, c := range []int{1, 16, 64, 256} {
+			out = append(out, rowSpec{kind: kind, conc: c, payload: 100})
+		}
 	}
-	for _, c := range []int{1, 16, 64, 256} {
-		out = append(out, rowSpec{"cast", c, 100, false})
-	}
-	out = append(out,
-		rowSpec{"call", 16, 10_000, false},
-		rowSpec{"call", 4, 1 << 20, false},
-		rowSpec{"cast", 16, 100, true},
+	return append(out,
+		rowSpec{kind: "call", conc: 16, payload: 10_000},
+		rowSpec{kind: "call", conc: 4, payload: 1 << 20},
+		rowSpec{kind: "cast", conc: 16, payload: 100, fanout: true},
+		rowSpec{kind: "call", conc: 1, payload: 100, quorum: true},
+		rowSpec{kind: "call", conc: 64, payload: 100, quorum: true},
+		rowSpec{kind: "cast", conc: 64, payload: 100, quorum: true},
 	)
-	return out
 }
 
 // Run measures every row, Reps times, interleaved, and returns the rows
@@ -153,17 +166,28 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	if cfg.Reps < 1 || cfg.Duration <= 0 {
 		return nil, errors.New("benchsuite: Reps and Duration must be positive")
 	}
-	env, err := newEnv(ctx, cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	defer env.close()
 	sp := specs(cfg.Short)
+	envs := make(map[bool]*env) // by quorum
+	defer func() {
+		for _, e := range envs {
+			e.close()
+		}
+	}()
+	for _, s := range sp {
+		if envs[s.quorum] == nil {
+			e, err := newEnv(ctx, cfg.URL, s.quorum)
+			if err != nil {
+				return nil, err
+			}
+			envs[s.quorum] = e
+		}
+	}
 	samples := make([][][]sample, len(sp)) // row, variant, rep
 	names := make([][]string, len(sp))
 	for rep := range cfg.Reps {
 		for i, s := range sp {
-			vs, err := env.variants(ctx, s)
+			env := envs[s.quorum]
+			vs, err := env.variants(s)
 			if err != nil {
 				return nil, fmt.Errorf("benchsuite: %s: %w", s.name(), err)
 			}
@@ -179,8 +203,11 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 				if err := env.waitIdle(ctx); err != nil {
 					return nil, err
 				}
-				sm := measure(ctx, v.op, s.conc, cfg.Duration)
+				sm, err := measure(ctx, v, s.conc, cfg.Duration)
 				v.close()
+				if err != nil {
+					return nil, err
+				}
 				samples[i][j] = append(samples[i][j], sm)
 				if cfg.Log != nil {
 					fmt.Fprintf(cfg.Log, "rep %d  %-26s %-22s %9.0f/s  p50 %v  errors %d\n",
@@ -191,7 +218,7 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	}
 	rows := make([]Row, len(sp))
 	for i, s := range sp {
-		r := Row{Name: s.name(), Kind: s.kind, Concurrency: s.conc, Payload: s.payload, Fanout: s.fanout}
+		r := Row{Name: s.name(), Kind: s.kind, Concurrency: s.conc, Payload: s.payload, Fanout: s.fanout, Quorum: s.quorum}
 		for j, n := range names[i] {
 			res := median(n, samples[i][j])
 			if j == len(names[i])-1 {
@@ -222,39 +249,50 @@ func median(name string, reps []sample) Result {
 	for _, s := range reps {
 		errs += s.errs
 	}
-	res := Result{Variant: name, Ops: m.ops, Errors: errs, PerSec: m.perSec, P50: m.p50, P99: m.p99, P999: m.p999, CPUPer1000: m.cpuPer1k}
+	res := Result{Variant: name, Ops: m.ops, Errors: errs, PerSec: m.perSec, P50: m.p50, P99: m.p99, P999: m.p999,
+		ClientCPUPer1000: m.cpuPer1k, ServerCPUPer1000: m.srv1k}
 	if m.ops > 0 {
 		res.AllocsPerOp = float64(m.mallocs) / float64(m.ops)
 	}
 	return res
 }
 
-// measure runs o from conc goroutines for d, after a short warm-up.
-func measure(ctx context.Context, o op, conc int, d time.Duration) sample {
+// measure runs v's op from conc goroutines for d, after a short warm-up,
+// and measures the CPU time of this process and of v's server process.
+func measure(ctx context.Context, v variant, conc int, d time.Duration) (sample, error) {
 	warm, cancel := context.WithTimeout(ctx, d/10)
-	run(warm, o, conc, false)
+	run(warm, v.op, conc, false)
 	cancel()
 
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
+	srv0, err := v.server.cpu(ctx)
+	if err != nil {
+		return sample{}, err
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, d)
-	lat, errs := run(rctx, o, conc, true)
+	lat, errs := run(rctx, v.op, conc, true)
 	cancel()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	srv1, err := v.server.cpu(ctx)
+	if err != nil {
+		return sample{}, err
+	}
 	runtime.ReadMemStats(&ms1)
 
-	s := sample{ops: len(lat), errs: errs, elapsed: elapsed, lat: lat, cpu: cpu, mallocs: ms1.Mallocs - ms0.Mallocs}
+	s := sample{ops: len(lat), errs: errs, elapsed: elapsed, lat: lat, cpu: cpu, srvCPU: srv1 - srv0, mallocs: ms1.Mallocs - ms0.Mallocs}
 	slices.Sort(lat)
 	s.p50, s.p99, s.p999 = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 0.999)
 	s.perSec = float64(s.ops) / elapsed.Seconds()
 	if s.ops > 0 {
 		s.cpuPer1k = cpu.Seconds() * 1000 / float64(s.ops)
+		s.srv1k = s.srvCPU.Seconds() * 1000 / float64(s.ops)
 	}
-	return s
+	return s, nil
 }
 
 // run calls o from conc goroutines until ctx ends; it returns the
@@ -299,27 +337,17 @@ func pct(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// env holds what every row shares: the warren client and servers and the
-// raw peers, started once.
+// env holds what the rows of one queue preset share: the warren client,
+// the server processes of warren and of the baseline, started once, on a
+// topic and a control exchange of their own.
 type env struct {
 	url      string
 	topic    string
 	exchange string
+	quorum   bool
 	client   *rabbit.Transport
-	servers  []*rabbit.Transport
-	srvs     []*rpcserver.Server
-	served   sync.WaitGroup
-	rawSrv   *rawServer
-	drain    *rawDrain
+	warren   *serverProc
+	baseline *serverProc
 	payloads map[int]string
 }
 
@@ -329,135 +357,141 @@ type echoArgs struct {
 	Data string `json:"data"`
 }
 
-func newEnv(ctx context.Context, url string) (e *env, err error) {
-	e = &env{url: url, topic: "warren-benchsuite-" + wire.NewID()[:8], exchange: "openstack", payloads: make(map[int]string)}
+// newEnv starts the rows' servers, with the quorum preset or without.
+func newEnv(ctx context.Context, url string, quorum bool) (e *env, err error) {
+	id := wire.NewID()[:8]
+	e = &env{url: url, topic: "warren-benchsuite-" + id, exchange: "warren-benchsuite-" + id, quorum: quorum, payloads: make(map[int]string)}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
-	if e.client, err = rabbit.Dial(ctx, url); err != nil {
+	if e.client, err = rabbit.Dial(ctx, url, rabbit.ControlExchange(e.exchange), rabbit.QueuePreset(preset(quorum))); err != nil {
 		return nil, fmt.Errorf("benchsuite: client: %w", err)
 	}
-	ep := endpoints.New()
-	endpoints.Register(ep, echoMethod, func(_ context.Context, a echoArgs) (echoArgs, error) { return a, nil })
-	disp, err := dispatcher.New([]*endpoints.Endpoint{ep})
-	if err != nil {
+	spec := serverSpec{Role: roleWarren, URL: url, Topic: e.topic, Exchange: e.exchange, Quorum: quorum, Fanout: !quorum}
+	if e.warren, err = startServerProc(ctx, spec); err != nil {
 		return nil, err
 	}
-	for i := range 3 {
-		tr, err := rabbit.Dial(ctx, url)
-		if err != nil {
-			return nil, fmt.Errorf("benchsuite: server: %w", err)
-		}
-		e.servers = append(e.servers, tr)
-		srv := rpcserver.New(tr, target.Target{Topic: e.topic, Server: fmt.Sprintf("s%d", i+1)}, disp)
-		if err := srv.Listen(ctx); err != nil {
-			return nil, fmt.Errorf("benchsuite: server: %w", err)
-		}
-		e.srvs = append(e.srvs, srv)
-		e.served.Go(func() { _ = srv.Serve(context.Background()) })
-	}
 	if err := e.rawTopology(); err != nil {
+		return nil, err
+	}
+	spec.Role = roleBaseline
+	if e.baseline, err = startServerProc(ctx, spec); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-// rawTopology declares the raw peers' queues, deleted with their
-// consumers: <topic>-raw and <topic>-rawcast bound to the control
-// exchange with their names, and <topic>-rawfan<i> bound to fanout
-// exchange <topic>-rawfan; the cast queues are drained.
+// queueArgs returns the arguments of the baseline's queues: quorum ones,
+// or none.
+func (e *env) queueArgs() amqp.Table {
+	if e.quorum {
+		return amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}
+	}
+	return nil
+}
+
+// rawQueues returns the baseline's queues and the exchanges they are bound
+// to with their names: <topic>-raw and <topic>-rawcast on the control
+// exchange, and without the quorum preset <topic>-rawfan1 to 3 on the
+// fanout exchange <topic>-rawfan.
+func (e *env) rawQueues() [][2]string {
+	qs := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawcast", e.exchange}}
+	if !e.quorum {
+		for i := range 3 {
+			qs = append(qs, [2]string{fmt.Sprintf("%s-rawfan%d", e.topic, i+1), e.topic + "-rawfan"})
+		}
+	}
+	return qs
+}
+
+// rawTopology declares the baseline's queues, durable quorum queues with
+// the quorum preset, else transient auto-delete classic ones; close
+// deletes them.
 func (e *env) rawTopology() error {
-	conn, err := amqp.Dial(e.url)
-	if err != nil {
-		return fmt.Errorf("benchsuite: %w", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("benchsuite: %w", err)
-	}
-	fan := e.topic + "-rawfan"
-	if err := ch.ExchangeDeclare(fan, "fanout", false, true, false, false, nil); err != nil {
-		return fmt.Errorf("benchsuite: %w", err)
-	}
-	binds := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawcast", e.exchange}}
-	for i := range 3 {
-		binds = append(binds, [2]string{fmt.Sprintf("%s%d", fan, i+1), fan})
-	}
-	for _, b := range binds {
-		if _, err := ch.QueueDeclare(b[0], false, true, false, false, nil); err != nil {
-			return fmt.Errorf("benchsuite: %w", err)
-		}
-		if err := ch.QueueBind(b[0], b[0], b[1], false, nil); err != nil {
-			return fmt.Errorf("benchsuite: %w", err)
-		}
-	}
-	if e.rawSrv, err = startRawServer(e.url, binds[0][0]); err != nil {
-		return err
-	}
-	queues := []string{binds[1][0]}
-	for _, b := range binds[2:] {
-		queues = append(queues, b[0])
-	}
-	e.drain, err = startRawDrain(e.url, queues...)
-	return err
-}
-
-// waitIdle waits, up to a minute, until the run's queues hold no
-// message.
-func (e *env) waitIdle(ctx context.Context) error {
-	conn, err := amqp.Dial(e.url)
-	if err != nil {
-		return fmt.Errorf("benchsuite: %w", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("benchsuite: %w", err)
-	}
-	queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawcast"}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(time.Minute)
-	for {
-		left := 0
-		for _, q := range queues {
-			st, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
-			if err != nil {
-				return fmt.Errorf("benchsuite: %w", err)
+	return e.withChannel(func(ch *amqp.Channel) error {
+		if !e.quorum {
+			if err := ch.ExchangeDeclare(e.topic+"-rawfan", "fanout", false, true, false, false, nil); err != nil {
+				return err
 			}
-			left += st.Messages
 		}
-		if left == 0 {
-			return nil
+		for _, b := range e.rawQueues() {
+			if _, err := ch.QueueDeclare(b[0], e.quorum, !e.quorum, false, false, e.queueArgs()); err != nil {
+				return err
+			}
+			if err := ch.QueueBind(b[0], b[0], b[1], false, nil); err != nil {
+				return err
+			}
 		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			return fmt.Errorf("benchsuite: %d messages still queued after a minute", left)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+		return nil
+	})
 }
 
-// deleteQueues deletes warren's queues of the run, which oslo.messaging's
-// topology keeps.
-func (e *env) deleteQueues() {
+// withChannel runs f on a channel of a connection of its own.
+func (e *env) withChannel(f func(ch *amqp.Channel) error) error {
 	conn, err := amqp.Dial(e.url)
 	if err != nil {
-		return
+		return fmt.Errorf("benchsuite: %w", err)
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
-		return
+		return fmt.Errorf("benchsuite: %w", err)
 	}
-	for _, q := range []string{e.topic, e.topic + ".s1", e.topic + ".s2", e.topic + ".s3"} {
-		_, _ = ch.QueueDelete(q, false, false, false)
+	if err := f(ch); err != nil {
+		return fmt.Errorf("benchsuite: %w", err)
 	}
+	return nil
+}
+
+// waitIdle waits, up to a minute, until the request and cast queues hold
+// no message.
+func (e *env) waitIdle(ctx context.Context) error {
+	return e.withChannel(func(ch *amqp.Channel) error {
+		queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawcast"}
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.After(time.Minute)
+		for {
+			left := 0
+			for _, q := range queues {
+				st, err := ch.QueueDeclarePassive(q, false, false, false, false, nil)
+				if err != nil {
+					return err
+				}
+				left += st.Messages
+			}
+			if left == 0 {
+				return nil
+			}
+			select {
+			case <-tick.C:
+			case <-deadline:
+				return fmt.Errorf("%d messages still queued after a minute", left)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+}
+
+// deleteTopology deletes the queues and exchanges of the env that remain
+// without consumers (oslo.messaging's topology keeps its queues).
+func (e *env) deleteTopology() {
+	_ = e.withChannel(func(ch *amqp.Channel) error {
+		queues := []string{e.topic, e.topic + ".s1", e.topic + ".s2", e.topic + ".s3"}
+		for _, b := range e.rawQueues() {
+			queues = append(queues, b[0])
+		}
+		for _, q := range queues {
+			_, _ = ch.QueueDelete(q, false, false, false)
+		}
+		for _, x := range []string{e.exchange, e.topic + "_fanout", e.topic + "-rawfan"} {
+			_ = ch.ExchangeDelete(x, false, false)
+		}
+		return nil
+	})
 }
 
 // payload returns a string of n bytes, made once.
@@ -481,79 +515,69 @@ func (e *env) body(n int) ([]byte, error) {
 }
 
 // variants returns the baselines of s, then warren's variant.
-func (e *env) variants(ctx context.Context, s rowSpec) ([]variant, error) {
+func (e *env) variants(s rowSpec) ([]variant, error) {
 	body, err := e.body(s.payload)
 	if err != nil {
 		return nil, err
 	}
 	args := echoArgs{Data: e.payload(s.payload)}
 	var vs []variant
+	none := func() {}
 	switch {
 	case s.kind == "call":
 		for _, direct := range []bool{false, true} {
-			c, err := newRawClient(e.url, direct)
+			c, err := newRawClient(e.url, direct, e.queueArgs())
 			if err != nil {
 				return nil, err
 			}
 			name := "amqp091 private queue"
+			if e.quorum {
+				name = "amqp091 quorum reply queue"
+			}
 			if direct {
 				name = "amqp091 Direct Reply-to"
 			}
 			vs = append(vs, variant{name, func(ctx context.Context) error {
 				return c.call(ctx, e.exchange, e.topic+"-raw", body)
-			}, c.close})
+			}, c.close, e.baseline})
 		}
 		cl := rpcclient.New(e.client, target.Target{Topic: e.topic})
 		vs = append(vs, variant{"warren", func(ctx context.Context) error {
 			var out echoArgs
 			return cl.Call(ctx, echoMethod, args, &out)
-		}, func() {}})
-	case s.fanout:
-		c, err := newRawCaster(e.url)
-		if err != nil {
-			return nil, err
-		}
-		vs = append(vs, variant{"amqp091 confirms, streamed", func(ctx context.Context) error {
-			return c.cast(ctx, e.topic+"-rawfan", e.topic, body)
-		}, c.close})
-		cl := rpcclient.New(e.client, target.Target{Topic: e.topic}, rpcclient.Fanout())
-		vs = append(vs, variant{"warren", func(ctx context.Context) error {
-			return cl.Cast(ctx, echoMethod, args)
-		}, func() {}})
+		}, none, e.warren})
 	default:
 		c, err := newRawCaster(e.url)
 		if err != nil {
 			return nil, err
 		}
+		exchange, key := e.exchange, e.topic+"-rawcast"
+		if s.fanout {
+			exchange, key = e.topic+"-rawfan", e.topic
+		}
 		vs = append(vs, variant{"amqp091 confirms, streamed", func(ctx context.Context) error {
-			return c.cast(ctx, e.exchange, e.topic+"-rawcast", body)
-		}, c.close})
-		cl := rpcclient.New(e.client, target.Target{Topic: e.topic})
+			return c.cast(ctx, exchange, key, body)
+		}, c.close, e.baseline})
+		var opts []rpcclient.Option
+		if s.fanout {
+			opts = append(opts, rpcclient.Fanout())
+		}
+		cl := rpcclient.New(e.client, target.Target{Topic: e.topic}, opts...)
 		vs = append(vs, variant{"warren", func(ctx context.Context) error {
 			return cl.Cast(ctx, echoMethod, args)
-		}, func() {}})
+		}, none, e.warren})
 	}
 	return vs, nil
 }
 
 func (e *env) close() {
-	if e.rawSrv != nil {
-		e.rawSrv.close()
-	}
-	if e.drain != nil {
-		e.drain.close()
-	}
-	for _, srv := range e.srvs {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
-	}
-	e.served.Wait()
-	for _, tr := range e.servers {
-		_ = tr.Close()
+	for _, p := range []*serverProc{e.baseline, e.warren} {
+		if p != nil {
+			p.close()
+		}
 	}
 	if e.client != nil {
 		_ = e.client.Close()
 	}
-	e.deleteQueues()
+	e.deleteTopology()
 }

@@ -7,12 +7,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
+func TestMain(m *testing.M) {
+	ServeIfChild() // the smoke test's server processes are this test binary
+	goleak.VerifyTestMain(m)
+}
+
 // TestSmoke runs the suite's short rows once, briefly, against the broker
-// in WARREN_TEST_AMQP_URL (default the local RabbitMQ), and checks that every
-// variant made calls without errors and that the table and chart name
-// each row. The full suite runs with ./scripts/bench, never in go test.
+// in WARREN_TEST_AMQP_URL (default the local RabbitMQ), with its servers in
+// processes of their own, and checks that every variant made calls without
+// errors, that the CPU time of client and server was measured, and that
+// the table and chart name each row. The full suite runs with ./scripts/bench, never in go test.
 func TestSmoke(t *testing.T) {
 	url := os.Getenv("WARREN_TEST_AMQP_URL")
 	if url == "" {
@@ -24,8 +32,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if len(rows) != 3 {
-		t.Fatalf("Run returned %d rows, want 3", len(rows))
+	if len(rows) != 4 || !rows[3].Quorum {
+		t.Fatalf("Run returned %d rows, want 4, the last on quorum queues", len(rows))
 	}
 	var md, svg bytes.Buffer
 	if err := WriteMarkdown(&md, rows); err != nil {
@@ -36,8 +44,9 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, r := range rows {
 		for _, v := range append(r.Baseline, r.Warren) {
-			if v.Ops == 0 || v.Errors != 0 || v.P50 <= 0 || v.AllocsPerOp <= 0 {
-				t.Errorf("%s, %s: %d ops, %d errors, p50 %v, %.0f allocs/op; want ops, no errors", r.Name, v.Variant, v.Ops, v.Errors, v.P50, v.AllocsPerOp)
+			if v.Ops == 0 || v.Errors != 0 || v.P50 <= 0 || v.AllocsPerOp <= 0 || v.ClientCPUPer1000 <= 0 || v.ServerCPUPer1000 <= 0 {
+				t.Errorf("%s, %s: %d ops, %d errors, p50 %v, %.0f allocs/op, CPU s per 1,000 ops %.3f client %.3f server; want ops, no errors, all positive",
+					r.Name, v.Variant, v.Ops, v.Errors, v.P50, v.AllocsPerOp, v.ClientCPUPer1000, v.ServerCPUPer1000)
 			}
 		}
 		if r.Ratio() <= 0 {
@@ -69,5 +78,38 @@ func TestInFlightMemory(t *testing.T) {
 	}
 	if per := got.Bytes / n; per == 0 || per > 64<<10 {
 		t.Errorf("%d bytes per call in flight, want between 1 and 64 KiB", per)
+	}
+}
+
+// TestServerProcFails starts server processes that cannot serve: their
+// error reaches the parent, and they are gone.
+func TestServerProcFails(t *testing.T) {
+	tests := []struct {
+		name string
+		spec serverSpec
+		want string
+	}{
+		{"unknown role", serverSpec{Role: "bogus"}, `benchsuite: bogus server: benchsuite: unknown server role "bogus"`},
+		{"no broker", serverSpec{Role: roleBaseline, URL: "amqp://guest:guest@127.0.0.1:1/", Topic: "t"}, "benchsuite: baseline server: raw server: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := startServerProc(t.Context(), tt.spec)
+			if err == nil {
+				p.close()
+				t.Fatalf("startServerProc(%+v) = nil error, want %q", tt.spec, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("startServerProc(%+v) = %v, want %q", tt.spec, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestServeChildBadSpec feeds the server role a spec it cannot read.
+func TestServeChildBadSpec(t *testing.T) {
+	var out bytes.Buffer
+	if code := serveChild("{", strings.NewReader(""), &out); code != 1 || !strings.HasPrefix(out.String(), "error "+serverEnv+": ") {
+		t.Errorf("serveChild(bad JSON) = %d, wrote %q; want 1 and an error line", code, out.String())
 	}
 }
