@@ -391,10 +391,11 @@ func TestQueueManager(t *testing.T) {
 // depend on these two options (TestModernPresetDeclaresNoTransientQueue).
 func TestModernStreamPresetDeclaresNoTransientQueue(t *testing.T) {
 	host := unique("modernqm")
-	tr := dial(t, QueuePreset(Queues{Quorum: true, TransientQuorum: true, StreamFanout: true, QueueManager: true, Hostname: host, ProcessName: "svc"}))
-	tgt := streamTarget(t, "modernstream")
+	// Deleted after the transport closed, which leaves it.
 	replyQ := topology.ManagedReplyQueue(topology.ManagedID(host, "svc", 1))
 	t.Cleanup(func() { deleteQueue(t, replyQ) })
+	tr := dial(t, QueuePreset(Queues{Quorum: true, TransientQuorum: true, StreamFanout: true, QueueManager: true, Hostname: host, ProcessName: "svc"}))
+	tgt := streamTarget(t, "modernstream")
 	got := methods(t, listen(t, tr, tgt))
 	ctx := within(t, 30*time.Second)
 	if _, err := tr.Call(ctx, target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}, &message.Request{Method: "call"}); err != nil {
