@@ -73,7 +73,10 @@ type listener struct {
 //     the service that declared it had (durable, quorum);
 //   - exchange <topic>_fanout (fanout, durable false, auto-delete true);
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
-//     key <topic>.
+//     key <topic>; <topic>_fanout_<host>:<process>:<n> under
+//     use_queue_manager, or the stream <topic>_fanout that every server
+//     of the topic reads under rabbit_stream_fanout (see the package
+//     doc).
 //
 // The listener declares all of it again, with the same names, after a
 // reconnect and when the broker cancels one of its consumers (a queue
@@ -81,7 +84,8 @@ type listener struct {
 // is down, and returns by ctx's end even when the broker does not answer;
 // the set-up then stops, or the listener is closed once set up. A Listen
 // that fails part way deletes its fanout queue when its connection is
-// still up, and otherwise leaves it to expire.
+// still up, and otherwise leaves it to expire; a stream, or a queue
+// named by use_queue_manager, it leaves in any case.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
 		return nil, fmt.Errorf("rabbit: listen: %w", err)
@@ -360,7 +364,8 @@ func (l *listener) Stop() error {
 
 // Close stops the listener, closes its channel (the broker requeues what
 // was delivered and not acked) and deletes its fanout queue, as
-// oslo.messaging does. The shared queues stay for the other servers. Each
+// oslo.messaging does (not a stream, nor a queue named by
+// use_queue_manager). The shared queues stay for the other servers. Each
 // step gives a broker that does not answer 5 s, as Stop does.
 func (l *listener) Close() error {
 	l.closeOnce.Do(func() {
