@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -127,17 +128,7 @@ func TestOslo18PresetsInterop(t *testing.T) {
 					t.Fatalf("warren: whoami on %s = %q, %v; want %s, nil", s, who, err, s)
 				}
 			}
-			if err := client.Prepare(rpcclient.Server("py1")).Cast(ctx, "record", map[string]string{"value": "go-cast"}); err != nil {
-				t.Fatalf("warren: Cast to py1: %v", err)
-			}
-			py.waitRecord(t, "go-cast")
-			if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "go-fanout"}); err != nil {
-				t.Fatalf("warren: fanout Cast: %v", err)
-			}
-			py.waitRecord(t, "go-fanout")
-			if e := waitEvents(t, events, 1); e[0].Value != "go-fanout" {
-				t.Errorf("go1 got %+v, want warren's fanout cast", e[0])
-			}
+			castToPyAndFanout(ctx, t, client, py, events, "go")
 
 			c := startCallerEnv(t, b, oslo18Env(t, src, named("pycall")))
 			for _, s := range []string{"go1", "py1"} {
@@ -194,5 +185,23 @@ func TestOslo18PresetsInterop(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// castToPyAndFanout casts "record" with value <prefix>-cast to server py1,
+// which py must report, then with <prefix>-fanout to every server of the
+// topic, which py and warren server go1 (reporting to events) must get.
+func castToPyAndFanout(ctx context.Context, t *testing.T, client *rpcclient.Client, py *peer, events <-chan event, prefix string) {
+	t.Helper()
+	if err := client.Prepare(rpcclient.Server("py1")).Cast(ctx, "record", map[string]string{"value": prefix + "-cast"}); err != nil {
+		t.Fatalf("Cast to py1: %v", err)
+	}
+	py.waitRecord(t, prefix+"-cast")
+	if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": prefix + "-fanout"}); err != nil {
+		t.Fatalf("fanout Cast: %v", err)
+	}
+	py.waitRecord(t, prefix+"-fanout")
+	if e := waitEvents(t, events, 1); e[0].Server != "go1" || e[0].Value != prefix+"-fanout" {
+		t.Errorf("go1 got %+v, want the fanout cast", e[0])
 	}
 }

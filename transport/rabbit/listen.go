@@ -95,7 +95,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	}
 	srv := topology.ServerOf(tgt, t.s.controlExchange)
 	topicEx, fanoutEx := t.s.queues.topicExchange(srv.ControlExchange), t.s.queues.fanoutExchange(srv.FanoutExchange)
-	fanoutQ, err := t.fanoutQueueOf(ctx, srv)
+	fanoutQ, err := t.fanoutQueueOf(ctx, tgt.Topic, srv.FanoutQueue)
 	if err != nil {
 		return nil, fmt.Errorf("rabbit: listen on %s: %w", tgt, err)
 	}

@@ -62,19 +62,20 @@ type fanoutQueue struct {
 	stream bool
 }
 
-// fanoutQueueOf names and describes the fanout queue of a new listener of
-// srv. Under QueueManager it claims the name on the broker, within ctx.
-func (t *Transport) fanoutQueueOf(ctx context.Context, srv topology.Server) (fanoutQueue, error) {
+// fanoutQueueOf names and describes the fanout queue of a new listener on
+// topic, whose random name would be random. Under QueueManager it claims
+// the name on the broker, within ctx.
+func (t *Transport) fanoutQueueOf(ctx context.Context, topic, random string) (fanoutQueue, error) {
 	q := t.s.queues
 	if q.StreamFanout {
-		name := topology.StreamFanoutQueue(srv.FanoutKey)
+		name := topology.StreamFanoutQueue(topic)
 		return fanoutQueue{name: name, keep: true, stream: true,
 			declare: func(ch *amqp.Channel) error { return q.declareStream(ch, name) }}, nil
 	}
-	name := srv.FanoutQueue
+	name := random
 	if q.QueueManager {
 		var err error
-		name, err = t.claimQueue(ctx, func(id string) string { return topology.ManagedFanoutQueue(srv.FanoutKey, id) })
+		name, err = t.claimQueue(ctx, func(id string) string { return topology.ManagedFanoutQueue(topic, id) })
 		if err != nil {
 			return fanoutQueue{}, err
 		}
