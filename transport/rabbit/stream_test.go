@@ -1,6 +1,7 @@
 package rabbit
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -141,7 +142,7 @@ func TestQueueManagerNames(t *testing.T) {
 // streamTarget returns a server target whose stream fanout queue is
 // deleted when the test ends, after the listeners that the test opens
 // later are closed.
-func streamTarget(t *testing.T, name string) target.Target {
+func streamTarget(t testing.TB, name string) target.Target {
 	tgt := serverTarget(t, name)
 	t.Cleanup(func() { deleteQueue(t, topology.StreamFanoutQueue(tgt.Topic)) })
 	return tgt
@@ -149,7 +150,7 @@ func streamTarget(t *testing.T, name string) target.Target {
 
 // methods serves lis and sends the method of each request it receives to
 // the channel returned.
-func methods(t *testing.T, lis transport.Listener) <-chan string {
+func methods(t testing.TB, lis transport.Listener) <-chan string {
 	got := make(chan string, 16)
 	serve(t, lis, func(in transport.Incoming) *message.Reply {
 		got <- in.Request().Method
@@ -432,5 +433,35 @@ func TestModernStreamPresetDeclaresNoTransientQueue(t *testing.T) {
 	}
 	if found != len(want) {
 		t.Errorf("rabbitmqctl listed %d of warren's %d queues %v", found, len(want), slices.Collect(maps.Keys(want)))
+	}
+}
+
+// BenchmarkFanoutCast makes sequential fanout casts to two servers, each
+// waiting for its confirm and for both servers to receive it: through a
+// fanout queue per server (classic, or quorum under
+// rabbit_transient_quorum_queue), and through the stream they share.
+func BenchmarkFanoutCast(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		preset Queues
+	}{{"classic", Queues{}}, {"quorum", Queues{TransientQuorum: true}}, {"stream", streamPreset}} {
+		b.Run(c.name, func(b *testing.B) {
+			tgt := streamTarget(b, "bfanout")
+			servers := []<-chan string{
+				methods(b, listen(b, dial(b, QueuePreset(c.preset)), tgt)),
+				methods(b, listen(b, dial(b, QueuePreset(c.preset)), tgt)),
+			}
+			client := dial(b, QueuePreset(c.preset))
+			to := target.Target{Topic: tgt.Topic, Fanout: true}
+			ctx := context.Background()
+			for b.Loop() {
+				if err := client.Cast(ctx, to, &message.Request{Method: "echo", Args: benchArgs}); err != nil {
+					b.Fatalf("Cast = %v", err)
+				}
+				for _, got := range servers {
+					await(b, got, 10*time.Second, "the fanout cast")
+				}
+			}
+		})
 	}
 }
