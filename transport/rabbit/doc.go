@@ -141,7 +141,8 @@
 // arguments x-queue-type stream and x-max-age "1800s" (the
 // rabbit_transient_queues_ttl in seconds; none for 0), bound to the
 // <topic>_fanout exchange with key <topic>, as oslo.messaging declares
-// it; like oslo.messaging, Dial refuses it without
+// it (a stream that exists already is consumed as it is, like <topic>);
+// like oslo.messaging, Dial refuses it without
 // rabbit_transient_quorum_queue and a prefetch. Each listener consumes
 // the stream with x-stream-offset "next", so a server does not run the
 // fanout casts sent before it listened (oslo.messaging starts at "last",

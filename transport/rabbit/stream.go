@@ -68,9 +68,11 @@ type fanoutQueue struct {
 func (t *Transport) fanoutQueueOf(ctx context.Context, topic, random string) (fanoutQueue, error) {
 	q := t.s.queues
 	if q.StreamFanout {
+		// Shared by the topic's servers, like <topic>: one that exists is
+		// consumed as it is, whatever x-max-age its declarer gave it.
 		name := topology.StreamFanoutQueue(topic)
 		return fanoutQueue{name: name, keep: true, stream: true,
-			declare: func(ch *amqp.Channel) error { return q.declareStream(ch, name) }}, nil
+			declare: t.existingOr(name, func(ch *amqp.Channel) error { return q.declareStream(ch, name) })}, nil
 	}
 	name := random
 	if q.QueueManager {

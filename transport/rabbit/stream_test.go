@@ -61,6 +61,10 @@ func TestStreamFanoutMatchesOslo(t *testing.T) {
 	if got := topology.StreamFanoutQueue("calc"); got != "calc_fanout" {
 		t.Errorf("StreamFanoutQueue(calc) = %q, want calc_fanout", got)
 	}
+	reason := "PRECONDITION_FAILED - inequivalent arg 'x-max-age' for queue 'calc_fanout' in vhost '/': received '60s' but current is '1800s'"
+	if err := declareError(&amqp.Error{Code: amqp.PreconditionFailed, Reason: reason}); !strings.Contains(err.Error(), "rabbit_transient_queues_ttl") {
+		t.Errorf("declareError(%q) = %v, want it to name rabbit_transient_queues_ttl", reason, err)
+	}
 }
 
 // TestStreamAndQueueManagerOptions reads the options by oslo.messaging's
@@ -215,6 +219,15 @@ func TestStreamFanout(t *testing.T) {
 	}
 	if _, err := rawChannel(t, conn).QueueDeclarePassive(stream, true, false, false, false, nil); err != nil {
 		t.Errorf("the stream %s is gone while servers listen: %v", stream, err)
+	}
+	// A server whose TTL differs from the stream's declarer consumes the
+	// stream as it is.
+	other := methods(t, listen(t, dial(t, QueuePreset(Queues{TransientQuorum: true, StreamFanout: true, TransientQueuesTTL: time.Minute})), tgt))
+	if err := client.Cast(ctx, fanout, &message.Request{Method: "third"}); err != nil {
+		t.Fatalf("fanout Cast = %v", err)
+	}
+	if m := await(t, other, 10*time.Second, "fanout cast on the server with another TTL"); m != "third" {
+		t.Errorf("the server with another TTL got %q, want third", m)
 	}
 }
 

@@ -223,6 +223,7 @@ var presetOfArg = map[string]string{
 	"x-max-in-memory-length": "rabbit_quorum_max_memory_length",
 	"x-max-in-memory-bytes":  "rabbit_quorum_max_memory_bytes",
 	"x-expires":              "rabbit_transient_queues_ttl",
+	"x-max-age":              "rabbit_transient_queues_ttl",
 }
 
 // declareError explains a refused declaration, for callers that name the
