@@ -148,7 +148,9 @@
 // fanout casts sent before it listened (oslo.messaging starts at "last",
 // the stream's last chunk, and does), and after a lost connection from
 // the offset after the last delivery it received, so it misses none sent
-// meanwhile that the stream still holds; when the broker ends the consumer
+// meanwhile that the stream still holds (one that received none yet
+// starts at "next" again: AMQP 0.9.1 does not tell a consumer where
+// "next" was); when the broker ends the consumer
 // on a live connection (the stream was deleted) it starts at "next" again.
 // Duplicate detection by _unique_id covers what is left. A delivery of
 // the stream that is not a valid request is acked and dropped, not

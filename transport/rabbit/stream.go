@@ -93,7 +93,9 @@ func (t *Transport) fanoutQueueOf(ctx context.Context, topic, random string) (fa
 // "last", the stream's last chunk, and so runs some old casts again).
 // After a lost connection the consumer resumes at the offset after the
 // last delivery it received, so it misses no cast sent meanwhile (that
-// the stream still keeps) and runs none twice. When the broker ends the
+// the stream still keeps) and runs none twice; one that received nothing
+// yet starts at "next" again, since AMQP 0.9.1 tells a consumer no offset
+// before its first delivery. When the broker ends the
 // consumer on a live connection, the stream may have been deleted and
 // declared anew, numbering its messages from 0 again: the consumer starts
 // at "next" again, as oslo.messaging goes back to "last" then. It is safe
