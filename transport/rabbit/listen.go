@@ -119,7 +119,7 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		l.expiring = fanoutQ.name
 	}
 	if fanoutQ.stream {
-		l.stream = newStreamOffset(fanoutQ.name, 2)
+		l.stream = newStreamOffset(fanoutQ.name, len(l.specs)-1) // the last spec
 	}
 	// The broker round trips take no ctx: a listener set up after ctx
 	// ended is closed.
