@@ -42,7 +42,14 @@ type callerReply struct {
 // queue is deleted.
 func startCaller(t *testing.T, b *bus) *caller {
 	t.Helper()
-	c := &caller{p: startPeer(t, "oslo_caller.py", osloURL(t), b.Exchange, b.Topic)}
+	return startCallerEnv(t, b, nil)
+}
+
+// startCallerEnv is startCaller with env added to the caller's
+// environment.
+func startCallerEnv(t *testing.T, b *bus, env []string) *caller {
+	t.Helper()
+	c := &caller{p: startPeerEnv(t, env, "oslo_caller.py", osloURL(t), b.Exchange, b.Topic)}
 	// Runs before the peer's own cleanup: stop it and learn its reply
 	// queue, which oslo.messaging leaves behind.
 	t.Cleanup(func() {

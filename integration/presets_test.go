@@ -117,17 +117,7 @@ func TestPresetsInterop(t *testing.T) {
 				if !answered["py1"] || !answered["go1"] {
 					t.Errorf("20 calls to the topic were answered by %v, want py1 and go1", answered)
 				}
-				if err := client.Prepare(rpcclient.Server("py1")).Cast(ctx, "record", map[string]string{"value": "to-py"}); err != nil {
-					t.Fatalf("Cast to py1: %v", err)
-				}
-				py.waitRecord(t, "to-py")
-				if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "fanout"}); err != nil {
-					t.Fatalf("fanout Cast: %v", err)
-				}
-				py.waitRecord(t, "fanout")
-				if e := waitEvents(t, events, 1); e[0].Server != "go1" || e[0].Value != "fanout" {
-					t.Errorf("go1 got %+v, want the fanout cast", e[0])
-				}
+				castToPyAndFanout(ctx, t, client, py, events, "go")
 				noPreconditionFailed(t, py)
 			})
 			t.Run("warren declares first", func(t *testing.T) {

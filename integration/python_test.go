@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -108,6 +109,9 @@ func startPeerEnv(t *testing.T, env []string, script string, args ...string) *pe
 	args = append(args, strconv.Itoa(int(peerLifetime/time.Second)))
 	cmd := exec.CommandContext(ctx, py, args...)
 	cmd.WaitDelay = 5 * time.Second
+	// Its own process group: oslo.messaging's queue manager reads the
+	// start time of the group's leader, which must be alive.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}

@@ -1,7 +1,7 @@
 """An oslo.messaging RPC client driven by the Go test, for warren's
 interoperability matrix.
 
-Usage: oslo_caller.py URL EXCHANGE TOPIC TIMEOUT
+Usage: [WARREN_TEST_OSLO_CONFIG=FILE] oslo_caller.py URL EXCHANGE TOPIC TIMEOUT
 
 It prints READY once its transport is set up, then reads one JSON request
 per line on stdin and answers each with one JSON line on stdout:
@@ -33,6 +33,13 @@ def emit(obj):
     sys.stdout.flush()
 
 
+def oslo_config_args():
+    """Returns --config-file WARREN_TEST_OSLO_CONFIG when that is set, so
+    that a test can give the peer [oslo_messaging_rabbit] options."""
+    path = os.environ.get("WARREN_TEST_OSLO_CONFIG")
+    return ["--config-file", path] if path else []
+
+
 def answer(client, req):
     prepared = {k: req[k] for k in ("server", "fanout", "namespace", "version", "timeout",
                                     "call_monitor_timeout") if k in req}
@@ -52,7 +59,7 @@ def main():
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     conf = cfg.CONF  # oslo.messaging registers some options on it only
-    conf([])
+    conf(oslo_config_args())
     conf.set_override("metrics_thread_stop_timeout", 1, group="oslo_messaging_metrics")
     transport = messaging.get_rpc_transport(conf, url=url)
     client = messaging.get_rpc_client(

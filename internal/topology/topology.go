@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"strconv"
+
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/target"
 )
@@ -56,6 +58,25 @@ func FanoutExchange(topic string) string { return topic + "_fanout" }
 // FanoutQueue returns a new name for one server's queue on the fanout
 // exchange of topic: <topic>_fanout_<32 hex>.
 func FanoutQueue(topic string) string { return FanoutExchange(topic) + "_" + wire.NewID() }
+
+// StreamFanoutQueue returns the stream queue the servers of topic share
+// under oslo.messaging's rabbit_stream_fanout: <topic>_fanout, named as
+// the fanout exchange it is bound to.
+func StreamFanoutQueue(topic string) string { return FanoutExchange(topic) }
+
+// ManagedID returns the part of a queue name that oslo.messaging's
+// use_queue_manager makes stable across restarts: <host>:<process>:<n>.
+func ManagedID(host, process string, n int) string {
+	return host + ":" + process + ":" + strconv.Itoa(n)
+}
+
+// ManagedFanoutQueue returns a fanout queue of topic named by
+// use_queue_manager: <topic>_fanout_<id>, id from ManagedID.
+func ManagedFanoutQueue(topic, id string) string { return FanoutExchange(topic) + "_" + id }
+
+// ManagedReplyQueue returns a reply queue named by use_queue_manager:
+// reply_<id>, id from ManagedID.
+func ManagedReplyQueue(id string) string { return "reply_" + id }
 
 // FanoutBindingKey returns the key a fanout queue of topic is bound with,
 // <topic>, as oslo.messaging binds it (the exchange ignores it).

@@ -136,11 +136,47 @@
 // fails with an error naming the object, the argument the broker found
 // inequivalent and the option that changes it.
 //
+// rabbit_stream_fanout (Queues.StreamFanout) replaces the fanout queues
+// of a topic with one stream queue, <topic>_fanout, durable, with
+// arguments x-queue-type stream and x-max-age "1800s" (the
+// rabbit_transient_queues_ttl in seconds; none for 0), bound to the
+// <topic>_fanout exchange with key <topic>, as oslo.messaging declares
+// it (a stream that exists already is consumed as it is, like <topic>);
+// like oslo.messaging, Dial refuses it without
+// rabbit_transient_quorum_queue and a prefetch. Each listener consumes
+// the stream with x-stream-offset "next", so a server does not run the
+// fanout casts sent before it listened (oslo.messaging starts at "last",
+// the stream's last chunk, and does), and after a lost connection from
+// the offset after the last delivery it received, so it misses none sent
+// meanwhile that the stream still holds (one that received none yet
+// starts at "next" again: AMQP 0.9.1 does not tell a consumer where
+// "next" was); when the broker ends the consumer
+// on a live connection (the stream was deleted) it starts at "next" again.
+// Duplicate detection by _unique_id covers what is left. A delivery of
+// the stream that is not a valid request is acked and dropped, not
+// rejected: RabbitMQ closes the connection on a basic.reject on a stream.
+// The stream is never deleted by warren; with it, a fanout cast to a topic
+// whose servers are all gone is stored, not refused as no route.
+//
+// use_queue_manager (Queues.QueueManager) names the reply queue
+// reply_<host>:<process>:<n> and fanout queues
+// <topic>_fanout_<host>:<process>:<n>, host and process from the hostname
+// and processname options (Queues.Hostname, Queues.ProcessName; by default
+// the host's name and the base name of os.Args[0], as in oslo.messaging),
+// so that a program restarted takes up its queues again instead of making
+// new ones (and the fanout casts sent while it was down, within
+// x-expires). n counts from 1 per name in the process (oslo.messaging
+// keeps one counter per host and process name in /dev/shm, shared by a
+// process group); a name whose queue another consumer holds, another
+// process with the same host and process name, is skipped with a
+// warning, since two consumers would split its messages.
+//
 // Publishers declare the exchange they publish to (the control exchange
 // once per channel, fanout exchanges before each publish since they
 // disappear with their last queue). Listener.Close deletes the listener's
 // fanout queue, as oslo.messaging does; Transport.Close also deletes the
-// reply queue, which oslo.messaging leaves to expire.
+// reply queue, which oslo.messaging leaves to expire. Under
+// use_queue_manager both stay, to expire unused, as in oslo.messaging.
 //
 // # Messages
 //

@@ -49,6 +49,9 @@ type listener struct {
 	// expiring is a queue of this listener alone, deleted by Close: an RPC
 	// server's fanout queue. Empty when none.
 	expiring string
+	// stream tracks where the listener reads its stream fanout queue from;
+	// nil without one.
+	stream *streamOffset
 	// cancelOnStop makes Stop cancel the consumers and keep the channel
 	// open, so that what Next handed out can still be acked until Close.
 	cancelOnStop bool
@@ -70,7 +73,10 @@ type listener struct {
 //     the service that declared it had (durable, quorum);
 //   - exchange <topic>_fanout (fanout, durable false, auto-delete true);
 //   - queue <topic>_fanout_<32 hex> (x-expires 30 min), bound to it with
-//     key <topic>.
+//     key <topic>; <topic>_fanout_<host>:<process>:<n> under
+//     use_queue_manager, or the stream <topic>_fanout that every server
+//     of the topic reads under rabbit_stream_fanout (see the package
+//     doc).
 //
 // The listener declares all of it again, with the same names, after a
 // reconnect and when the broker cancels one of its consumers (a queue
@@ -78,7 +84,8 @@ type listener struct {
 // is down, and returns by ctx's end even when the broker does not answer;
 // the set-up then stops, or the listener is closed once set up. A Listen
 // that fails part way deletes its fanout queue when its connection is
-// still up, and otherwise leaves it to expire.
+// still up, and otherwise leaves it to expire; a stream, or a queue
+// named by use_queue_manager, it leaves in any case.
 func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Listener, error) {
 	if err := tgt.ValidateServer(); err != nil {
 		return nil, fmt.Errorf("rabbit: listen: %w", err)
@@ -88,7 +95,10 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	}
 	srv := topology.ServerOf(tgt, t.s.controlExchange)
 	topicEx, fanoutEx := t.s.queues.topicExchange(srv.ControlExchange), t.s.queues.fanoutExchange(srv.FanoutExchange)
-	fanoutQ := srv.FanoutQueue
+	fanoutQ, err := t.fanoutQueueOf(ctx, tgt.Topic, srv.FanoutQueue)
+	if err != nil {
+		return nil, fmt.Errorf("rabbit: listen on %s: %w", tgt, err)
+	}
 	shared := func(name string) queueSpec {
 		return queueSpec{
 			name:    name,
@@ -102,13 +112,14 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		specs: []queueSpec{
 			shared(srv.TopicQueue),
 			shared(srv.ServerQueue),
-			{
-				name:    fanoutQ,
-				declare: func(ch *amqp.Channel) error { return t.s.queues.declareExpiring(ch, fanoutQ) },
-				binds:   []bindSpec{{fanoutEx, srv.FanoutKey}},
-			},
+			{name: fanoutQ.name, declare: fanoutQ.declare, binds: []bindSpec{{fanoutEx, srv.FanoutKey}}},
 		},
-		expiring: fanoutQ,
+	}
+	if !fanoutQ.keep {
+		l.expiring = fanoutQ.name
+	}
+	if fanoutQ.stream {
+		l.stream = newStreamOffset(fanoutQ.name, len(l.specs)-1) // the last spec
 	}
 	// The broker round trips take no ctx: a listener set up after ctx
 	// ended is closed.
@@ -138,6 +149,9 @@ func (t *Transport) open(ctx context.Context, l *listener) error {
 		names[i] = q.name
 	}
 	l.sub = t.newSubscription("listener on "+l.name, names, t.s.prefetch, l.declare)
+	if l.stream != nil {
+		l.sub.consumeArgs, l.sub.cancelled = l.stream.consumeArgs, l.stream.cancelled
+	}
 	s, err := t.session(ctx)
 	if err != nil {
 		return err
@@ -184,9 +198,12 @@ func (l *listener) declare(ch *amqp.Channel) error {
 // reconnects. It returns an error when ctx ends (ctx.Err()), the listener
 // stopped, the transport closed or gave up reconnecting.
 func (l *listener) receive(ctx context.Context) (amqp.Delivery, error) {
-	d, _, err := l.sub.next(ctx)
+	d, i, err := l.sub.next(ctx)
 	if errors.Is(err, errStopped) {
 		return amqp.Delivery{}, errListenerClosed
+	}
+	if err == nil && l.stream != nil {
+		l.stream.received(i, &d)
 	}
 	return d, err
 }
@@ -265,12 +282,19 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 // reject drops d, which is not a valid request, without requeueing it. When
 // the _msg_id and _reply_q of body (d's, uncompressed when that worked)
 // can still be read, the caller gets a ValueError failure saying why,
-// instead of waiting out its timeout.
+// instead of waiting out its timeout. A delivery of the stream fanout
+// queue is acked instead: RabbitMQ answers basic.reject on a stream by
+// closing the connection (540 NOT_IMPLEMENTED), and a stream keeps its
+// messages whatever the consumer says.
 func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte, err error) {
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
 		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
-	if err := d.Reject(false); err != nil {
+	settle := func() error { return d.Reject(false) }
+	if _, fromStream := d.Headers[streamOffsetHeader]; fromStream && l.stream != nil {
+		settle = func() error { return d.Ack(false) }
+	}
+	if err := settle(); err != nil {
 		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
 	l.t.dropped(transport.DropRejected, l.name, err)
@@ -340,7 +364,8 @@ func (l *listener) Stop() error {
 
 // Close stops the listener, closes its channel (the broker requeues what
 // was delivered and not acked) and deletes its fanout queue, as
-// oslo.messaging does. The shared queues stay for the other servers. Each
+// oslo.messaging does (not a stream, nor a queue named by
+// use_queue_manager). The shared queues stay for the other servers. Each
 // step gives a broker that does not answer 5 s, as Stop does.
 func (l *listener) Close() error {
 	l.closeOnce.Do(func() {

@@ -3,6 +3,7 @@ package rabbit
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -157,8 +158,9 @@ func TLSConfig(c *tls.Config) Option {
 // amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue,
 // rabbit_transient_quorum_queue,
 // rabbit_quorum_delivery_limit, rabbit_quorum_max_memory_length,
-// rabbit_quorum_max_memory_bytes and rabbit_transient_queues_ttl override
-// the matching fields.
+// rabbit_quorum_max_memory_bytes, rabbit_transient_queues_ttl,
+// rabbit_stream_fanout, use_queue_manager, hostname and processname
+// override the matching fields.
 func QueuePreset(q Queues) Option {
 	return func(s *settings) { s.queues = q }
 }
@@ -197,6 +199,7 @@ var urlKeys = append([]string{
 	"rabbit_quorum_queue", "rabbit_quroum_max_memory_bytes",
 	"rabbit_quroum_max_memory_length", "rabbit_transient_queues_ttl",
 	"rabbit_transient_quorum_queue",
+	"rabbit_stream_fanout", "use_queue_manager", "hostname", "processname",
 }, tlsKeys...)
 
 // ignoredKeys are oslo.messaging options that mean nothing to warren. Dial
@@ -270,6 +273,20 @@ func (s *settings) applyURL(u *transport.URL) error {
 			if n == 0 {
 				s.queues.TransientQueuesTTL = -1
 			}
+		case "rabbit_stream_fanout", "use_queue_manager":
+			b, err := transport.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("rabbit: %w: %s: %v", transport.ErrInvalidURL, k, err)
+			}
+			if k == "rabbit_stream_fanout" {
+				s.queues.StreamFanout = b
+			} else {
+				s.queues.QueueManager = b
+			}
+		case "hostname":
+			s.queues.Hostname = v
+		case "processname":
+			s.queues.ProcessName = v
 		case "connection_name":
 			s.connectionName = v
 		case "kombu_compression":
@@ -324,6 +341,10 @@ func (s *settings) validate() error {
 		return fmt.Errorf("rabbit: queue preset %+v has a negative quorum limit", s.queues)
 	case s.queues.TransientQueuesTTL > 0 && s.queues.TransientQueuesTTL < time.Second:
 		return fmt.Errorf("rabbit: transient queues TTL %v is under a second", s.queues.TransientQueuesTTL)
+	case s.queues.StreamFanout && !s.queues.TransientQuorum:
+		return errors.New("rabbit: rabbit_stream_fanout (Queues.StreamFanout) needs rabbit_transient_quorum_queue (Queues.TransientQuorum), as in oslo.messaging: the fanout exchange is durable then")
+	case s.queues.StreamFanout && s.prefetch == 0:
+		return errors.New("rabbit: rabbit_stream_fanout (Queues.StreamFanout) needs a prefetch (rabbit_qos_prefetch_count) above 0, as in oslo.messaging: a stream consumer needs one")
 	case s.compression != "" && s.compression != "gzip":
 		return fmt.Errorf("rabbit: %w: kombu_compression %q: warren sends gzip or nothing (it reads gzip and bz2)", transport.ErrInvalidURL, s.compression)
 	case s.failover != RoundRobin && s.failover != Shuffle:

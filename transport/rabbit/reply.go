@@ -40,6 +40,11 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 		return "", err
 	}
 	name := topology.ReplyQueue()
+	if t.s.queues.QueueManager {
+		if name, err = t.claimQueueOn(s, topology.ManagedReplyQueue); err != nil {
+			return "", err
+		}
+	}
 	sub := t.newSubscription("reply queue "+name, []string{name}, 0, func(ch *amqp.Channel) error {
 		return t.s.queues.declareExpiring(ch, name)
 	})
@@ -121,7 +126,8 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 // closeReplyQueue deletes the reply queue, if any. oslo.messaging leaves
 // reply queues to expire; a closed transport never uses its queue again,
 // so warren removes it at once. A server replying later gets it back
-// unroutable and drops the reply.
+// unroutable and drops the reply. Under QueueManager the queue stays, as
+// in oslo.messaging, for the next run of the program to take up.
 func (t *Transport) closeReplyQueue() error {
 	t.replyMu.Lock()
 	defer t.replyMu.Unlock()
@@ -129,7 +135,7 @@ func (t *Transport) closeReplyQueue() error {
 		return nil
 	}
 	err := t.replySub.stop(false)
-	if s := t.sess.Load(); s != nil && !s.down() {
+	if s := t.sess.Load(); s != nil && !s.down() && !t.s.queues.QueueManager {
 		err = errors.Join(err, dropQueue(s, t.replyQ))
 	}
 	return err

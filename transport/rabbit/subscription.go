@@ -39,6 +39,9 @@ type subscription struct {
 	prefetch int                          // basic.qos per consumer; zero: none
 	autoAck  bool                         // the broker counts deliveries acked as it sends them
 	declare  func(ch *amqp.Channel) error // exchanges, queues, bindings
+	// consumeArgs, when not nil, gives the consumer arguments of queue i
+	// at each open (a stream's x-stream-offset).
+	consumeArgs func(i int) amqp.Table
 	// cancelled, when not nil, hears that the broker ended the consumer
 	// of queue while the connection stays up: what the queue held is gone.
 	cancelled func(queue string)
@@ -100,7 +103,11 @@ func (sub *subscription) open(ctx context.Context, s *session) error {
 			do   func() error
 		}{"consuming queue " + q, func() (err error) {
 			tags[i] = "warren-" + wire.NewID()
-			deliveries[i], err = ch.Consume(q, tags[i], sub.autoAck, false, false, false, nil)
+			var args amqp.Table
+			if sub.consumeArgs != nil {
+				args = sub.consumeArgs(i)
+			}
+			deliveries[i], err = ch.Consume(q, tags[i], sub.autoAck, false, false, false, args)
 			return err
 		}})
 	}

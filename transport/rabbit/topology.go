@@ -71,6 +71,30 @@ type Queues struct {
 	// DefaultTransientQueuesTTL; a negative TTL sets no x-expires (oslo's
 	// 0).
 	TransientQueuesTTL time.Duration
+	// StreamFanout is rabbit_stream_fanout: the servers of a topic share
+	// one stream queue, <topic>_fanout (durable, x-queue-type stream,
+	// x-max-age the TransientQueuesTTL in seconds as a string, "1800s"),
+	// in place of a fanout queue each, and each server reads the fanout
+	// casts published after it began to listen. The stream is never
+	// deleted; x-max-age bounds what it keeps. oslo.messaging requires
+	// TransientQuorum and a prefetch with it, and so does Dial. Zero gives
+	// each server a fanout queue of its own.
+	StreamFanout bool
+	// QueueManager is use_queue_manager: the reply queue is named
+	// reply_<host>:<process>:<n> and fanout queues
+	// <topic>_fanout_<host>:<process>:<n>, the same names on every run of
+	// the program, and neither is deleted when closed (they expire after
+	// TransientQueuesTTL unused), so a restarted program takes up its
+	// queues again instead of making new ones. n counts from 1, per name,
+	// the queues the process named so, and skips a name whose queue
+	// another consumer holds. Zero names them with random hex.
+	QueueManager bool
+	// Hostname is hostname, the <host> of QueueManager's names. Zero is
+	// os.Hostname().
+	Hostname string
+	// ProcessName is processname, the <process> of QueueManager's names.
+	// Zero is the base name of os.Args[0], as in oslo.messaging.
+	ProcessName string
 }
 
 // durable reports whether the control exchange and the shared and
@@ -199,6 +223,7 @@ var presetOfArg = map[string]string{
 	"x-max-in-memory-length": "rabbit_quorum_max_memory_length",
 	"x-max-in-memory-bytes":  "rabbit_quorum_max_memory_bytes",
 	"x-expires":              "rabbit_transient_queues_ttl",
+	"x-max-age":              "rabbit_transient_queues_ttl",
 }
 
 // declareError explains a refused declaration, for callers that name the
