@@ -6,10 +6,12 @@
 // amqp://guest:guest@127.0.0.1:5672/) and, for the interoperability tests,
 // a Python interpreter with oslo.messaging at WARREN_TEST_PYTHON (default
 // /usr/bin/python3). Either missing makes the tests fail, not skip:
-// ./scripts/test installs and starts both. TestOslo18PresetsInterop runs
-// its Python peers with the oslo.messaging source tree named by
-// WARREN_TEST_OSLO_SOURCE (a release with rabbit_stream_fanout and
-// use_queue_manager, which Debian's 14.0.3 lacks) and skips without it.
+// ./scripts/test installs and starts both. TestOsloNewPresetsInterop runs
+// its Python peers with the oslo_messaging package in the directory named
+// by WARREN_TEST_OSLO_SOURCE (a release with rabbit_stream_fanout and
+// use_queue_manager, which Debian 12's 14.0.3 lacks): ./scripts/test
+// fills it with Debian 13's python3-oslo.messaging 16.1; go test alone
+// skips it.
 //
 // Every test uses its own exchange and topic, named it-<test>-<8 hex>, and
 // deletes what it declared on the broker when it ends. The Python peers

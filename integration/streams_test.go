@@ -18,48 +18,50 @@ import (
 	"github.com/warrenrpc/warren/rpcclient"
 )
 
-// oslo18Source returns the oslo.messaging source tree named by
-// WARREN_TEST_OSLO_SOURCE, whose oslo_messaging package the Python peers
-// of TestOslo18PresetsInterop import in place of Debian's, with Debian's
-// kombu, amqp and oslo libraries. It must have rabbit_stream_fanout and
-// use_queue_manager (oslo.messaging 14.7 or later; 18.1 is checked). The
-// test skips without it: Debian's oslo.messaging 14.0.3 has neither
-// option, and TestStreamFanoutMatchesOslo and the other broker tests of
-// transport/rabbit check warren's side against oslo's source.
-func oslo18Source(t *testing.T) string {
+// osloNewSource returns the directory named by WARREN_TEST_OSLO_SOURCE,
+// whose oslo_messaging package the Python peers of
+// TestOsloNewPresetsInterop import in place of Debian 12's, with Debian
+// 12's kombu, amqp and oslo libraries: ./scripts/test fills it with Debian
+// 13's python3-oslo.messaging 16.1 (an oslo.messaging source tree works
+// too; 18.1 was checked). It must have rabbit_stream_fanout and
+// use_queue_manager (oslo.messaging 14.7 or later), which Debian 12's
+// 14.0.3 lacks. The test skips when the variable is unset (go test run
+// without ./scripts/test); TestStreamFanoutMatchesOslo and the other broker
+// tests of transport/rabbit check warren's side against oslo's source.
+func osloNewSource(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("WARREN_TEST_OSLO_SOURCE")
 	if dir == "" {
-		t.Skip("WARREN_TEST_OSLO_SOURCE is not set: Debian's oslo.messaging 14.0.3 has neither rabbit_stream_fanout nor use_queue_manager; " +
-			"set it to an oslo.messaging 18 source tree (git archive of github.com/openstack/oslo.messaging) to run Python peers with them")
+		t.Skip("WARREN_TEST_OSLO_SOURCE is not set: Debian 12's oslo.messaging 14.0.3 has neither rabbit_stream_fanout nor use_queue_manager; " +
+			"./scripts/test sets it and fills it with Debian 13's oslo.messaging 16.1")
 	}
 	impl := filepath.Join(dir, "oslo_messaging", "_drivers", "impl_rabbit.py")
 	src, err := os.ReadFile(impl)
 	if err != nil {
-		t.Fatalf("WARREN_TEST_OSLO_SOURCE=%s is not an oslo.messaging source tree: %v", dir, err)
+		t.Fatalf("WARREN_TEST_OSLO_SOURCE=%s holds no oslo_messaging package (./scripts/ensure-deps fills it): %v", dir, err)
 	}
 	for _, opt := range []string{"rabbit_stream_fanout", "use_queue_manager"} {
 		if !bytes.Contains(src, []byte(opt)) {
-			t.Fatalf("%s has no option %s: WARREN_TEST_OSLO_SOURCE must be oslo.messaging 14.7 or later", impl, opt)
+			t.Fatalf("%s has no option %s: WARREN_TEST_OSLO_SOURCE must hold oslo.messaging 14.7 or later", impl, opt)
 		}
 	}
 	return dir
 }
 
-// oslo18Presets are the options of oslo.messaging 14.7 and later that
+// osloNewPresets are the options of oslo.messaging 14.7 and later that
 // Debian's 14.0.3 lacks, as transport URL query options.
-var oslo18Presets = []preset{
+var osloNewPresets = []preset{
 	{"stream", []string{"rabbit_stream_fanout=true", "rabbit_transient_quorum_queue=true", "rabbit_qos_prefetch_count=10"}},
 	{"queue-manager", []string{"use_queue_manager=true"}},
 	{"modern-stream-queue-manager", []string{"rabbit_quorum_queue=true", "rabbit_transient_quorum_queue=true",
 		"rabbit_stream_fanout=true", "rabbit_qos_prefetch_count=10", "use_queue_manager=true"}},
 }
 
-// oslo18Env writes query, with the queue manager's names and a lock
+// osloNewEnv writes query, with the queue manager's names and a lock
 // directory for its counter, as an oslo.config file and returns the
 // environment that gives it, and the oslo.messaging of src, to a Python
 // peer.
-func oslo18Env(t *testing.T, src string, query []string) []string {
+func osloNewEnv(t *testing.T, src string, query []string) []string {
 	t.Helper()
 	lines := strings.ReplaceAll(strings.Join(query, "\n"), "=", " = ")
 	conf := "[oslo_messaging_rabbit]\n" + lines + "\n[oslo_concurrency]\nlock_path = " + t.TempDir() + "\n"
@@ -70,15 +72,15 @@ func oslo18Env(t *testing.T, src string, query []string) []string {
 	return []string{"WARREN_TEST_OSLO_CONFIG=" + path, "PYTHONPATH=" + src}
 }
 
-// TestOslo18PresetsInterop runs Python oslo.messaging 18 peers and warren
+// TestOsloNewPresetsInterop runs Python oslo.messaging 16.1 peers and warren
 // with rabbit_stream_fanout and use_queue_manager on one topic, each side
 // declaring first in turn: a warren client calls, casts and fanout-casts
 // to a Python and a warren server, and so does a Python client; no side
 // may meet a 406. Under use_queue_manager every peer names its queues
 // <host>:<process>:<n>, with a host of the test's own.
-func TestOslo18PresetsInterop(t *testing.T) {
-	src := oslo18Source(t)
-	for i, p := range oslo18Presets {
+func TestOsloNewPresetsInterop(t *testing.T) {
+	src := osloNewSource(t)
+	for i, p := range osloNewPresets {
 		t.Run(p.name, func(t *testing.T) {
 			b := newBus(t, "o18-"+p.name)
 			host := unique(t, "host")
@@ -114,7 +116,7 @@ func TestOslo18PresetsInterop(t *testing.T) {
 			if i%2 == 1 {
 				startGo()
 			}
-			py := startPeerEnv(t, oslo18Env(t, src, named("pysrv")), "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
+			py := startPeerEnv(t, osloNewEnv(t, src, named("pysrv")), "oslo_server.py", osloURL(t), b.Exchange, b.Topic, "py1")
 			py.waitReady(t)
 			if i%2 == 0 {
 				startGo()
@@ -130,7 +132,7 @@ func TestOslo18PresetsInterop(t *testing.T) {
 			}
 			castToPyAndFanout(ctx, t, client, py, events, "go")
 
-			c := startCallerEnv(t, b, oslo18Env(t, src, named("pycall")))
+			c := startCallerEnv(t, b, osloNewEnv(t, src, named("pycall")))
 			for _, s := range []string{"go1", "py1"} {
 				r := c.do(t, map[string]any{"op": "call", "method": "whoami", "server": s, "namespace": "calc", "version": "1.3"})
 				var who string
