@@ -26,7 +26,7 @@ func Drops(opts ...Option) func(transport.Drop) {
 		metric.WithDescription("Messages a driver dropped instead of handing them out."), metric.WithUnit("{message}"))
 	handle(err)
 	sets := map[transport.DropReason]metric.AddOption{}
-	for _, r := range []transport.DropReason{transport.DropRejected, transport.DropDuplicate} {
+	for _, r := range []transport.DropReason{transport.DropRejected, transport.DropDuplicate, transport.DropDeliveryLimit} {
 		sets[r] = metric.WithAttributeSet(attribute.NewSet(keyDropReason.String(r.String())))
 	}
 	return func(d transport.Drop) {

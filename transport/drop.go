@@ -13,15 +13,22 @@ const (
 	// DropDuplicate is a request whose _unique_id the listener handed out
 	// already.
 	DropDuplicate
+	// DropDeliveryLimit is an at-least-once cast that was delivered as
+	// many times as its delivery limit allows without being handled: its
+	// handler kept failing, or its server kept dying while handling it.
+	// The RabbitMQ driver moves it to the dead-letter queue.
+	DropDeliveryLimit
 )
 
-// String returns "rejected" or "duplicate".
+// String returns "rejected", "duplicate" or "delivery-limit".
 func (r DropReason) String() string {
 	switch r {
 	case DropRejected:
 		return "rejected"
 	case DropDuplicate:
 		return "duplicate"
+	case DropDeliveryLimit:
+		return "delivery-limit"
 	}
 	return fmt.Sprintf("DropReason(%d)", int(r))
 }
@@ -35,7 +42,8 @@ type Drop struct {
 	// topics of the listener that consumed it, as the driver names it in
 	// its logs; empty when the driver does not know.
 	Source string
-	// Err is why a rejected message could not be taken; nil for a
-	// duplicate.
+	// Err is why a rejected message could not be taken, or the last
+	// handler error of a cast past its delivery limit (nil when its server
+	// died handling it); nil for a duplicate.
 	Err error
 }

@@ -110,12 +110,13 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		},
 		expiring: fanoutQ,
 	}
+	alo := t.atLeastOnce(l, srv.ControlExchange)
 	// The broker round trips take no ctx: a listener set up after ctx
 	// ended is closed.
 	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
 		return nil, err
 	}
-	return &rpcListener{listener: l}, nil
+	return &rpcListener{listener: l, alo: alo}, nil
 }
 
 // startListener declares and consumes l's queues and registers l with the
@@ -196,6 +197,9 @@ type rpcListener struct {
 	*listener
 	// recent drops requests whose _unique_id it handed out already.
 	recent driver.Recent
+	// alo hands out casts as transport.Settlers (AtLeastOnce); nil when
+	// they are acked on receipt.
+	alo *atLeastOnce
 }
 
 // Next returns the next request from any of the three queues. It acks the
@@ -248,6 +252,9 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		l.reject(ctx, d, body, err)
 		return nil
 	}
+	if l.alo != nil && !req.IsCall() {
+		return l.acceptCast(ctx, d, req)
+	}
 	if err := d.Ack(false); err != nil {
 		// The channel is closing: the broker requeues d.
 		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
@@ -270,10 +277,7 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte,
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
 		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
-	if err := d.Reject(false); err != nil {
-		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
-	}
-	l.t.dropped(transport.DropRejected, l.name, err)
+	l.discard(ctx, d, err)
 	msgID, replyTo := wire.Peek(body)
 	if msgID == "" || replyTo == "" {
 		return

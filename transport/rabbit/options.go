@@ -53,6 +53,8 @@ type settings struct {
 	onDrop          func(transport.Drop)
 	tls             tlsSettings
 	queues          Queues
+	// atLeastOnce is set by AtLeastOnce.
+	atLeastOnce bool
 	// query holds URL query options given in code (QueryOptions); the
 	// URL's own query wins over them.
 	query map[string]string
@@ -190,7 +192,7 @@ func QueryOptions(m map[string]string) Option {
 
 // urlKeys are the transport URL query keys Dial accepts.
 var urlKeys = append([]string{
-	"amqp_auto_delete", "amqp_durable_queues", "connection_name", "heartbeat",
+	"amqp_auto_delete", "at_least_once", "amqp_durable_queues", "connection_name", "heartbeat",
 	"heartbeat_timeout_threshold", "kombu_compression", "kombu_failover_strategy", "prefetch",
 	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
 	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
@@ -270,6 +272,12 @@ func (s *settings) applyURL(u *transport.URL) error {
 			if n == 0 {
 				s.queues.TransientQueuesTTL = -1
 			}
+		case "at_least_once":
+			b, err := transport.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("rabbit: %w: %s: %v", transport.ErrInvalidURL, k, err)
+			}
+			s.atLeastOnce = b
 		case "connection_name":
 			s.connectionName = v
 		case "kombu_compression":
@@ -326,6 +334,8 @@ func (s *settings) validate() error {
 		return fmt.Errorf("rabbit: transient queues TTL %v is under a second", s.queues.TransientQueuesTTL)
 	case s.compression != "" && s.compression != "gzip":
 		return fmt.Errorf("rabbit: %w: kombu_compression %q: warren sends gzip or nothing (it reads gzip and bz2)", transport.ErrInvalidURL, s.compression)
+	case s.atLeastOnce && !s.queues.durable():
+		return fmt.Errorf("rabbit: at-least-once casts need durable queues: set amqp_durable_queues or rabbit_quorum_queue (queue preset %+v)", s.queues)
 	case s.failover != RoundRobin && s.failover != Shuffle:
 		return fmt.Errorf("rabbit: unknown failover strategy %d", s.failover)
 	}
