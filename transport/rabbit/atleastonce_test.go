@@ -81,8 +81,12 @@ func TestDeadLetters(t *testing.T) {
 	if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "poison"}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
+	var (
+		in  transport.Incoming
+		err error
+	)
 	for i := range 2 {
-		in, err := lis.Next(within(t, 10*time.Second))
+		in, err = lis.Next(within(t, 10*time.Second))
 		if err != nil || in.Request().Method != "poison" {
 			t.Fatalf("Next %d = %v, %v; want poison", i, in, err)
 		}
@@ -99,13 +103,22 @@ func TestDeadLetters(t *testing.T) {
 		t.Errorf("OnDrop got %+v, want DropDeliveryLimit with the handler's error", d)
 	}
 
-	if err := ch.Publish(tgt.Exchange, tgt.Topic, true, false, jsonPublishing("not a request")); err != nil {
+	// Confirmed before the cast is sent, so queued before it.
+	pub := rawChannel(t, rawConn(t))
+	if err := pub.Confirm(false); err != nil {
+		t.Fatalf("Confirm = %v", err)
+	}
+	conf, err := pub.PublishWithDeferredConfirm(tgt.Exchange, tgt.Topic+"."+tgt.Server, true, false, jsonPublishing("not a request"))
+	if err != nil {
 		t.Fatalf("Publish = %v", err)
+	}
+	if ok, err := conf.WaitContext(within(t, 10*time.Second)); !ok || err != nil {
+		t.Fatalf("the broker confirmed the raw message: %v, %v", ok, err)
 	}
 	if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "after"}); err != nil {
 		t.Fatalf("Cast = %v", err)
 	}
-	in, err := lis.Next(within(t, 10*time.Second))
+	in, err = lis.Next(within(t, 10*time.Second))
 	if err != nil || in.Request().Method != "after" {
 		t.Fatalf("Next = %v, %v; want after", in, err)
 	}
