@@ -164,7 +164,7 @@ type rig struct {
 	mu          sync.Mutex
 	handling    map[string]map[string]bool // replica -> ids of the casts it is handling
 	handled     map[string]int             // cast id -> times handled
-	handledNews chan struct{}  // capacity 1: handling or handled changed
+	handledNews chan struct{}              // capacity 1: handling or handled changed
 	serveErrs   []string
 	calls       []callRecord
 	casts       []castRecord
