@@ -8,7 +8,8 @@ type DropReason int
 const (
 	// DropRejected is a message that is too large or cannot be decoded as
 	// what its queue carries: the RabbitMQ driver rejects it without
-	// requeue (dead-lettered if the broker has a policy for it).
+	// requeue (dead-lettered if the broker has a policy for it), or moves
+	// it to its dead-letter queue in at-least-once mode.
 	DropRejected DropReason = iota + 1
 	// DropDuplicate is a request whose _unique_id the listener handed out
 	// already.

@@ -216,6 +216,10 @@ type rpcListener struct {
 // closed, or the Reconnect option's Attempts ran out (reconnecting, or
 // declaring the queues again on a broker that refuses for a while).
 //
+// With AtLeastOnce, casts are handed out unacked as transport.Settlers
+// instead, and invalid messages go to the dead-letter queue (see
+// AtLeastOnce).
+//
 // The Incoming's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
 // caller sends it. The request's Headers are the message's headers with

@@ -195,6 +195,9 @@ func serve(tb testing.TB, lis transport.Listener, handle func(in transport.Incom
 					tb.Errorf("Reply = %v", err)
 				}
 			}
+			if st, ok := in.(transport.Settler); ok {
+				st.Settle(nil)
+			}
 		}
 	}()
 	tb.Cleanup(func() {

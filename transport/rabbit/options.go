@@ -344,7 +344,8 @@ func (s *settings) validate() error {
 
 // OnDrop sets a function the transport calls with every message it drops
 // instead of handing it out: one it rejects (too large, or not a valid
-// request, reply or notification) and a duplicate request. The transport
+// request, reply or notification), a duplicate request, and in
+// AtLeastOnce mode a cast past its delivery limit. The transport
 // also logs each one. f runs on the goroutine that consumed the message,
 // before the next one is taken: it must return quickly and must not call
 // the transport.
