@@ -13,7 +13,7 @@ import (
 // transport.Settlers, as the RabbitMQ driver's AtLeastOnce option does: a
 // cast stays on its queue until it is settled; one whose handling failed,
 // or that was handed out by a listener closed before settling it, is
-// handed out again, up to limit deliveries in all (zero means
+// handed out again, up to limit deliveries in all (zero or less means
 // transport.DefaultDeliveryLimit), then dropped and reported to OnDrop
 // with transport.DropDeliveryLimit. A cast whose _unique_id was handled
 // already is dropped as a duplicate; one that arrives while a cast with

@@ -192,7 +192,7 @@ func QueryOptions(m map[string]string) Option {
 
 // urlKeys are the transport URL query keys Dial accepts.
 var urlKeys = append([]string{
-	"amqp_auto_delete", "at_least_once", "amqp_durable_queues", "connection_name", "heartbeat",
+	"amqp_auto_delete", "amqp_durable_queues", "at_least_once", "connection_name", "heartbeat",
 	"heartbeat_timeout_threshold", "kombu_compression", "kombu_failover_strategy", "prefetch",
 	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
 	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
