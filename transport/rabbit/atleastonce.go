@@ -41,8 +41,9 @@ const deadLetterTimeout = 10 * time.Second
 //     remembered, so that a redelivery of it (its ack lost with the
 //     connection) is acked and dropped as a duplicate by this server;
 //   - failed (an error, a recovered panic, or a handler cancelled by
-//     shutdown): requeued for another attempt, up to the delivery limit:
-//     the queue preset's QuorumDeliveryLimit when set, else
+//     shutdown): requeued for another attempt (basic.reject with requeue,
+//     a failed delivery to RabbitMQ 4.3 as to 3.x), up to the delivery
+//     limit: the queue preset's QuorumDeliveryLimit when set, else
 //     transport.DefaultDeliveryLimit, counted by the x-delivery-count of
 //     quorum queues. Classic durable queues count no deliveries: there, a
 //     cast that fails after a redelivery is past the limit;
@@ -163,6 +164,8 @@ func (l *rpcListener) acceptCast(ctx context.Context, d *amqp.Delivery, req *mes
 	}
 	held := *d
 	switch a.settled.Begin(req.UniqueID, func(handled bool) {
+		// A copy held back is requeued with basic.nack, which RabbitMQ
+		// 4.3 does not count as a failed delivery: it was not tried.
 		if handled {
 			l.duplicate(&held, req)
 		} else if err := held.Nack(false, true); err != nil {
@@ -280,8 +283,10 @@ func (s *settler) Settle(err error) {
 			l.deadLetter(context.Background(), &s.d, transport.DropDeliveryLimit,
 				fmt.Errorf("rabbit: cast %s failed at its last delivery: %w", req.Method, err))
 		default:
+			// basic.reject, not basic.nack: RabbitMQ 4.3 counts only the
+			// former as a failed delivery in x-delivery-count.
 			l.t.log.Debug("rabbit: requeueing a cast whose handling failed", "listener", l.name, "method", req.Method, "error", err)
-			if err := s.d.Nack(false, true); err != nil {
+			if err := s.d.Reject(true); err != nil {
 				l.t.log.Debug("rabbit: could not requeue a cast; the broker keeps it", "listener", l.name, "error", err)
 			}
 		}
