@@ -191,7 +191,9 @@ func serve(tb testing.TB, lis transport.Listener, handle func(in transport.Incom
 				return
 			}
 			if r := handle(in); r != nil {
-				if err := in.Reply(ctx, r); err != nil {
+				// The caller may have its reply, and the test end, before
+				// Reply returns.
+				if err := in.Reply(ctx, r); err != nil && ctx.Err() == nil {
 					tb.Errorf("Reply = %v", err)
 				}
 			}
