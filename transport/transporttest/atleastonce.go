@@ -180,3 +180,30 @@ func newHex(t *testing.T) string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// testAtLeastOnceStop: a cast being handled when its listener stops (a
+// graceful shutdown) can still be settled until Close, and is then gone;
+// one settled failed after Stop goes to another listener.
+func testAtLeastOnceStop(t *testing.T, e *env) {
+	s1, cl := e.alo("s1")
+	e.cast(cl, &message.Request{Method: "done"})
+	e.cast(cl, &message.Request{Method: "failed"})
+	done := settler(t, e.take(s1))
+	failed := settler(t, e.take(s1))
+	if err := s1.lis.Stop(); err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	done.Settle(nil)
+	failed.Settle(errHandler)
+	if err := s1.lis.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	s2 := e.listenOn("s2", e.h.AtLeastOnce)
+	if m := e.nextMethod(s2); m != "failed" {
+		t.Fatalf("after s1 stopped, s2 got %s, want failed", m)
+	}
+	e.cast(cl, &message.Request{Method: "after"})
+	if m := e.nextMethod(s2); m != "after" {
+		t.Errorf("s2 got %s, want after: a cast settled after Stop came back", m)
+	}
+}

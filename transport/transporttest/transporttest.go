@@ -103,6 +103,7 @@ func Run(t *testing.T, h Harness) {
 		{"alo-limit", testAtLeastOnceLimit},
 		{"alo-unsettled", testAtLeastOnceUnsettled},
 		{"alo-duplicate", testAtLeastOnceDuplicate},
+		{"alo-stop", testAtLeastOnceStop},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
