@@ -17,8 +17,9 @@ const keyDropReason = attribute.Key("warren.drop.reason")
 // the messages the driver dropped instead of handing them out, by
 // warren.drop.reason: "rejected" (too large, or not a valid request, reply
 // or notification; the RabbitMQ driver rejects it, so a dead-letter
-// policy keeps it) or "duplicate" (a request whose _unique_id the listener
-// handed out already). The function only adds to a counter, so it returns
+// policy keeps it), "duplicate" (a request whose _unique_id the listener
+// handed out already) or "delivery-limit" (an at-least-once cast that
+// failed at every delivery its limit allows). The function only adds to a counter, so it returns
 // quickly, as OnDrop requires; one may serve several transports.
 func Drops(opts ...Option) func(transport.Drop) {
 	c := newConfig(opts)
@@ -26,7 +27,7 @@ func Drops(opts ...Option) func(transport.Drop) {
 		metric.WithDescription("Messages a driver dropped instead of handing them out."), metric.WithUnit("{message}"))
 	handle(err)
 	sets := map[transport.DropReason]metric.AddOption{}
-	for _, r := range []transport.DropReason{transport.DropRejected, transport.DropDuplicate} {
+	for _, r := range []transport.DropReason{transport.DropRejected, transport.DropDuplicate, transport.DropDeliveryLimit} {
 		sets[r] = metric.WithAttributeSet(attribute.NewSet(keyDropReason.String(r.String())))
 	}
 	return func(d transport.Drop) {

@@ -28,6 +28,7 @@ func TestDrops(t *testing.T) {
 	for range 2 {
 		onDrop(transport.Drop{Reason: transport.DropDuplicate, Source: "q"})
 	}
+	onDrop(transport.Drop{Reason: transport.DropDeliveryLimit, Source: "q", Err: bad})
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(t.Context(), &rm); err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestDrops(t *testing.T) {
 		v, _ := dp.Attributes.Value("warren.drop.reason")
 		got[v.AsString()] += dp.Value
 	}
-	want := map[string]int64{"rejected": 3, "duplicate": 2}
+	want := map[string]int64{"rejected": 3, "duplicate": 2, "delivery-limit": 1}
 	if len(got) != len(want) {
 		t.Errorf("warren.messages.dropped = %v, want %v", got, want)
 	}

@@ -33,6 +33,11 @@ func (s *Server) handle(ctx context.Context, r *serveRun, in transport.Incoming)
 	if err != nil {
 		s.failed.Add(1)
 	}
+	if st, ok := in.(transport.Settler); ok {
+		// An at-least-once cast: acked now it is handled, or handed
+		// out again after a failure.
+		st.Settle(err)
+	}
 
 	if !req.IsCall() {
 		return

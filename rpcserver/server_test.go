@@ -1001,3 +1001,71 @@ func TestNoReplyAfterDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestAtLeastOnceCasts: on a transport in at-least-once mode, a cast whose
+// handler fails or panics runs again until it succeeds, and one that
+// succeeded does not run again; calls run once whatever they return.
+func TestAtLeastOnceCasts(t *testing.T) {
+	bus := memory.NewBus()
+	st := memory.New(memory.OnBus(bus), memory.AtLeastOnce(5))
+	ct := memory.New(memory.OnBus(bus))
+	t.Cleanup(func() {
+		st.Close()
+		ct.Close()
+	})
+	var runs sync.Map // method -> *atomic.Int64
+	count := func(method string) int64 {
+		n, _ := runs.LoadOrStore(method, new(atomic.Int64))
+		return n.(*atomic.Int64).Add(1)
+	}
+	done := make(chan string, 8)
+	e := endpoints.New()
+	endpoints.Register(e, "flaky", func(context.Context, struct{}) (*int, error) {
+		if count("flaky") < 3 {
+			return nil, errors.New("not yet")
+		}
+		done <- "flaky"
+		return nil, nil
+	})
+	endpoints.Register(e, "panicky", func(context.Context, struct{}) (*int, error) {
+		if count("panicky") < 2 {
+			panic("not yet")
+		}
+		done <- "panicky"
+		return nil, nil
+	})
+	endpoints.Register(e, "fine", func(context.Context, struct{}) (*int, error) {
+		count("fine")
+		done <- "fine"
+		return nil, nil
+	})
+	endpoints.Register(e, "failcall", func(context.Context, struct{}) (int, error) {
+		count("failcall")
+		return 0, errors.New("no")
+	})
+	start(t, st, srvTarget, []*endpoints.Endpoint{e})
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+
+	for _, m := range []string{"flaky", "panicky", "fine"} {
+		if err := c.Cast(t.Context(), m, nil); err != nil {
+			t.Fatalf("Cast(%s): %v", m, err)
+		}
+	}
+	got := map[string]bool{}
+	for range 3 {
+		got[receive(t, done, "a cast handled")] = true
+	}
+	if len(got) != 3 {
+		t.Errorf("casts handled %v, want flaky, panicky and fine", got)
+	}
+	if err := c.Call(t.Context(), "failcall", nil, nil); err == nil {
+		t.Errorf("failcall() = nil, want its error")
+	}
+	// The call ran after the casts settled; nothing ran again since.
+	for m, want := range map[string]int64{"flaky": 3, "panicky": 2, "fine": 1, "failcall": 1} {
+		n, _ := runs.Load(m)
+		if got := n.(*atomic.Int64).Load(); got != want {
+			t.Errorf("%s ran %d times, want %d", m, got, want)
+		}
+	}
+}

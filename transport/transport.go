@@ -70,13 +70,39 @@ type Listener interface {
 	// Next means the listener will deliver nothing more. The driver acks the
 	// request as it hands it out (at-most-once, as oslo.messaging does),
 	// so a request that Next never returns is not lost: it goes back to
-	// the broker for another server.
+	// the broker for another server. In a driver's at-least-once mode a
+	// cast is a Settler instead, acked only once settled.
 	Next(ctx context.Context) (Incoming, error)
 	// Stop stops consuming. Requests already returned by Next can still
 	// reply. It is idempotent.
 	Stop() error
 	// Close stops consuming and releases the listener. It is idempotent.
 	Close() error
+}
+
+// DefaultDeliveryLimit is how many times a driver in at-least-once mode
+// hands out a cast before it gives up on it (dead-letters it), unless
+// configured otherwise. It is RabbitMQ 4's default delivery limit of
+// quorum queues.
+const DefaultDeliveryLimit = 20
+
+// Settler is an Incoming that its driver settles only once the server has
+// handled it: a cast received in a driver's at-least-once mode (calls are
+// at-most-once and never Settlers). Until Settle, the broker keeps the
+// cast, and gives it to another server if this one dies or loses its
+// connection. An RPC server calls Settle when the handler returns; a
+// program that reads a Listener itself must do the same.
+type Settler interface {
+	Incoming
+	// Settle ends the handling with its outcome. With a nil err the cast
+	// is done: the driver acks it and remembers its _unique_id, so that a
+	// redelivery of it is dropped as a duplicate. With an error the driver
+	// hands it out again (to this server or another) until its delivery
+	// limit, then dead-letters it and reports it with DropDeliveryLimit.
+	// Only the first Settle counts; it never blocks on the handler's
+	// work, and failures to reach the broker are the driver's to log
+	// (the broker then redelivers the cast).
+	Settle(err error)
 }
 
 // Incoming is one request received by a listener. Its methods may be called

@@ -42,3 +42,11 @@ func (r *Recent) Add(id string) bool {
 	r.ids[id] = struct{}{}
 	return true
 }
+
+// seen reports whether id is among the ids remembered, without adding it.
+func (r *Recent) seen(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ids[id]
+	return ok
+}

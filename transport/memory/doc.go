@@ -51,6 +51,14 @@
 //     blocks until there is room, its ctx ends or its transport closes, as a
 //     broker's flow control blocks publishers.
 //
+// With AtLeastOnce, casts are handed out as transport.Settlers, as the
+// RabbitMQ driver's AtLeastOnce does: a cast stays in the listener's hands
+// until settled, goes back to its queue when its handling failed or its
+// listener closed first, and is dropped with
+// transport.DropDeliveryLimit once it has been handed out as many times
+// as the limit; a cast whose _unique_id was handled already is dropped as
+// a duplicate.
+//
 // Notifications stay in their listener's hands until Ack or Requeue;
 // closing the listener requeues the rest, counting one more delivery. A
 // notification queue with a length limit drops its oldest message to make

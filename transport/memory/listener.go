@@ -23,6 +23,8 @@ type listener struct {
 	closeOnce sync.Once
 	// recent drops requests whose _unique_id Next handed out already.
 	recent driver.Recent
+	// alo, when not nil, hands casts out as transport.Settlers.
+	alo *atLeastOnce
 
 	// Guarded by the Bus lock.
 	inbox   []delivery
@@ -69,6 +71,12 @@ func (l *listener) Next(ctx context.Context) (transport.Incoming, error) {
 		req, err := wire.DecodeRequest(d.m.body)
 		if err != nil {
 			l.t.dropped(transport.DropRejected, d.q.name, err)
+			continue
+		}
+		if l.alo != nil && !req.IsCall() {
+			if in := l.accept(d, req); in != nil {
+				return in, nil
+			}
 			continue
 		}
 		if !l.recent.Add(req.UniqueID) {

@@ -29,6 +29,8 @@ type Transport struct {
 	waiters  *replywait.Waiters
 	replier  *driver.Replier
 	onDrop   func(transport.Drop) // nil: drops are not reported
+	// deliveryLimit is AtLeastOnce's limit; zero: at-most-once.
+	deliveryLimit int
 
 	mu        sync.Mutex
 	closed    bool
@@ -41,6 +43,8 @@ type options struct {
 	exchange string
 	limit    int
 	onDrop   func(transport.Drop)
+	// deliveryLimit is set by AtLeastOnce.
+	deliveryLimit int
 }
 
 // Option configures a Transport.
@@ -96,14 +100,15 @@ func New(opts ...Option) *Transport {
 		o.bus = NewBus()
 	}
 	t := &Transport{
-		bus:       o.bus,
-		exchange:  o.exchange,
-		limit:     o.limit,
-		onDrop:    o.onDrop,
-		replyQ:    topology.ReplyQueue(),
-		waiters:   replywait.New(),
-		done:      make(chan struct{}),
-		listeners: make(map[*listener]struct{}),
+		bus:           o.bus,
+		exchange:      o.exchange,
+		limit:         o.limit,
+		onDrop:        o.onDrop,
+		deliveryLimit: o.deliveryLimit,
+		replyQ:        topology.ReplyQueue(),
+		waiters:       replywait.New(),
+		done:          make(chan struct{}),
+		listeners:     make(map[*listener]struct{}),
 	}
 	t.replier = &driver.Replier{Name: "memory", Limit: o.limit, Publish: t.sendReply}
 	t.bus.addReplyQueue(t.replyQ, t)
@@ -203,6 +208,10 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		return nil, transport.ErrClosed
 	}
 	l := newListener(t)
+	if t.deliveryLimit > 0 {
+		l.alo = &atLeastOnce{limit: t.deliveryLimit}
+		l.release = func() { l.alo.requeueUnsettled(t.bus) }
+	}
 	t.bus.listen(l, topology.ServerOf(tgt, t.exchange))
 	t.listeners[l] = struct{}{}
 	return l, nil

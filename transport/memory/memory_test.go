@@ -36,6 +36,12 @@ func TestConformance(t *testing.T) {
 			return tr
 		},
 		MaxMessageSize: conformanceLimit,
+		AtLeastOnce: func(t *testing.T) transport.Transport {
+			tr := memory.New(memory.OnBus(bus), memory.MaxMessageSize(conformanceLimit), memory.AtLeastOnce(3))
+			t.Cleanup(func() { tr.Close() })
+			return tr
+		},
+		DeliveryLimit: 3,
 	})
 }
 

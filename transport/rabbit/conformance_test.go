@@ -17,5 +17,10 @@ func TestConformance(t *testing.T) {
 		New:            func(t *testing.T) transport.Transport { return dial(t, MaxMessageSize(conformanceLimit)) },
 		Forget:         func(t *testing.T, tgt target.Target) { forget(t, tgt) },
 		MaxMessageSize: conformanceLimit,
+		AtLeastOnce: func(t *testing.T) transport.Transport {
+			return dial(t, MaxMessageSize(conformanceLimit), AtLeastOnce(),
+				QueuePreset(Queues{Quorum: true, QuorumDeliveryLimit: 3}))
+		},
+		DeliveryLimit: 3,
 	})
 }

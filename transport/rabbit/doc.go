@@ -248,4 +248,20 @@
 // publisher's limits or a Python peer's flags never make it fail.
 // Deliveries counts the x-delivery-count of quorum queues, or else the
 // requeues made through the same transport.
+//
+// # At-least-once casts
+//
+// With the AtLeastOnce option (URL query at_least_once=true), on durable
+// or quorum queues, an RPC listener hands out casts unacked, as
+// transport.Settlers, and acks each once its handler returned: a cast the
+// broker confirmed is then handled even if its server is killed while
+// handling it or the broker restarts. A cast whose handling failed is
+// requeued up to the delivery limit, then published to the dead-letter
+// exchange <control exchange>.dlx and its queue <control exchange>.dlq,
+// where messages that are not valid requests go too. A cast's _unique_id
+// is remembered once it was handled, not on receipt, so a redelivery of a
+// handled cast is dropped and one of a cast whose handling never ended
+// runs. Its Stop cancels the consumers and keeps the channel open, as a
+// notification listener's does, so that the casts being handled can
+// still be acked. Calls stay at-most-once. See AtLeastOnce.
 package rabbit

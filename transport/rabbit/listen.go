@@ -121,12 +121,13 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 	if fanoutQ.stream {
 		l.stream = newStreamOffset(fanoutQ.name, len(l.specs)-1) // the last spec
 	}
+	alo := t.atLeastOnce(l, srv.ControlExchange)
 	// The broker round trips take no ctx: a listener set up after ctx
 	// ended is closed.
 	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
 		return nil, err
 	}
-	return &rpcListener{listener: l}, nil
+	return &rpcListener{listener: l, alo: alo}, nil
 }
 
 // startListener declares and consumes l's queues and registers l with the
@@ -213,6 +214,9 @@ type rpcListener struct {
 	*listener
 	// recent drops requests whose _unique_id it handed out already.
 	recent driver.Recent
+	// alo hands out casts as transport.Settlers (AtLeastOnce); nil when
+	// they are acked on receipt.
+	alo *atLeastOnce
 }
 
 // Next returns the next request from any of the three queues. It acks the
@@ -228,6 +232,10 @@ type rpcListener struct {
 // returns an error only when ctx ends, the listener or the transport is
 // closed, or the Reconnect option's Attempts ran out (reconnecting, or
 // declaring the queues again on a broker that refuses for a while).
+//
+// With AtLeastOnce, casts are handed out unacked as transport.Settlers
+// instead, and invalid messages go to the dead-letter queue (see
+// AtLeastOnce).
 //
 // The Incoming's Deadline comes from header x-warren-deadline, or else is
 // the receipt time plus the message's expiration, as an oslo.messaging
@@ -265,6 +273,11 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 		l.reject(ctx, d, body, err)
 		return nil
 	}
+	// A stream cannot take a cast back: fanout casts read from the
+	// stream fanout queue stay at-most-once.
+	if l.alo != nil && !req.IsCall() && !l.fromStream(d) {
+		return l.acceptCast(ctx, d, req)
+	}
 	if err := d.Ack(false); err != nil {
 		// The channel is closing: the broker requeues d.
 		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
@@ -290,14 +303,7 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte,
 	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
 		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
 		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
-	settle := func() error { return d.Reject(false) }
-	if _, fromStream := d.Headers[streamOffsetHeader]; fromStream && l.stream != nil {
-		settle = func() error { return d.Ack(false) }
-	}
-	if err := settle(); err != nil {
-		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
-	}
-	l.t.dropped(transport.DropRejected, l.name, err)
+	l.discard(ctx, d, err)
 	msgID, replyTo := wire.Peek(body)
 	if msgID == "" || replyTo == "" {
 		return

@@ -97,7 +97,8 @@ func rawChannel(tb testing.TB, conn *amqp.Connection) *amqp.Channel {
 }
 
 // forget deletes what a server of tgt leaves on the broker: queues <topic>
-// and <topic>.<server>, exchange <topic>_fanout and tgt.Exchange. Missing
+// and <topic>.<server>, exchange <topic>_fanout and tgt.Exchange, and the
+// dead-letter exchange and queue of tgt.Exchange. Missing
 // objects are fine.
 func forget(tb testing.TB, tgt target.Target) {
 	tb.Helper()
@@ -118,6 +119,9 @@ func forget(tb testing.TB, tgt target.Target) {
 	if tgt.Server != "" {
 		queues = append(queues, tgt.Topic+"."+tgt.Server)
 	}
+	if tgt.Exchange != "" {
+		queues = append(queues, tgt.Exchange+".dlq") // AtLeastOnce's
+	}
 	for _, q := range queues {
 		do("deleting queue "+q, func(ch *amqp.Channel) error {
 			_, err := ch.QueueDelete(q, false, false, false)
@@ -126,7 +130,7 @@ func forget(tb testing.TB, tgt target.Target) {
 	}
 	exchanges := []string{tgt.Topic + "_fanout"}
 	if tgt.Exchange != "" {
-		exchanges = append(exchanges, tgt.Exchange)
+		exchanges = append(exchanges, tgt.Exchange, tgt.Exchange+".dlx")
 	}
 	for _, x := range exchanges {
 		do("deleting exchange "+x, func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })
@@ -187,9 +191,14 @@ func serve(tb testing.TB, lis transport.Listener, handle func(in transport.Incom
 				return
 			}
 			if r := handle(in); r != nil {
-				if err := in.Reply(ctx, r); err != nil {
+				// The caller may have its reply, and the test end, before
+				// Reply returns.
+				if err := in.Reply(ctx, r); err != nil && ctx.Err() == nil {
 					tb.Errorf("Reply = %v", err)
 				}
+			}
+			if st, ok := in.(transport.Settler); ok {
+				st.Settle(nil)
 			}
 		}
 	}()

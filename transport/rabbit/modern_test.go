@@ -53,8 +53,9 @@ func listQueues(t *testing.T) []listedQueue {
 // and replies under rabbit_quorum_queue and rabbit_transient_quorum_queue,
 // then lists what the broker holds: none of the queues warren declared
 // may be transient and non-exclusive, which RabbitMQ 4.3 refuses (541).
+// Casts are at-least-once, so the dead-letter queue is among them.
 func TestModernPresetDeclaresNoTransientQueue(t *testing.T) {
-	tr := dial(t, QueuePreset(Queues{Quorum: true, TransientQuorum: true, QuorumDeliveryLimit: 5}))
+	tr := dial(t, QueuePreset(Queues{Quorum: true, TransientQuorum: true, QuorumDeliveryLimit: 5}), AtLeastOnce())
 	tgt := serverTarget(t, "modern")
 	got := make(chan string, 4)
 	lis := listen(t, tr, tgt)
@@ -98,7 +99,7 @@ func TestModernPresetDeclaresNoTransientQueue(t *testing.T) {
 	}
 
 	fanoutQ := lis.(*rpcListener).expiring
-	ours := []string{tgt.Topic, tgt.Topic + "." + tgt.Server, fanoutQ, tr.replyQ, nqueue, pool}
+	ours := []string{tgt.Topic, tgt.Topic + "." + tgt.Server, fanoutQ, tr.replyQ, nqueue, pool, tgt.Exchange + ".dlq"}
 	found := 0
 	for _, q := range listQueues(t) {
 		if !slices.Contains(ours, q.Name) {

@@ -285,11 +285,8 @@ func (l *notifyListener) decode(d *amqp.Delivery) (*message.Notification, error)
 // of a quorum queue, else from the requeues this transport made, else 2
 // for a redelivered message.
 func (t *Transport) deliveries(d *amqp.Delivery, n *message.Notification) int {
-	switch c := d.Headers["x-delivery-count"].(type) {
-	case int64:
-		return int(c) + 1
-	case int32:
-		return int(c) + 1
+	if n, ok := deliveryCount(d); ok {
+		return n + 1
 	}
 	t.notes.mu.Lock()
 	c := t.notes.requeued[requeueKey(n)]

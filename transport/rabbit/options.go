@@ -54,6 +54,8 @@ type settings struct {
 	onDrop          func(transport.Drop)
 	tls             tlsSettings
 	queues          Queues
+	// atLeastOnce is set by AtLeastOnce.
+	atLeastOnce bool
 	// query holds URL query options given in code (QueryOptions); the
 	// URL's own query wins over them.
 	query map[string]string
@@ -192,7 +194,7 @@ func QueryOptions(m map[string]string) Option {
 
 // urlKeys are the transport URL query keys Dial accepts.
 var urlKeys = append([]string{
-	"amqp_auto_delete", "amqp_durable_queues", "connection_name", "heartbeat",
+	"amqp_auto_delete", "amqp_durable_queues", "at_least_once", "connection_name", "heartbeat",
 	"heartbeat_timeout_threshold", "kombu_compression", "kombu_failover_strategy", "prefetch",
 	"rabbit_qos_prefetch_count", "rabbit_quorum_delivery_limit",
 	"rabbit_quorum_max_memory_bytes", "rabbit_quorum_max_memory_length",
@@ -273,15 +275,18 @@ func (s *settings) applyURL(u *transport.URL) error {
 			if n == 0 {
 				s.queues.TransientQueuesTTL = -1
 			}
-		case "rabbit_stream_fanout", "use_queue_manager":
+		case "rabbit_stream_fanout", "use_queue_manager", "at_least_once":
 			b, err := transport.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("rabbit: %w: %s: %v", transport.ErrInvalidURL, k, err)
 			}
-			if k == "rabbit_stream_fanout" {
+			switch k {
+			case "rabbit_stream_fanout":
 				s.queues.StreamFanout = b
-			} else {
+			case "use_queue_manager":
 				s.queues.QueueManager = b
+			default:
+				s.atLeastOnce = b
 			}
 		case "hostname":
 			s.queues.Hostname = v
@@ -347,6 +352,8 @@ func (s *settings) validate() error {
 		return errors.New("rabbit: rabbit_stream_fanout (Queues.StreamFanout) needs a prefetch (rabbit_qos_prefetch_count) above 0, as in oslo.messaging: a stream consumer needs one")
 	case s.compression != "" && s.compression != "gzip":
 		return fmt.Errorf("rabbit: %w: kombu_compression %q: warren sends gzip or nothing (it reads gzip and bz2)", transport.ErrInvalidURL, s.compression)
+	case s.atLeastOnce && !s.queues.durable():
+		return fmt.Errorf("rabbit: at-least-once casts need durable queues: set amqp_durable_queues or rabbit_quorum_queue (queue preset %+v)", s.queues)
 	case s.failover != RoundRobin && s.failover != Shuffle:
 		return fmt.Errorf("rabbit: unknown failover strategy %d", s.failover)
 	}
@@ -355,7 +362,8 @@ func (s *settings) validate() error {
 
 // OnDrop sets a function the transport calls with every message it drops
 // instead of handing it out: one it rejects (too large, or not a valid
-// request, reply or notification) and a duplicate request. The transport
+// request, reply or notification), a duplicate request, and in
+// AtLeastOnce mode a cast past its delivery limit. The transport
 // also logs each one. f runs on the goroutine that consumed the message,
 // before the next one is taken: it must return quickly and must not call
 // the transport.

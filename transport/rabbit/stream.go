@@ -155,3 +155,12 @@ func (o *streamOffset) cancelled(queue string) {
 	o.next = -1
 	o.mu.Unlock()
 }
+
+// fromStream reports whether d came from the listener's stream fanout
+// queue. RabbitMQ answers basic.reject or basic.nack on a stream by closing
+// the connection (540 NOT_IMPLEMENTED), so such a delivery is only ever
+// acked.
+func (l *listener) fromStream(d *amqp.Delivery) bool {
+	_, ok := d.Headers[streamOffsetHeader]
+	return ok && l.stream != nil
+}

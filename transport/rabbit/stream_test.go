@@ -286,32 +286,51 @@ func TestStreamFanoutResumesAfterLostConnection(t *testing.T) {
 // TestStreamFanoutInvalidMessage publishes a body that is not a request
 // to the stream: the server drops it (acked, since RabbitMQ closes the
 // connection on a reject on a stream) on the same connection, and takes
-// the next cast.
+// the next cast, also in at-least-once mode, where fanout casts read from
+// a stream stay at-most-once.
 func TestStreamFanoutInvalidMessage(t *testing.T) {
-	tgt := streamTarget(t, "streambad")
-	var rejected atomic.Int32
-	server := dial(t, QueuePreset(streamPreset), OnDrop(func(d transport.Drop) {
-		if d.Reason == transport.DropRejected {
-			rejected.Add(1)
-		}
-	}))
-	got := methods(t, listen(t, server, tgt))
-	sess := server.sess.Load()
-	ch := rawChannel(t, rawConn(t))
-	if err := ch.Publish(tgt.Topic+"_fanout", "", false, false, amqp.Publishing{ContentType: contentType, Body: []byte("not json")}); err != nil {
-		t.Fatalf("Publish = %v", err)
-	}
-	if err := dial(t, QueuePreset(streamPreset)).Cast(within(t, 10*time.Second), target.Target{Topic: tgt.Topic, Fanout: true}, &message.Request{Method: "valid"}); err != nil {
-		t.Fatalf("fanout Cast = %v", err)
-	}
-	if m := await(t, got, 10*time.Second, "the cast after the invalid message"); m != "valid" {
-		t.Errorf("got %q, want valid", m)
-	}
-	if n := rejected.Load(); n != 1 {
-		t.Errorf("OnDrop heard of %d rejected messages, want 1", n)
-	}
-	if server.sess.Load() != sess || sess.down() {
-		t.Errorf("the server's connection was replaced after the invalid message")
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{
+		{"at-most-once", []Option{QueuePreset(streamPreset)}},
+		{"at-least-once", []Option{QueuePreset(Queues{Durable: true, TransientQuorum: true, StreamFanout: true}), AtLeastOnce()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tgt := streamTarget(t, "streambad")
+			var rejected atomic.Int32
+			server := dial(t, append(c.opts, OnDrop(func(d transport.Drop) {
+				if d.Reason == transport.DropRejected {
+					rejected.Add(1)
+				}
+			}))...)
+			got := make(chan string, 16)
+			serve(t, listen(t, server, tgt), func(in transport.Incoming) *message.Reply {
+				if _, ok := in.(transport.Settler); ok {
+					got <- "a transport.Settler" // the stream could not take it back
+					return nil
+				}
+				got <- in.Request().Method
+				return nil
+			})
+			sess := server.sess.Load()
+			ch := rawChannel(t, rawConn(t))
+			if err := ch.Publish(tgt.Topic+"_fanout", "", false, false, amqp.Publishing{ContentType: contentType, Body: []byte("not json")}); err != nil {
+				t.Fatalf("Publish = %v", err)
+			}
+			if err := dial(t, QueuePreset(streamPreset)).Cast(within(t, 10*time.Second), target.Target{Topic: tgt.Topic, Fanout: true}, &message.Request{Method: "valid"}); err != nil {
+				t.Fatalf("fanout Cast = %v", err)
+			}
+			if m := await(t, got, 10*time.Second, "the cast after the invalid message"); m != "valid" {
+				t.Errorf("got %q, want valid", m)
+			}
+			if n := rejected.Load(); n != 1 {
+				t.Errorf("OnDrop heard of %d rejected messages, want 1", n)
+			}
+			if server.sess.Load() != sess || sess.down() {
+				t.Errorf("the server's connection was replaced after the invalid message")
+			}
+		})
 	}
 }
 

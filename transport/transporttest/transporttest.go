@@ -37,6 +37,14 @@ type Harness struct {
 	// the exchange tgt.Exchange, and must tolerate any of them not existing.
 	// Nil means nothing outlives the transports, as in memory.
 	Forget func(t *testing.T, tgt target.Target)
+	// AtLeastOnce, when set, returns a new transport like New's in the
+	// driver's at-least-once mode for casts, with DeliveryLimit as its
+	// delivery limit, for servers and clients alike (with RabbitMQ: a
+	// durable or quorum queue preset). Nil skips the at-least-once cases.
+	AtLeastOnce func(t *testing.T) transport.Transport
+	// DeliveryLimit is how many times AtLeastOnce's transports hand out a
+	// cast whose handling keeps failing. Required with AtLeastOnce.
+	DeliveryLimit int
 }
 
 // Run runs the conformance suite against h, one subtest per case.
@@ -91,6 +99,11 @@ func Run(t *testing.T, h Harness) {
 		{"notify-close-requeues", testNotifyCloseRequeues},
 		{"notify-stop-acks", testNotifyStopThenAck},
 		{"notify-bad", testNotifyBadInput},
+		{"alo-settle", testAtLeastOnceSettle},
+		{"alo-limit", testAtLeastOnceLimit},
+		{"alo-unsettled", testAtLeastOnceUnsettled},
+		{"alo-duplicate", testAtLeastOnceDuplicate},
+		{"alo-stop", testAtLeastOnceStop},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -165,11 +178,17 @@ type server struct {
 // listen opens a transport and listens on it as server name.
 func (e *env) listen(name string) *server {
 	e.t.Helper()
+	return e.listenOn(name, e.h.New)
+}
+
+// listenOn listens as server name on a transport that open returns.
+func (e *env) listenOn(name string, open func(t *testing.T) transport.Transport) *server {
+	e.t.Helper()
 	tgt := e.target(name)
 	e.mu.Lock()
 	e.forget = append(e.forget, tgt)
 	e.mu.Unlock()
-	tr := e.h.New(e.t)
+	tr := open(e.t)
 	lis, err := tr.Listen(e.ctx(10*time.Second), tgt)
 	if err != nil {
 		e.t.Fatalf("Listen(%v) = %v", tgt, err)
