@@ -164,12 +164,16 @@ func (t *Transport) open(ctx context.Context, l *listener) error {
 
 // declare declares l's exchanges and queues on ch and binds them.
 func (l *listener) declare(ch *amqp.Channel) error {
+	conn, err := l.t.currentConn("declaring the queues of " + l.name)
+	if err != nil {
+		return err
+	}
 	for _, q := range l.specs {
 		if err := q.declare(ch); err != nil {
 			return fmt.Errorf("declaring queue %s: %w", q.name, err)
 		}
 		for _, b := range q.binds {
-			if err := b.exchange.declare(ch); err != nil {
+			if _, err := l.t.declareExchangeOn(conn, ch, b.exchange); err != nil {
 				return fmt.Errorf("declaring exchange %s: %w", b.exchange.name, err)
 			}
 			if err := ch.QueueBind(q.name, b.key, b.exchange.name, false, nil); err != nil {

@@ -44,10 +44,11 @@ type Transport struct {
 
 	sess atomic.Pointer[session] // the current session; nil while connecting
 
-	waiters *replywait.Waiters
-	live    liveness // consumers of the queues calls go to
-	notes   *notifyState
-	replier *driver.Replier
+	waiters   *replywait.Waiters
+	live      liveness     // consumers of the queues calls go to
+	exchanges exchangeBook // how the broker has the exchanges declared
+	notes     *notifyState
+	replier   *driver.Replier
 
 	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
 	replyQ   string        // reply queue name; "" until the first call
