@@ -355,10 +355,9 @@ func TestListenFails(t *testing.T) {
 		want  func(err error) bool
 	}{
 		{"inequivalent-exchange", func(t *testing.T, tgt target.Target) context.Context {
-			// A control exchange declared durable, as oslo.messaging does
-			// with amqp_durable_queues, cannot be redeclared transient.
-			// (Queues that exist are consumed as they are.)
-			if err := rawChannel(t, rawConn(t)).ExchangeDeclare(tgt.Exchange, "topic", true, false, false, false, nil); err != nil {
+			// A control exchange of another type is not taken on (one
+			// declared durable is, as are queues that exist).
+			if err := rawChannel(t, rawConn(t)).ExchangeDeclare(tgt.Exchange, "direct", false, false, false, false, nil); err != nil {
 				t.Fatalf("ExchangeDeclare = %v", err)
 			}
 			return within(t, 10*time.Second)
