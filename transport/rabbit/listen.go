@@ -244,7 +244,7 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	}
 	body, err := l.t.bodyOf(d)
 	if err != nil {
-		l.reject(ctx, d, d.Body, err)
+		l.reject(ctx, d, body, err)
 		return nil
 	}
 	req, err := wire.DecodeRequest(body)
@@ -266,19 +266,28 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	return l.t.replier.Incoming(req, deadlineOf(d, received))
 }
 
-// reject drops d, which is not a valid request, without requeueing it. When
-// the _msg_id and _reply_q of body (d's, uncompressed when that worked)
-// can still be read, the caller gets a ValueError failure saying why,
-// instead of waiting out its timeout.
+// reject drops d, which is not a valid request, without requeueing it.
+// When the _msg_id and _reply_q of body (d's uncompressed, or what of it
+// uncompressed before the stream broke; nil: d's body) can still be read,
+// or d's AMQP correlation_id and reply_to stand for them, the caller gets
+// a ValueError failure saying why, instead of waiting out its timeout. The
+// rejection is logged once per sender (see rejected).
 func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte, err error) {
-	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
-		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
-		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	if err := d.Reject(false); err != nil {
 		l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 	}
 	l.t.dropped(transport.DropRejected, l.name, err)
+	if body == nil {
+		body = d.Body
+	}
 	msgID, replyTo := wire.Peek(body)
+	if msgID == "" {
+		msgID = d.CorrelationId
+	}
+	if replyTo == "" {
+		replyTo = d.ReplyTo
+	}
+	l.t.rejected(l.name, "request", d, replyTo, err)
 	if msgID == "" || replyTo == "" {
 		return
 	}

@@ -192,7 +192,7 @@ func TestReplyQueueDropsInvalidMessages(t *testing.T) {
 	if err != nil || string(rep.Result) != `"ok"` {
 		t.Fatalf("Call = %v, %v; want \"ok\"", rep, err)
 	}
-	if got := logs.count("dropping a message that is not a valid reply"); got != len(bodies) {
+	if got := logs.count("rejecting a message that is not a valid reply"); got != len(bodies) {
 		t.Errorf("logged %d dropped replies, want %d", got, len(bodies))
 	}
 }

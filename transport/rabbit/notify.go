@@ -263,9 +263,7 @@ func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotificati
 		}
 		n, err := l.decode(&d)
 		if err != nil {
-			l.t.log.Warn("rabbit: rejecting a message that is not a valid notification",
-				"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
-				"bytes", len(d.Body), "error", err)
+			l.t.rejected(l.name, "notification", &d, "", err)
 			if err := d.Reject(false); err != nil {
 				l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 			}

@@ -47,6 +47,7 @@ type Transport struct {
 	waiters   *replywait.Waiters
 	live      liveness     // consumers of the queues calls go to
 	exchanges exchangeBook // how the broker has the exchanges declared
+	rejects   rejectLog    // senders of rejected messages, logged once each
 	notes     *notifyState
 	replier   *driver.Replier
 
