@@ -1,6 +1,7 @@
 package rabbit
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/warrenrpc/warren/internal/replywait"
+	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
 	"github.com/warrenrpc/warren/transport"
@@ -158,5 +161,58 @@ func TestNoConsumerGraceOff(t *testing.T) {
 	}
 	if client.live.watched.Load() != 0 {
 		t.Errorf("%d queues watched with the check off, want 0", client.live.watched.Load())
+	}
+}
+
+// BenchmarkRegisterCall measures what the check of a call's queue adds to
+// registering its waiter, on the call path: with the queue watched
+// already (every call but the first), against a plain registration.
+func BenchmarkRegisterCall(b *testing.B) {
+	tgt := target.Target{Exchange: "x", Topic: "t", Server: "s1"}
+	deadline := time.Now().Add(time.Minute)
+	for _, c := range []struct {
+		name  string
+		grace time.Duration
+	}{{"checked", DefaultNoConsumerGrace}, {"unchecked", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			t := &Transport{s: defaultSettings(), waiters: replywait.New()}
+			t.s.noConsumerGrace = c.grace
+			t.live.queues.Store(liveKey{tgt.Topic, tgt.Server}, &queueWatch{exchange: "x", queue: "t.s1"})
+			b.RunParallel(func(pb *testing.PB) {
+				id := wire.NewID()
+				for pb.Next() {
+					w, err := t.registerCall(tgt, id, deadline)
+					if err != nil {
+						b.Fatal(err)
+					}
+					w.Cancel()
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkCallChecked makes sequential calls through the broker with the
+// check of the queue's consumers on and off.
+func BenchmarkCallChecked(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		grace time.Duration
+	}{{"checked", DefaultNoConsumerGrace}, {"unchecked", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			tgt := serverTarget(b, "bchecked")
+			serve(b, listen(b, dial(b), tgt), func(in transport.Incoming) *message.Reply {
+				return &message.Reply{Result: in.Request().Args}
+			})
+			client := dial(b, NoConsumerGrace(c.grace))
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := client.Call(ctx, tgt, &message.Request{Method: "echo", Args: benchArgs})
+				cancel()
+				if err != nil {
+					b.Fatalf("Call = %v", err)
+				}
+			}
+		})
 	}
 }
