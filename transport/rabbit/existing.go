@@ -23,16 +23,20 @@ import (
 const maxBookedExchanges = 4096
 
 // exchangeBook remembers, for each exchange a transport declared, the
-// declaration the broker accepted and the connection it was accepted on.
+// declaration the broker accepted and the connections (publishing and
+// consuming) it was accepted on.
 type exchangeBook struct {
 	mu sync.Mutex
 	m  map[string]booked
 }
 
 type booked struct {
-	decl exchangeDecl
-	conn *amqp.Connection
+	decl  exchangeDecl
+	conns [2]*amqp.Connection
 }
+
+// on reports whether e was accepted on conn.
+func (e booked) on(conn *amqp.Connection) bool { return e.conns[0] == conn || e.conns[1] == conn }
 
 func (b *exchangeBook) get(name string) (booked, bool) {
 	b.mu.Lock()
@@ -41,13 +45,19 @@ func (b *exchangeBook) get(name string) (booked, bool) {
 	return e, ok
 }
 
-func (b *exchangeBook) put(e booked) {
+// put records that d was accepted on conn, and returns the entry.
+func (b *exchangeBook) put(d exchangeDecl, conn *amqp.Connection) booked {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil || len(b.m) >= maxBookedExchanges {
 		b.m = make(map[string]booked)
 	}
-	b.m[e.decl.name] = e
+	e := booked{decl: d, conns: [2]*amqp.Connection{conn}}
+	if old, ok := b.m[d.name]; ok && old.decl == d {
+		e.conns[1] = old.conns[0]
+	}
+	b.m[d.name] = e
+	return e
 }
 
 func (b *exchangeBook) forget(name string) {
@@ -62,7 +72,7 @@ func (b *exchangeBook) forget(name string) {
 // declaration used.
 func (t *Transport) declareExchangeOn(conn *amqp.Connection, ch *amqp.Channel, ex exchangeDecl) (exchangeDecl, error) {
 	e, ok := t.exchanges.get(ex.name)
-	if !ok || e.conn != conn {
+	if !ok || !e.on(conn) {
 		from := ex
 		if ok {
 			from = e.decl // as the broker had it before the reconnect
@@ -75,8 +85,7 @@ func (t *Transport) declareExchangeOn(conn *amqp.Connection, ch *amqp.Channel, e
 			t.log.Info("rabbit: using an exchange that exists with other flags than the queue preset's",
 				"exchange", d.name, "durable", d.durable, "auto_delete", d.autoDelete)
 		}
-		e = booked{d, conn}
-		t.exchanges.put(e)
+		e = t.exchanges.put(d, conn)
 	}
 	if err := e.decl.declare(ch); err != nil {
 		// Redeclared otherwise since: find out again next time.

@@ -83,12 +83,14 @@ type queueWatch struct {
 	read      time.Time // last read
 }
 
-// use records a call to the queue with the given deadline.
+// use records a call to the queue with the given deadline. It moves
+// until a probe period past it, so that the calls of the next second, with
+// the same timeout, only read it.
 func (w *queueWatch) use(deadline time.Time) {
 	d := deadline.UnixNano()
 	for {
 		cur := w.until.Load()
-		if d <= cur || w.until.CompareAndSwap(cur, d) {
+		if d <= cur || w.until.CompareAndSwap(cur, d+int64(probeEvery)) {
 			return
 		}
 	}
