@@ -1,7 +1,6 @@
 package rabbit
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -233,13 +232,13 @@ func (p *prober) read(w *queueWatch, now time.Time) bool {
 	}
 	q, err := p.ch.QueueDeclarePassive(w.queue, false, false, false, false, nil)
 	if err != nil {
-		p.ch = nil // the broker closed it, or the connection is gone
+		// The broker closed the channel: the queue does not exist (a call
+		// to it comes back as no route at once), or cannot be read now
+		// (its cluster node is down). Or the connection is gone.
+		p.ch = nil
 		w.zeroSince = time.Time{}
 		w.idle.Store(0)
-		var ae *amqp.Error
-		// A queue that does not exist is no route: a call to it comes
-		// back at once.
-		return errors.As(err, &ae) && ae.Code == amqp.NotFound
+		return !p.sess.down()
 	}
 	w.read = now
 	if q.Consumers > 0 {
