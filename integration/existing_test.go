@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -36,6 +37,15 @@ func TestInteropPythonDeclaredFirst(t *testing.T) {
 	if answered["py1"] < 2 || answered["go1"] < 2 {
 		t.Errorf("calls by name and to the topic were answered %v, want both servers through the shared queue", answered)
 	}
+	fanoutToBoth(ctx, t, client, py, events)
+	noPreconditionFailed(t, py)
+}
+
+// fanoutToBoth fanout-casts through client and waits for the Python
+// server py and the warren server go1, which reports to events, to record
+// it.
+func fanoutToBoth(ctx context.Context, t *testing.T, client *rpcclient.Client, py *peer, events <-chan event) {
+	t.Helper()
 	if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "fanout"}); err != nil {
 		t.Fatalf("fanout Cast: %v", err)
 	}
@@ -43,5 +53,4 @@ func TestInteropPythonDeclaredFirst(t *testing.T) {
 	if e := waitEvents(t, events, 1); e[0].Server != "go1" || e[0].Value != "fanout" {
 		t.Errorf("go1 got %+v, want the fanout cast", e[0])
 	}
-	noPreconditionFailed(t, py)
 }

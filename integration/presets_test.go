@@ -121,13 +121,7 @@ func TestPresetsInterop(t *testing.T) {
 					t.Fatalf("Cast to py1: %v", err)
 				}
 				py.waitRecord(t, "to-py")
-				if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": "fanout"}); err != nil {
-					t.Fatalf("fanout Cast: %v", err)
-				}
-				py.waitRecord(t, "fanout")
-				if e := waitEvents(t, events, 1); e[0].Server != "go1" || e[0].Value != "fanout" {
-					t.Errorf("go1 got %+v, want the fanout cast", e[0])
-				}
+				fanoutToBoth(ctx, t, client, py, events)
 				noPreconditionFailed(t, py)
 			})
 			t.Run("warren declares first", func(t *testing.T) {

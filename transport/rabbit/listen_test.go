@@ -14,7 +14,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -398,15 +397,7 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	tr := dial(t)
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
-	replyQ := topology.ReplyQueue()
-	if err := (Queues{}).declareExpiring(ch, replyQ); err != nil {
-		t.Fatalf("QueueDeclare = %v", err)
-	}
-	t.Cleanup(func() { deleteQueue(t, replyQ) })
-	replies, err := ch.Consume(replyQ, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("Consume = %v", err)
-	}
+	replyQ, replies := rawReplyQueue(t, ch)
 	bad := `{"oslo.version": "2.1", "oslo.message": "{\"method\": \"echo\", \"args\": {}, \"_msg_id\": \"m-rejected\", \"_reply_q\": \"` + replyQ + `\", \"_timeout\": null}"}`
 	good := loadFixture(t, "03-cast-request.json").Body
 	for _, body := range []string{bad, good} {

@@ -71,16 +71,7 @@ func TestCallToStoppedServerFailsFast(t *testing.T) {
 		}},
 		{"topic queue without consumer", func(t *testing.T) target.Target {
 			tgt := serverTarget(t, "noconsumer")
-			ch := rawChannel(t, rawConn(t))
-			if err := ch.ExchangeDeclare(tgt.Exchange, "topic", false, false, false, false, nil); err != nil {
-				t.Fatalf("ExchangeDeclare = %v", err)
-			}
-			if _, err := ch.QueueDeclare(tgt.Topic, false, false, false, false, nil); err != nil {
-				t.Fatalf("QueueDeclare = %v", err)
-			}
-			if err := ch.QueueBind(tgt.Topic, tgt.Topic, tgt.Exchange, false, nil); err != nil {
-				t.Fatalf("QueueBind = %v", err)
-			}
+			rawTopology(t, tgt)
 			return target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
 		}},
 	}

@@ -49,6 +49,22 @@ func (w *warnings) snapshot() []string {
 	return append([]string(nil), w.senders...)
 }
 
+// rawReplyQueue declares a reply queue on ch, deleted when the test ends,
+// and consumes it.
+func rawReplyQueue(t *testing.T, ch *amqp.Channel) (string, <-chan amqp.Delivery) {
+	t.Helper()
+	replyQ := topology.ReplyQueue()
+	if err := (Queues{}).declareExpiring(ch, replyQ); err != nil {
+		t.Fatalf("QueueDeclare = %v", err)
+	}
+	t.Cleanup(func() { deleteQueue(t, replyQ) })
+	replies, err := ch.Consume(replyQ, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("Consume = %v", err)
+	}
+	return replyQ, replies
+}
+
 // TestUndecodableCompressedRequest publishes requests whose gzip body
 // does not uncompress: a caller that can still be identified (its
 // _msg_id and _reply_q in what uncompressed before the stream broke, or
@@ -69,15 +85,7 @@ func TestUndecodableCompressedRequest(t *testing.T) {
 	}))
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
-	replyQ := topology.ReplyQueue()
-	if err := (Queues{}).declareExpiring(ch, replyQ); err != nil {
-		t.Fatalf("QueueDeclare = %v", err)
-	}
-	t.Cleanup(func() { deleteQueue(t, replyQ) })
-	replies, err := ch.Consume(replyQ, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("Consume = %v", err)
-	}
+	replyQ, replies := rawReplyQueue(t, ch)
 
 	call := []byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"echo\", \"args\": {}, \"_msg_id\": \"m-body\", \"_reply_q\": \"` + replyQ + `\", ` +
 		strings.Repeat(`\"_context_k\": \"v\", `, 100) + `\"_unique_id\": \"u1\"}"}`)
