@@ -75,7 +75,7 @@ func TestListenerRejectsInvalidMessages(t *testing.T) {
 			t.Errorf("Next %d = %q call %v, want the echo cast", i, r.Method, r.IsCall())
 		}
 	}
-	if got := logs.count("rejecting a message that is not a valid request"); got != len(invalid) {
+	if got := logs.count("dropping a message that is not a valid request"); got != len(invalid) {
 		t.Errorf("logged %d rejections, want %d (one per invalid message, none redelivered)", got, len(invalid))
 	}
 	q, err := ch.QueueDeclarePassive(tgt.Topic, false, false, false, false, nil)
@@ -191,7 +191,7 @@ func TestReplyQueueDropsInvalidMessages(t *testing.T) {
 	if err != nil || string(rep.Result) != `"ok"` {
 		t.Fatalf("Call = %v, %v; want \"ok\"", rep, err)
 	}
-	if got := logs.count("rejecting a message that is not a valid reply"); got != len(bodies) {
+	if got := logs.count("dropping a message that is not a valid reply"); got != len(bodies) {
 		t.Errorf("logged %d dropped replies, want %d", got, len(bodies))
 	}
 }

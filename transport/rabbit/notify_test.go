@@ -65,7 +65,7 @@ func TestNotificationListenerRejectsInvalidMessages(t *testing.T) {
 	if err := in.Ack(); err != nil {
 		t.Errorf("Ack = %v", err)
 	}
-	if got := logs.count("rejecting a message that is not a valid notification"); got != len(invalid) {
+	if got := logs.count("dropping a message that is not a valid notification"); got != len(invalid) {
 		t.Errorf("logged %d rejections, want %d", got, len(invalid))
 	}
 	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)

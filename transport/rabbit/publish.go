@@ -252,7 +252,7 @@ func (pc *pubChannel) dead() bool {
 	return pc.err != nil || pc.ch.IsClosed()
 }
 
-// send declares ex on first use (see declare), registers the publish and writes it,
+// send declares ex (see declare), registers the publish and writes it,
 // unless ctx ended or the publisher abandoned gate meanwhile. The
 // registration precedes the write so that track can never see a confirm
 // or return it does not know. On a channel without confirms nothing is

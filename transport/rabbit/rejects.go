@@ -38,8 +38,8 @@ func senderOf(d *amqp.Delivery, replyTo string) string {
 	return fmt.Sprintf("an unidentified sender to exchange %q, routing key %q", d.Exchange, d.RoutingKey)
 }
 
-// rejected logs that consumer rejected d (what, such as "request") for
-// err: a warning for the first message of its sender, with what identifies
+// rejected logs that consumer dropped d, not a valid what (such as
+// "request"), for err: a warning for the first message of its sender, with what identifies
 // it, and at debug level for the next ones.
 func (t *Transport) rejected(consumer, what string, d *amqp.Delivery, replyTo string, err error) {
 	sender := senderOf(d, replyTo)
@@ -52,10 +52,10 @@ func (t *Transport) rejected(consumer, what string, d *amqp.Delivery, replyTo st
 	r.senders[sender] = n + 1
 	r.mu.Unlock()
 	level := slog.LevelWarn
-	msg := "rabbit: rejecting a message that is not a valid " + what + "; more from its sender are logged at debug level"
+	msg := "rabbit: dropping a message that is not a valid " + what + "; more from its sender are logged at debug level"
 	if seen {
 		level = slog.LevelDebug
-		msg = "rabbit: rejecting a message that is not a valid " + what
+		msg = "rabbit: dropping a message that is not a valid " + what
 	}
 	t.log.Log(context.Background(), level, msg, "consumer", consumer, "sender", sender, "rejected_from_sender", n+1,
 		"exchange", d.Exchange, "routing_key", d.RoutingKey, "content_type", d.ContentType,
