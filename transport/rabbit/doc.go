@@ -189,7 +189,8 @@
 // consumer count of each queue it calls (a passive declare on a channel
 // of its own, so that a queue that does not exist closes nothing anybody
 // else uses) about once a second while calls to it are in flight and
-// 10 s beyond, off the call path: a call only looks its queue up. Once a
+// 10 s beyond (at most 128 reads a second, over at most 1024 queues),
+// off the call path: a call only looks its queue up. Once a
 // queue has had no consumer at two reads NoConsumerGrace apart (default
 // 10 s), the calls waiting for it fail with a *transport.NoConsumerError
 // matching transport.ErrNoConsumer, transport.ErrNoRoute and

@@ -37,6 +37,10 @@ const (
 	// maxWatched bounds the queues a transport watches at once; calls to
 	// others are not checked.
 	maxWatched = 1024
+	// maxReadsPerRound bounds the broker round trips of a round: past it,
+	// the queues not read wait for the next rounds, and their reads are
+	// further apart than probeEvery.
+	maxReadsPerRound = 128
 )
 
 // NoConsumerGrace sets how long the queue of a call (<topic> or
@@ -205,6 +209,7 @@ func (p *prober) round(now time.Time) {
 			return
 		}
 	}
+	reads := 0
 	t.live.queues.Range(func(k, v any) bool {
 		w := v.(*queueWatch)
 		if now.UnixNano() > w.until.Load()+int64(watchLinger) {
@@ -214,6 +219,9 @@ func (p *prober) round(now time.Time) {
 		}
 		if !w.read.IsZero() && now.Sub(w.read) < probeEvery/2 {
 			return true // read by the round a new queue started
+		}
+		if reads++; reads > maxReadsPerRound {
+			return false
 		}
 		return p.read(w, now)
 	})
