@@ -129,9 +129,11 @@ type NoConsumerError struct {
 	Idle time.Duration
 }
 
+// Error does not show Idle, so that the failures of calls to one queue
+// read the same.
 func (e *NoConsumerError) Error() string {
-	return fmt.Sprintf("transport: queue %q (exchange %q, routing key %q) has had no consumer for %v: its servers are gone",
-		e.Queue, e.Exchange, e.RoutingKey, e.Idle.Round(time.Millisecond))
+	return fmt.Sprintf("transport: queue %q (exchange %q, routing key %q) has no consumer: its servers are gone",
+		e.Queue, e.Exchange, e.RoutingKey)
 }
 
 // Is makes a NoConsumerError match ErrNoConsumer and ErrNoRoute.
