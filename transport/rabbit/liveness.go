@@ -214,8 +214,16 @@ func (p *prober) round(now time.Time) {
 		w := v.(*queueWatch)
 		if now.UnixNano() > w.until.Load()+int64(watchLinger) {
 			t.live.queues.Delete(k)
-			t.live.watched.Add(-1)
-			return true
+			// A call that found w just before is tagged with it: go on
+			// watching w for it.
+			if restored := now.UnixNano() <= w.until.Load()+int64(watchLinger); !restored {
+				t.live.watched.Add(-1)
+				return true
+			}
+			if _, loaded := t.live.queues.LoadOrStore(k, w); loaded {
+				t.live.watched.Add(-1) // another call started a new watch
+				return true
+			}
 		}
 		if !w.read.IsZero() && now.Sub(w.read) < probeEvery/2 {
 			return true // read by the round a new queue started

@@ -3,6 +3,7 @@ package rabbit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -154,5 +155,47 @@ func TestUndecodableCompressedRequest(t *testing.T) {
 	defer dropsMu.Unlock()
 	if drops != len(msgs) {
 		t.Errorf("OnDrop heard of %d messages, want %d", drops, len(msgs))
+	}
+}
+
+func TestSenderOf(t *testing.T) {
+	cases := []struct {
+		name    string
+		d       amqp.Delivery
+		replyTo string
+		want    string
+	}{
+		{"body's reply queue first", amqp.Delivery{ReplyTo: "r2", AppId: "a"}, "r1", "reply queue r1"},
+		{"AMQP reply_to", amqp.Delivery{ReplyTo: "r2", AppId: "a"}, "", "reply queue r2"},
+		{"app_id", amqp.Delivery{AppId: "a", UserId: "u"}, "", "app_id a"},
+		{"user_id", amqp.Delivery{UserId: "u"}, "", "user_id u"},
+		{"unidentified", amqp.Delivery{Exchange: "x", RoutingKey: "k"}, "", `an unidentified sender to exchange "x", routing key "k"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := senderOf(&c.d, c.replyTo); got != c.want {
+				t.Errorf("senderOf(%+v, %q) = %q, want %q", c.d, c.replyTo, got, c.want)
+			}
+		})
+	}
+}
+
+// TestRejectLogBounded checks that the senders remembered stay bounded:
+// past the bound, the set starts over and a sender is warned of again.
+func TestRejectLogBounded(t *testing.T) {
+	logs := &warnings{}
+	tr := &Transport{log: slog.New(logs)}
+	d := func(app string) *amqp.Delivery { return &amqp.Delivery{AppId: app} }
+	tr.rejected("l", "request", d("first"), "", transport.ErrMalformed)
+	tr.rejected("l", "request", d("first"), "", transport.ErrMalformed)
+	for i := range maxRejectSenders {
+		tr.rejected("l", "request", d(fmt.Sprint(i)), "", transport.ErrMalformed)
+	}
+	if n := len(tr.rejects.senders); n > maxRejectSenders {
+		t.Errorf("%d senders remembered, want at most %d", n, maxRejectSenders)
+	}
+	tr.rejected("l", "request", d("first"), "", transport.ErrMalformed)
+	if got := strings.Count(strings.Join(logs.snapshot(), "\n"), "app_id first"); got != 2 {
+		t.Errorf("warned of sender first %d times, want 2 (once, then again after the set started over)", got)
 	}
 }
