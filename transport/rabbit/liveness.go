@@ -216,7 +216,7 @@ func (p *prober) round(now time.Time) {
 			t.live.queues.Delete(k)
 			// A call that found w just before is tagged with it: go on
 			// watching w for it.
-			if restored := now.UnixNano() <= w.until.Load()+int64(watchLinger); !restored {
+			if called := now.UnixNano() <= w.until.Load()+int64(watchLinger); !called {
 				t.live.watched.Add(-1)
 				return true
 			}
