@@ -199,11 +199,5 @@ func castToPyAndFanout(ctx context.Context, t *testing.T, client *rpcclient.Clie
 		t.Fatalf("Cast to py1: %v", err)
 	}
 	py.waitRecord(t, prefix+"-cast")
-	if err := client.Prepare(rpcclient.Fanout()).Cast(ctx, "record", map[string]string{"value": prefix + "-fanout"}); err != nil {
-		t.Fatalf("fanout Cast: %v", err)
-	}
-	py.waitRecord(t, prefix+"-fanout")
-	if e := waitEvents(t, events, 1); e[0].Server != "go1" || e[0].Value != prefix+"-fanout" {
-		t.Errorf("go1 got %+v, want the fanout cast", e[0])
-	}
+	fanoutToBoth(ctx, t, client, py, events, prefix+"-fanout")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/warrenrpc/warren/internal/wire"
 )
@@ -16,8 +17,13 @@ var (
 	// that match it also match context.DeadlineExceeded.
 	ErrTimeout = errors.New("transport: timed out waiting for a reply")
 	// ErrNoRoute means no queue could take the message: nobody listens on
-	// that topic, server or fanout exchange.
+	// that topic, server or fanout exchange. A call whose queue has no
+	// consumer matches it too (see ErrNoConsumer).
 	ErrNoRoute = errors.New("transport: no route to any queue")
+	// ErrNoConsumer means a call's queue exists but no server has consumed
+	// it for a while: the servers of that topic or server stopped and left
+	// their queue behind. Errors that match it also match ErrNoRoute.
+	ErrNoConsumer = errors.New("transport: no server consumes the queue")
 	// ErrConnectionLost means the connection to the broker dropped and the
 	// operation could not complete: a driver that reconnects reports it
 	// when the operation's ctx ended before the connection was back, or
@@ -106,3 +112,31 @@ func (e *NoRouteError) Error() string {
 
 // Is makes a NoRouteError match ErrNoRoute.
 func (e *NoRouteError) Is(target error) bool { return target == ErrNoRoute }
+
+// NoConsumerError reports a call to a queue that exists but has had no
+// consumer for at least Idle: the servers of the target stopped and left
+// their queue behind, so no reply can come. It matches ErrNoConsumer and
+// ErrNoRoute. Whether the request was left in the queue is told by the
+// error that wraps it: ErrNotSent when the call failed before publishing,
+// ErrOutcomeUnknown when it was published and waited (a server that comes
+// back before the request expires still runs it).
+type NoConsumerError struct {
+	// Exchange and RoutingKey are where the call was published.
+	Exchange, RoutingKey string
+	// Queue is the queue without a consumer.
+	Queue string
+	// Idle is how long the queue was seen without a consumer.
+	Idle time.Duration
+}
+
+// Error does not show Idle, so that the failures of calls to one queue
+// read the same.
+func (e *NoConsumerError) Error() string {
+	return fmt.Sprintf("transport: queue %q (exchange %q, routing key %q) has no consumer: its servers are gone",
+		e.Queue, e.Exchange, e.RoutingKey)
+}
+
+// Is makes a NoConsumerError match ErrNoConsumer and ErrNoRoute.
+func (e *NoConsumerError) Is(target error) bool {
+	return target == ErrNoConsumer || target == ErrNoRoute
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/warrenrpc/warren/internal/wire"
 )
@@ -24,6 +25,17 @@ func TestNoRouteErrorMatches(t *testing.T) {
 	var nr *NoRouteError
 	if !errors.Is(err, ErrNoRoute) || !errors.As(err, &nr) || nr.RoutingKey != "t" {
 		t.Errorf("%v does not match ErrNoRoute / *NoRouteError", err)
+	}
+}
+
+func TestNoConsumerErrorMatches(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w (%w)", &NoConsumerError{Exchange: "openstack", RoutingKey: "t.s", Queue: "t.s", Idle: time.Second}, ErrNotSent)
+	var nc *NoConsumerError
+	if !errors.Is(err, ErrNoConsumer) || !errors.Is(err, ErrNoRoute) || !errors.As(err, &nc) || nc.Queue != "t.s" || !errors.Is(err, ErrNotSent) {
+		t.Errorf("%v does not match ErrNoConsumer / ErrNoRoute / *NoConsumerError / ErrNotSent", err)
+	}
+	if errors.Is(&NoRouteError{}, ErrNoConsumer) {
+		t.Errorf("a NoRouteError matches ErrNoConsumer")
 	}
 }
 

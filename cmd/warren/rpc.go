@@ -123,6 +123,8 @@ func (r *rpcRequest) kwargs() any {
 // condition the user acts on: the target nobody serves, the time waited.
 func (r *rpcRequest) explain(err error) error {
 	switch {
+	case errors.Is(err, transport.ErrNoConsumer):
+		return fmt.Errorf("nobody serves %s: its queue is left without a consumer: %w", describe(r.tgt), err)
 	case errors.Is(err, transport.ErrNoRoute):
 		return fmt.Errorf("nobody serves %s: no queue takes its messages: %w", describe(r.tgt), err)
 	case errors.Is(err, transport.ErrTimeout):

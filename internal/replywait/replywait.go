@@ -27,6 +27,7 @@ func New() *Waiters {
 type Waiter struct {
 	ws    *Waiters
 	msgID string
+	tag   any // what RegisterTagged was given; nil from Register
 
 	mu      sync.Mutex
 	partial []byte // result of a legacy reply that has not ended yet
@@ -39,9 +40,16 @@ type Waiter struct {
 // Register reserves msgID and returns the waiter its replies go to. The
 // caller must end it with Wait or Cancel.
 func (ws *Waiters) Register(msgID string) *Waiter {
+	return ws.RegisterTagged(msgID, nil)
+}
+
+// RegisterTagged is Register with a tag, a comparable value that
+// FailTagged matches, such as where the call went.
+func (ws *Waiters) RegisterTagged(msgID string, tag any) *Waiter {
 	w := &Waiter{
 		ws:    ws,
 		msgID: msgID,
+		tag:   tag,
 		final: make(chan *message.Reply, 1),
 		fail:  make(chan error, 1),
 		beat:  make(chan struct{}, 1),
@@ -132,6 +140,30 @@ func (ws *Waiters) FailAll(err error) {
 		default:
 		}
 	}
+}
+
+// FailTagged ends with err every waiting call registered with tag, and
+// returns how many it ended. A nil tag matches nothing.
+func (ws *Waiters) FailTagged(tag any, err error) int {
+	if tag == nil {
+		return 0
+	}
+	var ended []*Waiter
+	ws.mu.Lock()
+	for id, w := range ws.m {
+		if w.tag == tag {
+			delete(ws.m, id)
+			ended = append(ended, w)
+		}
+	}
+	ws.mu.Unlock()
+	for _, w := range ended {
+		select {
+		case w.fail <- err:
+		default:
+		}
+	}
+	return len(ended)
 }
 
 // Cancel drops the registration; replies that arrive later are reported as

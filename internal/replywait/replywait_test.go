@@ -188,3 +188,31 @@ func TestFail(t *testing.T) {
 		t.Errorf("the other call = %v, %v; want result 1", res.r, res.err)
 	}
 }
+
+func TestFailTagged(t *testing.T) {
+	ws := New()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q1, q2 := new(int), new(int)
+	a, b := wait(ctx, ws.RegisterTagged("a", q1), 0), wait(ctx, ws.RegisterTagged("b", q1), 0)
+	c, d := wait(ctx, ws.RegisterTagged("c", q2), 0), wait(ctx, ws.Register("d"), 0)
+	if n := ws.FailTagged(nil, transport.ErrNoConsumer); n != 0 {
+		t.Errorf("FailTagged(nil) = %d, want 0", n)
+	}
+	if n := ws.FailTagged(q1, transport.ErrNoConsumer); n != 2 {
+		t.Errorf("FailTagged(q1) = %d, want 2", n)
+	}
+	for _, ch := range []<-chan result{a, b} {
+		if res := <-ch; !errors.Is(res.err, transport.ErrNoConsumer) {
+			t.Errorf("Wait after FailTagged = %v, want ErrNoConsumer", res.err)
+		}
+	}
+	for _, id := range []string{"c", "d"} {
+		ws.Deliver(&wire.ReplyMessage{MsgID: id, Result: json.RawMessage("1"), Ending: true})
+	}
+	for _, ch := range []<-chan result{c, d} {
+		if res := <-ch; res.err != nil || string(res.r.Result) != "1" {
+			t.Errorf("a call with another tag = %v, %v; want result 1", res.r, res.err)
+		}
+	}
+}

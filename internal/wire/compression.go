@@ -36,7 +36,10 @@ func Compress(body []byte) []byte {
 // or one of kombu's aliases gzip, zlib, bzip2, bz2). A stream that
 // uncompresses to more than limit bytes is an error (limit <= 0: no
 // limit), so that a small message cannot exhaust memory. Errors match
-// ErrCompression.
+// ErrCompression. A stream that breaks part way (cut short, corrupted, or
+// over the limit) still gives what it uncompressed up to there, at most
+// limit bytes, with the error: enough, often, to tell who sent it (see
+// Peek).
 func Decompress(body []byte, contentType string, limit int) ([]byte, error) {
 	var r io.Reader
 	switch contentType {
@@ -56,11 +59,11 @@ func Decompress(body []byte, contentType string, limit int) ([]byte, error) {
 		r = io.LimitReader(r, int64(limit)+1)
 	}
 	out, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCompression, contentType, err)
-	}
 	if limit > 0 && len(out) > limit {
-		return nil, fmt.Errorf("%w: %s body uncompresses to more than %d bytes", ErrCompression, contentType, limit)
+		return out[:limit], fmt.Errorf("%w: %s body uncompresses to more than %d bytes", ErrCompression, contentType, limit)
+	}
+	if err != nil {
+		return out, fmt.Errorf("%w: %s: %v", ErrCompression, contentType, err)
 	}
 	return out, nil
 }

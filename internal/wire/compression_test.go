@@ -54,6 +54,38 @@ func TestDecompress(t *testing.T) {
 	}
 }
 
+// TestDecompressBrokenStream checks that a stream cut short or with a bad
+// checksum still gives what it held up to there, in which Peek finds the
+// ids of a request (oslo.messaging puts them after the method and the
+// arguments).
+func TestDecompressBrokenStream(t *testing.T) {
+	body := []byte(`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\", \"args\": {}, \"_msg_id\": \"abc123\", \"_reply_q\": \"reply_42\", ` +
+		strings.Repeat(`\"_context_k\": \"v\", `, 200) + `\"_unique_id\": \"u1\"}"}`)
+	z := Compress(body)
+	badSum := bytes.Clone(z)
+	badSum[len(badSum)-1] ^= 0xff
+	cases := []struct {
+		name  string
+		in    []byte
+		limit int
+	}{
+		{"bad checksum", badSum, 0},
+		{"cut short", z[:len(z)*3/4], 0},
+		{"over the limit", z, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Decompress(c.in, Gzip, c.limit)
+			if !errors.Is(err, ErrCompression) || !bytes.HasPrefix(body, out) {
+				t.Fatalf("Decompress(%s) = %d bytes, %v; want a prefix of the body and ErrCompression", c.name, len(out), err)
+			}
+			if id, q := Peek(out); id != "abc123" || q != "reply_42" {
+				t.Errorf("Peek(Decompress(%s)) = %q, %q; want abc123, reply_42", c.name, id, q)
+			}
+		})
+	}
+}
+
 // FuzzDecompress checks that no body makes Decompress panic or return
 // more than its limit.
 func FuzzDecompress(f *testing.F) {
@@ -66,8 +98,15 @@ func FuzzDecompress(f *testing.F) {
 			ct = Gzip
 		}
 		out, err := Decompress(body, ct, 4096)
-		if err == nil && len(out) > 4096 {
-			t.Fatalf("Decompress returned %d bytes, over its limit", len(out))
+		if len(out) > 4096 {
+			t.Fatalf("Decompress returned %d bytes (error %v), over its limit", len(out), err)
+		}
+		if err != nil && !errors.Is(err, ErrCompression) {
+			t.Fatalf("Decompress error %v does not match ErrCompression", err)
+		}
+		// What a broken stream gave is the start of what it holds.
+		if full, ferr := Decompress(body, ct, 0); err != nil && ferr == nil && !bytes.HasPrefix(full, out) {
+			t.Fatalf("Decompress with a limit gave %q, not a prefix of %q", out, full)
 		}
 	})
 }

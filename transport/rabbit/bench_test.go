@@ -128,7 +128,7 @@ func (p *rawPeer) serve(b *testing.B, queue string, handle func(amqp.Delivery)) 
 }
 
 // rawTopology declares tgt's exchange and topic queue from a raw channel.
-func rawTopology(b *testing.B, tgt target.Target) {
+func rawTopology(b testing.TB, tgt target.Target) {
 	ch := rawChannel(b, rawConn(b))
 	if err := ch.ExchangeDeclare(tgt.Exchange, "topic", false, false, false, false, nil); err != nil {
 		b.Fatalf("ExchangeDeclare = %v", err)

@@ -217,6 +217,34 @@
 // reply whose queue is gone is dropped with a log line, without
 // oslo.messaging's 60 s retry loop.
 //
+// # Calls to stopped servers
+//
+// A server that stops leaves its <topic>.<server> queue behind (the last
+// server of a topic, its <topic> queue), so the broker still routes calls
+// to it and "no route" never fires. A transport therefore reads the
+// consumer count of each queue it calls (a passive declare on a channel
+// of its own, so that a queue that does not exist closes nothing anybody
+// else uses) about once a second while calls to it are in flight and
+// 10 s beyond (at most 128 reads a second, over at most 1024 queues),
+// off the call path: a call only looks its queue up. Once a
+// queue has had no consumer at two reads NoConsumerGrace apart (default
+// 10 s), the calls waiting for it fail with a *transport.NoConsumerError
+// matching transport.ErrNoConsumer, transport.ErrNoRoute and
+// transport.ErrOutcomeUnknown (the request stays queued until its
+// expiration, and a server that comes back in time runs it), and calls
+// made afterwards fail before they are published, matching
+// transport.ErrNotSent, until a read finds a consumer again. A server
+// that reconnects after a broker restart or a failover has no consumer
+// for a moment: the grace outlasts that, and reads made before the
+// transport's own reconnect do not count. The check covers any server,
+// Go or Python, that consumes oslo.messaging's queue names. It does not
+// cover casts and notifications (a queue keeps them for a server that
+// comes back, as oslo.messaging expects), fanout (a fanout queue goes
+// with its server, so no route fires at once), a server that hangs while
+// its connection and consumer stay up, or a host that vanished until the
+// broker's heartbeat drops its connection (oslo.messaging servers
+// negotiate 60 s). NoConsumerGrace(-1) turns it off.
+//
 // # Consuming
 //
 // The reply queue is consumed with automatic acks, as RabbitMQ's Direct

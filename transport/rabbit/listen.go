@@ -179,12 +179,16 @@ func (t *Transport) open(ctx context.Context, l *listener) error {
 
 // declare declares l's exchanges and queues on ch and binds them.
 func (l *listener) declare(ch *amqp.Channel) error {
+	conn, err := l.t.currentConn("declaring the queues of " + l.name)
+	if err != nil {
+		return err
+	}
 	for _, q := range l.specs {
 		if err := q.declare(ch); err != nil {
 			return fmt.Errorf("declaring queue %s: %w", q.name, err)
 		}
 		for _, b := range q.binds {
-			if err := b.exchange.declare(ch); err != nil {
+			if _, err := l.t.declareExchangeOn(conn, ch, b.exchange); err != nil {
 				return fmt.Errorf("declaring exchange %s: %w", b.exchange.name, err)
 			}
 			if err := ch.QueueBind(q.name, b.key, b.exchange.name, false, nil); err != nil {
@@ -265,7 +269,7 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	}
 	body, err := l.t.bodyOf(d)
 	if err != nil {
-		l.reject(ctx, d, d.Body, err)
+		l.reject(ctx, d, body, err)
 		return nil
 	}
 	req, err := wire.DecodeRequest(body)
@@ -292,19 +296,27 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	return l.t.replier.Incoming(req, deadlineOf(d, received))
 }
 
-// reject drops d, which is not a valid request, without requeueing it. When
-// the _msg_id and _reply_q of body (d's, uncompressed when that worked)
-// can still be read, the caller gets a ValueError failure saying why,
-// instead of waiting out its timeout. A delivery of the stream fanout
-// queue is acked instead: RabbitMQ answers basic.reject on a stream by
-// closing the connection (540 NOT_IMPLEMENTED), and a stream keeps its
-// messages whatever the consumer says.
+// reject drops d, which is not a valid request, without requeueing it
+// (see discard: a stream delivery is acked, and in at-least-once mode d
+// goes to the dead-letter queue). When the _msg_id and _reply_q of body
+// (d's uncompressed, or what of it uncompressed before the stream broke;
+// nil: d's body) can still be read, or d's AMQP correlation_id and
+// reply_to stand for them, the caller gets a ValueError failure saying
+// why, instead of waiting out its timeout. The rejection is logged once
+// per sender (see rejected).
 func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte, err error) {
-	l.t.log.Warn("rabbit: rejecting a message that is not a valid request",
-		"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
-		"content_type", d.ContentType, "bytes", len(d.Body), "error", err)
 	l.discard(ctx, d, err)
+	if body == nil {
+		body = d.Body
+	}
 	msgID, replyTo := wire.Peek(body)
+	if msgID == "" {
+		msgID = d.CorrelationId
+	}
+	if replyTo == "" {
+		replyTo = d.ReplyTo
+	}
+	l.t.rejected(l.name, "request", d, replyTo, err)
 	if msgID == "" || replyTo == "" {
 		return
 	}

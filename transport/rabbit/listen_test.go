@@ -14,7 +14,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/warrenrpc/warren/internal/topology"
 	"github.com/warrenrpc/warren/internal/wire"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/target"
@@ -76,7 +75,7 @@ func TestListenerRejectsInvalidMessages(t *testing.T) {
 			t.Errorf("Next %d = %q call %v, want the echo cast", i, r.Method, r.IsCall())
 		}
 	}
-	if got := logs.count("rejecting a message that is not a valid request"); got != len(invalid) {
+	if got := logs.count("dropping a message that is not a valid request"); got != len(invalid) {
 		t.Errorf("logged %d rejections, want %d (one per invalid message, none redelivered)", got, len(invalid))
 	}
 	q, err := ch.QueueDeclarePassive(tgt.Topic, false, false, false, false, nil)
@@ -355,10 +354,9 @@ func TestListenFails(t *testing.T) {
 		want  func(err error) bool
 	}{
 		{"inequivalent-exchange", func(t *testing.T, tgt target.Target) context.Context {
-			// A control exchange declared durable, as oslo.messaging does
-			// with amqp_durable_queues, cannot be redeclared transient.
-			// (Queues that exist are consumed as they are.)
-			if err := rawChannel(t, rawConn(t)).ExchangeDeclare(tgt.Exchange, "topic", true, false, false, false, nil); err != nil {
+			// A control exchange of another type is not taken on (one
+			// declared durable is, as are queues that exist).
+			if err := rawChannel(t, rawConn(t)).ExchangeDeclare(tgt.Exchange, "direct", false, false, false, false, nil); err != nil {
 				t.Fatalf("ExchangeDeclare = %v", err)
 			}
 			return within(t, 10*time.Second)
@@ -399,15 +397,7 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 	tr := dial(t)
 	lis := listen(t, tr, tgt)
 	ch := rawChannel(t, rawConn(t))
-	replyQ := topology.ReplyQueue()
-	if err := (Queues{}).declareExpiring(ch, replyQ); err != nil {
-		t.Fatalf("QueueDeclare = %v", err)
-	}
-	t.Cleanup(func() { deleteQueue(t, replyQ) })
-	replies, err := ch.Consume(replyQ, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("Consume = %v", err)
-	}
+	replyQ, replies := rawReplyQueue(t, ch)
 	bad := `{"oslo.version": "2.1", "oslo.message": "{\"method\": \"echo\", \"args\": {}, \"_msg_id\": \"m-rejected\", \"_reply_q\": \"` + replyQ + `\", \"_timeout\": null}"}`
 	good := loadFixture(t, "03-cast-request.json").Body
 	for _, body := range []string{bad, good} {

@@ -116,16 +116,25 @@ func (t *Transport) declareNotifyQueue(ctx context.Context, ex exchangeDecl, nam
 		if err != nil {
 			return struct{}{}, t.failure(conn, "opening a channel", err)
 		}
-		defer ch.Close()
-		if err := ex.declare(ch); err != nil {
+		defer func() { _ = ch.Close() }()
+		if _, err := t.declareExchangeOn(conn, ch, ex); err != nil {
 			return struct{}{}, t.failure(conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 		}
 		if err := t.s.queues.declareNotification(ch, name, limitArgs(q)); err != nil {
 			var ae *amqp.Error
-			if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
-				return struct{}{}, fmt.Errorf("rabbit: declaring notification queue %q with limits %+v: it exists with other arguments (every publisher must use the same limits, or none and a broker policy): %v", name, q, err)
+			switch {
+			case !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed:
+				return struct{}{}, t.failure(conn, fmt.Sprintf("declaring queue %q", name), err)
+			case q != (transport.QueueLimits{}):
+				return struct{}{}, fmt.Errorf("rabbit: declaring notification queue %q with limits %+v: it exists with other arguments (every publisher must use the same limits, or none and a broker policy): %w", name, q, err)
 			}
-			return struct{}{}, t.failure(conn, fmt.Sprintf("declaring queue %q", name), err)
+			// It exists with other flags (a service with
+			// amqp_durable_queues or rabbit_quorum_queue declared it):
+			// it takes the notifications all the same. The 406 closed
+			// ch: bind on another.
+			if ch, err = conn.Channel(); err != nil {
+				return struct{}{}, t.failure(conn, "opening a channel", err)
+			}
 		}
 		if err := ch.QueueBind(name, name, ex.name, false, nil); err != nil {
 			return struct{}{}, t.failure(conn, fmt.Sprintf("binding queue %q", name), err)
@@ -228,18 +237,12 @@ func (t *Transport) ListenNotifications(ctx context.Context, subs []transport.Su
 // other options: consuming such a queue as it is, is safe.
 func (t *Transport) existingOr(name string, declare func(ch *amqp.Channel) error) func(ch *amqp.Channel) error {
 	return func(ch *amqp.Channel) error {
-		s := t.sess.Load()
-		if s == nil {
-			return fmt.Errorf("rabbit: probing queue %q: %w", name, transport.ErrConnectionLost)
-		}
-		probe, err := s.con.Channel()
+		conn, err := t.currentConn(fmt.Sprintf("probing queue %q", name))
 		if err != nil {
 			return err
 		}
-		_, err = probe.QueueDeclarePassive(name, false, false, false, false, nil)
-		_ = probe.Close()
-		if err == nil {
-			return nil
+		if ok, err := existingQueue(conn, name); ok || err != nil {
+			return err
 		}
 		return declare(ch)
 	}
@@ -260,9 +263,7 @@ func (l *notifyListener) Next(ctx context.Context) (transport.IncomingNotificati
 		}
 		n, err := l.decode(&d)
 		if err != nil {
-			l.t.log.Warn("rabbit: rejecting a message that is not a valid notification",
-				"listener", l.name, "exchange", d.Exchange, "routing_key", d.RoutingKey,
-				"bytes", len(d.Body), "error", err)
+			l.t.rejected(l.name, "notification", &d, "", err)
 			if err := d.Reject(false); err != nil {
 				l.t.log.Debug("rabbit: could not reject a message", "listener", l.name, "error", err)
 			}

@@ -65,7 +65,7 @@ func TestNotificationListenerRejectsInvalidMessages(t *testing.T) {
 	if err := in.Ack(); err != nil {
 		t.Errorf("Ack = %v", err)
 	}
-	if got := logs.count("rejecting a message that is not a valid notification"); got != len(invalid) {
+	if got := logs.count("dropping a message that is not a valid notification"); got != len(invalid) {
 		t.Errorf("logged %d rejections, want %d", got, len(invalid))
 	}
 	q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
@@ -148,5 +148,31 @@ func TestNotificationQuorumPool(t *testing.T) {
 	}
 	if err := again.Ack(); err != nil {
 		t.Errorf("Ack = %v", err)
+	}
+}
+
+// TestNotifyOnExistingQueue has a peer with amqp_durable_queues declare
+// the control exchange and the queue <topic>.info durable first: a
+// notifier with the default preset and no limits publishes into them; one
+// that asks for limits fails with an error that names them.
+func TestNotifyOnExistingQueue(t *testing.T) {
+	tgt, queue := notifyTarget(t, "existing")
+	ch := rawChannel(t, rawConn(t))
+	if err := ch.ExchangeDeclare(tgt.Exchange, "topic", true, false, false, false, nil); err != nil {
+		t.Fatalf("ExchangeDeclare = %v", err)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatalf("QueueDeclare = %v", err)
+	}
+	n := &message.Notification{EventType: "e", Priority: "INFO", Payload: []byte(`{}`)}
+	if err := dial(t).Notify(within(t, 10*time.Second), tgt, n, transport.QueueLimits{}); err != nil {
+		t.Fatalf("Notify into the peer's durable queue = %v", err)
+	}
+	if q, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil); err != nil || q.Messages != 1 {
+		t.Errorf("queue %s after Notify = %+v, %v; want 1 message", queue, q, err)
+	}
+	err := dial(t).Notify(within(t, 10*time.Second), tgt, n, transport.QueueLimits{MaxLength: 10})
+	if err == nil || !strings.Contains(err.Error(), "limits") || !strings.Contains(err.Error(), queue) {
+		t.Errorf("Notify with limits into the peer's queue = %v, want an error naming the queue and its limits", err)
 	}
 }

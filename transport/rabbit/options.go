@@ -69,6 +69,8 @@ type settings struct {
 	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// closeTimeout bounds Close (see the constant); tests shorten it.
 	closeTimeout time.Duration
+	// noConsumerGrace: see NoConsumerGrace; negative turns the check off.
+	noConsumerGrace time.Duration
 }
 
 func defaultSettings() settings {
@@ -80,6 +82,7 @@ func defaultSettings() settings {
 		heartbeat:       DefaultHeartbeat,
 		dialContext:     keepAliveDialer.DialContext,
 		closeTimeout:    closeTimeout,
+		noConsumerGrace: DefaultNoConsumerGrace,
 	}
 }
 

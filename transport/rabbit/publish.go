@@ -252,7 +252,7 @@ func (pc *pubChannel) dead() bool {
 	return pc.err != nil || pc.ch.IsClosed()
 }
 
-// send declares ex on first use, registers the publish and writes it,
+// send declares ex (see declare), registers the publish and writes it,
 // unless ctx ended or the publisher abandoned gate meanwhile. The
 // registration precedes the write so that track can never see a confirm
 // or return it does not know. On a channel without confirms nothing is
@@ -263,17 +263,9 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 	c := &confirm{id: msg.MessageId, key: key, done: make(chan struct{})}
 	if ex != nil {
 		c.exchange = ex.name
-		if !pc.declared[ex.name] {
-			if err := ex.declare(pc.ch); err != nil {
-				return nil, pc.t.failure(pc.conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
-			}
-			// An auto-delete exchange vanishes with its last binding, and
-			// publishing to a missing exchange closes the channel: declare
-			// those before every publish.
-			if !ex.autoDelete {
-				pc.declared[ex.name] = true
-			}
-		}
+	}
+	if err := pc.declare(ex); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("rabbit: publishing: %w", err)

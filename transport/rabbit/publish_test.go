@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,34 +284,61 @@ func TestMessageTooLarge(t *testing.T) {
 	}
 }
 
-// TestPublishChannelRecovers makes the broker close publishing channels
-// (an exchange declared with other flags) and checks later publishes get
-// new channels.
+// TestPublishChannelRecovers checks that declarations the broker refuses
+// (an exchange of another type) fail their publishes without closing a
+// publishing channel, and that publishing channels the broker closed are
+// replaced by later publishes.
 func TestPublishChannelRecovers(t *testing.T) {
 	tgt := serverTarget(t, "recover")
-	durable := target.Target{Exchange: unique("rx-durable"), Topic: tgt.Topic}
+	other := target.Target{Exchange: unique("rx-direct"), Topic: tgt.Topic}
 	ch := rawChannel(t, rawConn(t))
-	if err := ch.ExchangeDeclare(durable.Exchange, "topic", true, false, false, false, nil); err != nil {
+	if err := ch.ExchangeDeclare(other.Exchange, "direct", false, false, false, false, nil); err != nil {
 		t.Fatalf("ExchangeDeclare = %v", err)
 	}
-	t.Cleanup(func() { forget(t, durable) })
+	t.Cleanup(func() { forget(t, other) })
 	server := dial(t)
 	lis := listen(t, server, tgt)
 	serve(t, lis, func(in transport.Incoming) *message.Reply {
 		return &message.Reply{Result: json.RawMessage(`"ok"`)}
 	})
 	client := dial(t)
-	// More failures than the pool has channels, so every channel dies.
-	for i := range 2 * publishChannels {
-		err := client.Cast(within(t, 5*time.Second), durable, &message.Request{Method: "m"})
-		if err == nil || !strings.Contains(err.Error(), "PRECONDITION_FAILED") || errors.Is(err, transport.ErrConnectionLost) {
-			t.Errorf("Cast %d to an inequivalent exchange = %v, want a 406 channel error", i, err)
+	if err := client.Cast(within(t, 5*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
+		t.Fatalf("Cast = %v", err)
+	}
+	s := client.sess.Load()
+	opened := make(map[*pubChannel]bool)
+	for _, p := range s.pubs {
+		if p.pc != nil {
+			opened[p.pc] = true
 		}
+	}
+	for i := range 2 * publishChannels {
+		err := client.Cast(within(t, 5*time.Second), other, &message.Request{Method: "m"})
+		if err == nil || !strings.Contains(err.Error(), "PRECONDITION_FAILED") || errors.Is(err, transport.ErrConnectionLost) {
+			t.Errorf("Cast %d to an exchange of another type = %v, want a 406", i, err)
+		}
+	}
+	for pc := range opened {
+		if pc.dead() {
+			t.Errorf("a publishing channel closed after refused declarations, want them made on channels of their own")
+		}
+	}
+	// The broker closing every channel of both pools, as a channel error
+	// would.
+	for _, p := range append(slices.Clone(s.pubs), s.calls...) {
+		p.mu.Lock()
+		if p.pc != nil {
+			_ = p.pc.ch.Close()
+		}
+		p.mu.Unlock()
 	}
 	for i := range 2 * publishChannels {
 		rep, err := client.Call(within(t, 5*time.Second), tgt, &message.Request{Method: "m"})
 		if err != nil || string(rep.Result) != `"ok"` {
 			t.Errorf("Call %d after channel failures = %v, %v; want \"ok\"", i, rep, err)
+		}
+		if err := client.Cast(within(t, 5*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
+			t.Errorf("Cast %d after channel failures = %v", i, err)
 		}
 	}
 }

@@ -107,8 +107,7 @@ func (t *Transport) takeReply(d *amqp.Delivery) {
 		m, err = wire.DecodeReply(body)
 	}
 	if err != nil {
-		t.log.Warn("rabbit: dropping a message that is not a valid reply",
-			"queue", d.RoutingKey, "content_type", d.ContentType, "bytes", len(d.Body), "error", err)
+		t.rejected("reply queue "+d.RoutingKey, "reply", d, "", err)
 		t.dropped(transport.DropRejected, d.RoutingKey, err)
 		if body == nil {
 			body = d.Body

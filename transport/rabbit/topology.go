@@ -241,8 +241,11 @@ func declareError(err error) error {
 		return fmt.Errorf("it exists with other properties; declare it with the options of the services that created it (amqp_durable_queues, amqp_auto_delete, rabbit_quorum_queue, ...): %w", err)
 	}
 	option := presetOfArg[arg]
+	if received, current := brokerValues(ae.Reason); current != "" {
+		arg += fmt.Sprintf(" (the broker has %s, warren declared %s)", current, received)
+	}
 	if option == "" {
-		option = "a broker policy or the options of the services that created it"
+		return fmt.Errorf("it exists with another %s, which no queue preset sets (a broker policy, or another program declared it): %w", arg, err)
 	}
 	return fmt.Errorf("it exists with another %s; set %s as the services that created it do: %w", arg, option, err)
 }

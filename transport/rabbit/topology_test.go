@@ -260,27 +260,90 @@ func TestTopologyPresets(t *testing.T) {
 	}
 }
 
-// TestDeclareErrorNamesOption has a peer declare the control exchange
-// durable first: a warren server with the default preset fails with an
-// error that names the exchange, the argument and the option to set.
-func TestDeclareErrorNamesOption(t *testing.T) {
-	tgt := serverTarget(t, "inequiv")
-	if err := exchangeDeclaration("control-exchange", tgt.Exchange, "topic", true, false).declare(rawChannel(t, rawConn(t))); err != nil {
-		t.Fatalf("declaring %s durable = %v", tgt.Exchange, err)
+// TestMeetExistingExchange has a peer declare the control exchange
+// first with other flags than the warren transports' preset: a server
+// and a client take it on as it is and calls, casts and fanout casts go
+// through; an exchange of another type fails Listen and Call with an
+// error that names the exchange, the argument and the broker's value, and
+// wraps the 406.
+func TestMeetExistingExchange(t *testing.T) {
+	cases := []struct {
+		name                string
+		preset              Queues
+		durable, autoDelete bool
+	}{
+		{"durable exchange, default preset", Queues{}, true, false},
+		{"auto-delete exchange, default preset", Queues{}, false, true},
+		{"durable auto-delete exchange, default preset", Queues{}, true, true},
+		{"transient exchange, durable preset", Queues{Durable: true}, false, false},
 	}
-	lis, err := dial(t).Listen(within(t, 10*time.Second), tgt)
-	if err == nil {
-		lis.Close()
-		t.Fatalf("Listen on a durable control exchange with the default preset = nil error, want 406")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tgt := serverTarget(t, "meet")
+			ch := rawChannel(t, rawConn(t))
+			if err := ch.ExchangeDeclare(tgt.Exchange, "topic", c.durable, c.autoDelete, false, false, nil); err != nil {
+				t.Fatalf("declaring %s = %v", tgt.Exchange, err)
+			}
+			// A binding keeps an auto-delete exchange until the server's.
+			if _, err := ch.QueueDeclare(tgt.Topic+".keep", false, true, false, false, nil); err != nil {
+				t.Fatalf("QueueDeclare = %v", err)
+			}
+			if err := ch.QueueBind(tgt.Topic+".keep", "keep", tgt.Exchange, false, nil); err != nil {
+				t.Fatalf("QueueBind = %v", err)
+			}
+			handled := make(chan string, 2)
+			serve(t, listen(t, dial(t, QueuePreset(c.preset)), tgt), func(in transport.Incoming) *message.Reply {
+				if m := in.Request().Method; m != "call" {
+					handled <- m
+				}
+				return &message.Reply{Result: json.RawMessage(`"ok"`)}
+			})
+			client := dial(t, QueuePreset(c.preset))
+			for range 2 { // the second on the remembered declaration
+				rep, err := client.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "call"})
+				if err != nil || string(rep.Result) != `"ok"` {
+					t.Fatalf("Call through the peer's exchange = %v, %v; want \"ok\"", rep, err)
+				}
+			}
+			if err := client.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "cast"}); err != nil {
+				t.Fatalf("Cast through the peer's exchange = %v", err)
+			}
+			if err := client.Cast(within(t, 10*time.Second), target.Target{Topic: tgt.Topic, Fanout: true}, &message.Request{Method: "fanout"}); err != nil {
+				t.Fatalf("fanout Cast = %v", err)
+			}
+			for range 2 {
+				await(t, handled, 10*time.Second, "cast")
+			}
+			// The exchange is as the peer declared it.
+			if err := ch.ExchangeDeclare(tgt.Exchange, "topic", c.durable, c.autoDelete, false, false, nil); err != nil {
+				t.Errorf("declaring %s as the peer did, after warren = %v", tgt.Exchange, err)
+			}
+		})
 	}
-	for _, want := range []string{"exchange " + tgt.Exchange + ":", "another durable", "amqp_durable_queues"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Listen error %q does not say %q", err, want)
+
+	t.Run("other type", func(t *testing.T) {
+		tgt := serverTarget(t, "meettype")
+		if err := rawChannel(t, rawConn(t)).ExchangeDeclare(tgt.Exchange, "direct", false, false, false, false, nil); err != nil {
+			t.Fatalf("declaring %s direct = %v", tgt.Exchange, err)
 		}
-	}
-	if !isPreconditionFailed(err) {
-		t.Errorf("Listen error %v does not wrap the broker's 406", err)
-	}
+		tr := dial(t)
+		lis, err := tr.Listen(within(t, 10*time.Second), tgt)
+		if err == nil {
+			lis.Close()
+			t.Fatal("Listen on a direct control exchange = nil error, want 406")
+		}
+		_, callErr := tr.Call(within(t, 10*time.Second), tgt, &message.Request{Method: "m"})
+		for what, err := range map[string]error{"Listen": err, "Call": callErr} {
+			for _, want := range []string{"exchange", tgt.Exchange, "another type (the broker has 'direct', warren declared 'topic')"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%s error %v does not say %q", what, err, want)
+				}
+			}
+			if !isPreconditionFailed(err) {
+				t.Errorf("%s error %v does not wrap the broker's 406", what, err)
+			}
+		}
+	})
 }
 
 // TestListenOnExistingQueues has a peer declare the topic and server
@@ -311,18 +374,27 @@ func TestListenOnExistingQueues(t *testing.T) {
 // TestDeclareErrorText maps RabbitMQ's 406 reasons to the option to set.
 func TestDeclareErrorText(t *testing.T) {
 	cases := []struct {
-		name, reason, want string
+		name, reason string
+		want         []string
 	}{
-		{"quorum", "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received none but current is the value 'quorum'", "another x-queue-type; set rabbit_quorum_queue"},
-		{"expires", "PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue 'q' in vhost '/'", "another x-expires; set rabbit_transient_queues_ttl"},
-		{"unknown arg", "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q'", "another x-max-length; set a broker policy"},
-		{"no arg", "PRECONDITION_FAILED - something else", "it exists with other properties"},
+		{"quorum", "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received none but current is the value 'quorum' of type 'longstr'",
+			[]string{"another x-queue-type (the broker has the value 'quorum' of type 'longstr', warren declared none)", "set rabbit_quorum_queue"}},
+		{"durable", "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'x' in vhost '/': received 'false' but current is 'true'",
+			[]string{"another durable (the broker has 'true', warren declared 'false')", "set amqp_durable_queues"}},
+		{"expires", "PRECONDITION_FAILED - inequivalent arg 'x-expires' for queue 'q' in vhost '/'", []string{"another x-expires; set rabbit_transient_queues_ttl"}},
+		{"unknown arg", "PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q'", []string{"another x-max-length, which no queue preset sets"}},
+		{"no arg", "PRECONDITION_FAILED - something else", []string{"it exists with other properties"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := declareError(&amqp.Error{Code: amqp.PreconditionFailed, Reason: c.reason})
-			if !strings.Contains(err.Error(), c.want) || !isPreconditionFailed(err) {
-				t.Errorf("declareError(%q) = %v, want it to say %q and wrap the 406", c.reason, err, c.want)
+			for _, want := range c.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("declareError(%q) = %v, want it to say %q", c.reason, err, want)
+				}
+			}
+			if !isPreconditionFailed(err) {
+				t.Errorf("declareError(%q) = %v, want it to wrap the 406", c.reason, err)
 			}
 		})
 	}
@@ -332,5 +404,24 @@ func TestDeclareErrorText(t *testing.T) {
 	}
 	if err := declareError(nil); err != nil {
 		t.Errorf("declareError(nil) = %v, want nil", err)
+	}
+}
+
+// TestBrokerFlag reads the broker's value of a flag from 406 reasons.
+func TestBrokerFlag(t *testing.T) {
+	cases := []struct {
+		reason      string
+		current, ok bool
+	}{
+		{"PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'x' in vhost '/': received 'false' but current is 'true'", true, true},
+		{"PRECONDITION_FAILED - inequivalent arg 'auto_delete' for exchange 'x' in vhost '/': received 'true' but current is 'false'", false, true},
+		{"PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'x' in vhost '/': received 'direct' but current is 'topic'", false, false},
+		{"PRECONDITION_FAILED - something else", false, false},
+		{"", false, false},
+	}
+	for _, c := range cases {
+		if current, ok := brokerFlag(c.reason); current != c.current || ok != c.ok {
+			t.Errorf("brokerFlag(%q) = %v, %v; want %v, %v", c.reason, current, ok, c.current, c.ok)
+		}
 	}
 }

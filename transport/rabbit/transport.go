@@ -44,9 +44,12 @@ type Transport struct {
 
 	sess atomic.Pointer[session] // the current session; nil while connecting
 
-	waiters *replywait.Waiters
-	notes   *notifyState
-	replier *driver.Replier
+	waiters   *replywait.Waiters
+	live      liveness     // consumers of the queues calls go to
+	exchanges exchangeBook // how the broker has the exchanges declared
+	rejects   rejectLog    // senders of rejected messages, logged once each
+	notes     *notifyState
+	replier   *driver.Replier
 
 	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
 	replyQ   string        // reply queue name; "" until the first call
@@ -228,6 +231,8 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // reconnect and completes when its reply arrives; either way it ends by
 // its deadline, with a *transport.TimeoutError, or with a
 // *transport.BlockedError when the broker blocked publishing all along.
+// A call to a queue that has had no consumer for the NoConsumerGrace
+// fails with a *transport.NoConsumerError (see the package doc).
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, fmt.Errorf("rabbit: call: %w", err)
@@ -241,7 +246,10 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 	}
 	// Register before choosing the reply queue: a loss, a Close or the end
 	// of the reply consumer after that choice then fails this waiter too.
-	w := t.waiters.Register(c.MsgID)
+	w, err := t.registerCall(tgt, c.MsgID, deadline)
+	if err != nil {
+		return nil, err
+	}
 	if err := t.sendCall(ctx, tgt, c, publishID(req, c), deadline); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
