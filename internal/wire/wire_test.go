@@ -506,11 +506,7 @@ func TestNamespaceEmptyOrMissing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body, err := envelope([]byte(tt.inner))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req, err := DecodeRequest(body)
+			req, err := DecodeRequest(envelope([]byte(tt.inner)))
 			if err != nil {
 				t.Fatal(err)
 			}

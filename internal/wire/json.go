@@ -1,0 +1,376 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The envelope holds the message as a JSON string, so every body is
+// escaped and unescaped once more than its message. encoding/json offers
+// no way to quote bytes, to unquote a string without a scanner pass over
+// it, or to find a member's raw value without decoding the whole object
+// twice (a validity pass, then the decoding pass), which for a 1 MB body
+// costs tens of milliseconds. The helpers below do these three things in
+// one tight loop each. They produce exactly what encoding/json produces,
+// which the differential tests and fuzz targets in json_test.go check, and
+// they give up (ok false) on anything unusual, leaving it to encoding/json.
+
+// hexDigits are the digits of \u escapes, lower case as encoding/json
+// writes them.
+const hexDigits = "0123456789abcdef"
+
+// plainOut marks the ASCII bytes encoding/json writes unescaped in a
+// string: printable ones, DEL, but not ", \, <, > or &.
+var plainOut = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string, byte for byte as json.Marshal
+// encodes string(s): with <, > and & escaped, invalid UTF-8 as \ufffd and
+// U+2028 and U+2029 escaped.
+func appendString[S []byte | string](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if plainOut[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// quotedLen returns an upper bound, exact for most input, of the length
+// of s as appendString writes it, so that one allocation holds it.
+func quotedLen(s []byte) int {
+	return len(s) + 2 + bytes.Count(s, []byte{'"'}) + bytes.Count(s, []byte{'\\'}) + bytes.Count(s, []byte{'\n'})
+}
+
+// stringEnd returns the index in b of the quote that closes the JSON
+// string opening at b[0], or -1 when there is none.
+func stringEnd(b []byte) int {
+	for i := 1; i < len(b); {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		k := i + j
+		n := 0 // backslashes right before the quote
+		for k-1-n >= 1 && b[k-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return k
+		}
+		i = k + 1
+	}
+	return -1
+}
+
+// parseString reads the JSON string at the start of b and returns its
+// value, as encoding/json decodes it into a string, and the bytes after
+// it. The value is a sub-slice of b when the string has no escapes. ok is
+// false when b does not start with a valid string, and when the string
+// holds invalid UTF-8 or an invalid surrogate escape, which encoding/json
+// replaces with U+FFFD: the caller then hands b to encoding/json.
+func parseString(b []byte) (val, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	end := stringEnd(b)
+	if end < 0 {
+		return nil, nil, false
+	}
+	s := b[1:end]
+	var out []byte // nil until the first escape
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c >= 0x20 && c < utf8.RuneSelf && c != '\\':
+			i++
+			continue
+		case c < 0x20:
+			return nil, nil, false
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, nil, false
+			}
+			i += size
+			continue
+		}
+		// A backslash; stringEnd saw to it that a byte follows.
+		if out == nil {
+			out = make([]byte, 0, len(s))
+		}
+		out = append(out, s[start:i]...)
+		switch e := s[i+1]; e {
+		case '"', '\\', '/':
+			out = append(out, e)
+			i += 2
+		case 'b':
+			out = append(out, '\b')
+			i += 2
+		case 'f':
+			out = append(out, '\f')
+			i += 2
+		case 'n':
+			out = append(out, '\n')
+			i += 2
+		case 'r':
+			out = append(out, '\r')
+			i += 2
+		case 't':
+			out = append(out, '\t')
+			i += 2
+		case 'u':
+			r := hex4(s[i+2:])
+			if r < 0 {
+				return nil, nil, false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if len(s) >= i+2 && s[i] == '\\' && s[i+1] == 'u' {
+					r2 = hex4(s[i+2:])
+				}
+				r = utf16.DecodeRune(r, r2)
+				if r == utf8.RuneError {
+					return nil, nil, false
+				}
+				i += 6
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, nil, false
+		}
+		start = i
+	}
+	if out == nil {
+		return s, b[end+1:], true
+	}
+	return append(out, s[start:]...), b[end+1:], true
+}
+
+// hex4 returns the value of the four hex digits b starts with, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// isSpaceByte reports whether c is JSON whitespace.
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpaceByte(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+// skipValue returns the length of the JSON value at the start of b, which
+// is valid JSON (json.Valid accepted the document it is part of); 0 when
+// b does not start a value.
+func skipValue(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	switch b[0] {
+	case '"':
+		return stringEnd(b) + 1
+	case '{', '[':
+		depth := 0
+		for i := 0; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				n := stringEnd(b[i:])
+				if n < 0 {
+					return 0
+				}
+				i += n
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return 0
+	}
+	i := 0 // a number, true, false or null
+	for i < len(b) && !isSpaceByte(b[i]) && b[i] != ',' && b[i] != '}' && b[i] != ']' {
+		i++
+	}
+	return i
+}
+
+// members walks the members of a JSON object that json.Valid accepted.
+type members struct {
+	rest []byte
+	err  bool // the object did not have the shape json.Valid promises
+}
+
+// newMembers returns a walk over the members of obj.
+func newMembers(obj []byte) members {
+	obj = trimSpace(obj)
+	if len(obj) == 0 || obj[0] != '{' {
+		return members{err: true}
+	}
+	return members{rest: obj[1:]}
+}
+
+// next returns the next member: its key, decoded, and its raw value. ok
+// is false at the end of the object (and on a shape error, which sets
+// m.err).
+func (m *members) next() (key, val []byte, ok bool) {
+	b := trimSpace(m.rest)
+	if len(b) > 0 && b[0] == ',' {
+		b = trimSpace(b[1:])
+	}
+	if len(b) == 0 || b[0] == '}' {
+		m.err = m.err || len(b) == 0
+		return nil, nil, false
+	}
+	if key, m.rest, ok = parseString(b); ok {
+		b = m.rest
+	} else {
+		// A key parseString leaves to encoding/json.
+		var k string
+		n := stringEnd(b)
+		if n < 0 || json.Unmarshal(b[:n+1], &k) != nil {
+			m.err = true
+			return nil, nil, false
+		}
+		key, b = []byte(k), b[n+1:]
+	}
+	b = trimSpace(b)
+	if len(b) == 0 || b[0] != ':' {
+		m.err = true
+		return nil, nil, false
+	}
+	b = trimSpace(b[1:])
+	n := skipValue(b)
+	if n <= 0 || n > len(b) {
+		m.err = true
+		return nil, nil, false
+	}
+	m.rest = b[n:]
+	return key, b[:n], true
+}
+
+// parseEnvelope reads body as a JSON object whose values are all strings,
+// as a 2.0 envelope is, and returns the values of oslo.version and
+// oslo.message (nil when absent; keys match as encoding/json matches
+// struct fields). ok is false when body is not such an object, or has
+// anything parseString leaves to encoding/json.
+func parseEnvelope(body []byte) (version, msg []byte, ok bool) {
+	b := trimSpace(body)
+	if len(b) == 0 || b[0] != '{' {
+		return nil, nil, false
+	}
+	b = trimSpace(b[1:])
+	if len(b) > 0 && b[0] == '}' {
+		return nil, nil, len(trimSpace(b[1:])) == 0
+	}
+	for {
+		var key, val []byte
+		if key, b, ok = parseString(b); !ok {
+			return nil, nil, false
+		}
+		b = trimSpace(b)
+		if len(b) == 0 || b[0] != ':' {
+			return nil, nil, false
+		}
+		if val, b, ok = parseString(trimSpace(b[1:])); !ok {
+			return nil, nil, false
+		}
+		switch {
+		case bytes.EqualFold(key, []byte(versionKey)):
+			version = val
+		case bytes.EqualFold(key, []byte(messageKey)):
+			msg = val
+		}
+		b = trimSpace(b)
+		switch {
+		case len(b) > 0 && b[0] == ',':
+			b = trimSpace(b[1:])
+		case len(b) > 0 && b[0] == '}':
+			return version, msg, len(trimSpace(b[1:])) == 0
+		default:
+			return nil, nil, false
+		}
+	}
+}
+
+// bufPool holds the buffers messages are built in before the envelope
+// quotes them into the body.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooled is the largest buffer put back into bufPool: a rare large
+// message must not keep its memory.
+const maxPooled = 64 << 10
