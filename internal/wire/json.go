@@ -232,7 +232,7 @@ func trimSpace(b []byte) []byte {
 }
 
 // skipValue returns the length of the JSON value at the start of b, which
-// is valid JSON (json.Valid accepted the document it is part of); 0 when
+// is valid JSON (valid accepted the document it is part of); 0 when
 // b does not start a value.
 func skipValue(b []byte) int {
 	if len(b) == 0 {
@@ -269,10 +269,10 @@ func skipValue(b []byte) int {
 	return i
 }
 
-// members walks the members of a JSON object that json.Valid accepted.
+// members walks the members of a JSON object that valid accepted.
 type members struct {
 	rest []byte
-	err  bool // the object did not have the shape json.Valid promises
+	err  bool // the object did not have the shape valid promises
 }
 
 // newMembers returns a walk over the members of obj.
@@ -374,3 +374,198 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 // maxPooled is the largest buffer put back into bufPool: a rare large
 // message must not keep its memory.
 const maxPooled = 64 << 10
+
+// maxDepth is encoding/json's limit on nesting: a document nested deeper
+// is not valid to it.
+const maxDepth = 10000
+
+// plainIn marks the bytes a JSON string holds as they are: all but
+// control characters, " and \.
+var plainIn = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// valid reports whether b is one valid JSON document, as json.Valid does,
+// in one pass without encoding/json's per-byte state machine.
+func valid(b []byte) bool {
+	var buf [64]byte
+	stack := buf[:0] // the open containers: '{' or '['
+	i := 0
+	for {
+		// A value starts at i, perhaps after whitespace.
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if len(stack) == maxDepth {
+				return false
+			}
+			stack = append(stack, c)
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // } is {+2, ] is [+2
+				stack = stack[:len(stack)-1]
+				i++
+				break
+			}
+			if c == '{' {
+				i = memberKey(b, i)
+				if i < 0 {
+					return false
+				}
+			}
+			continue
+		case '"':
+			i = validString(b, i)
+		case 't':
+			i = literal(b, i, "true")
+		case 'f':
+			i = literal(b, i, "false")
+		case 'n':
+			i = literal(b, i, "null")
+		default:
+			i = number(b, i)
+		}
+		if i < 0 {
+			return false
+		}
+		// After a value: close containers, or go on to the next element.
+		for {
+			i = skipSpace(b, i)
+			if len(stack) == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			top := stack[len(stack)-1]
+			if b[i] == top+2 {
+				stack = stack[:len(stack)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return false
+			}
+			i++
+			if top == '{' {
+				if i = memberKey(b, skipSpace(b, i)); i < 0 {
+					return false
+				}
+			}
+			break
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpaceByte(b[i]) {
+		i++
+	}
+	return i
+}
+
+// memberKey checks the key and colon of an object member at b[i:] and
+// returns the index after the colon, or -1.
+func memberKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = validString(b, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return i + 1
+}
+
+// validString checks the string at b[i:] and returns the index after it,
+// or -1.
+func validString(b []byte, i int) int {
+	for i++; i < len(b); {
+		if plainIn[b[i]] {
+			i++
+			continue
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if hex4(b[i+2:]) < 0 {
+					return -1
+				}
+				i += 6
+			default:
+				return -1
+			}
+		default: // a control character
+			return -1
+		}
+	}
+	return -1
+}
+
+// literal checks that b[i:] starts with lit and returns the index after
+// it, or -1.
+func literal(b []byte, i int, lit string) int {
+	if !bytes.HasPrefix(b[i:], []byte(lit)) {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// number checks the number at b[i:] and returns the index after it, or -1.
+func number(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		if i = digits(b, i+1); i < 0 {
+			return -1
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i = digits(b, i); i < 0 {
+			return -1
+		}
+	}
+	return i
+}
+
+// digits skips one or more digits at b[i:] and returns the index after
+// them, or -1 when there is none.
+func digits(b []byte, i int) int {
+	start := i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	if i == start {
+		return -1
+	}
+	return i
+}

@@ -137,3 +137,22 @@ func TestUnwrapOwnsMemory(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValid checks valid against json.Valid.
+func FuzzValid(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`0`, `-0.5e+7`, `01`, `1.`, `-`, `[1,]`, `{"a":1,}`, `[]`, `{}`, ` [ ] `,
+		`tru`, `nulls`, `"\u00"`, `[[[[]]]]`, `{"a" 1}`, `{1: 2}`, `"a" "b"`, `1e`, `[1 2]`} {
+		f.Add([]byte(s))
+	}
+	f.Add(bytes.Repeat([]byte("["), maxDepth))
+	f.Add(append(bytes.Repeat([]byte("["), maxDepth), bytes.Repeat([]byte("]"), maxDepth)...))
+	f.Add(append(bytes.Repeat([]byte("["), maxDepth+1), bytes.Repeat([]byte("]"), maxDepth+1)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := valid(b), json.Valid(b); got != want {
+			t.Fatalf("valid(%q) = %v, want %v", b, got, want)
+		}
+	})
+}

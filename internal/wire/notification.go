@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -39,7 +38,7 @@ func EncodeNotification(n *message.Notification) ([]byte, error) {
 	payload := []byte(n.Payload)
 	if isNull(payload) {
 		payload = []byte("null")
-	} else if !json.Valid(payload) {
+	} else if !valid(payload) {
 		return nil, malformed("notification payload is not valid JSON")
 	}
 	unique := n.UniqueID

@@ -131,7 +131,7 @@ func isObject(b []byte) bool {
 // object checks that inner, which starts as a JSON object, is valid JSON,
 // and returns a walk over its members.
 func object(inner []byte) (members, error) {
-	if !json.Valid(inner) {
+	if !valid(inner) {
 		var v struct{}
 		return members{}, malformed("message is not a JSON object: %v", json.Unmarshal(inner, &v))
 	}
@@ -143,7 +143,7 @@ func object(inner []byte) (members, error) {
 }
 
 // done reports a walk that did not reach the end of its object, which
-// json.Valid rules out.
+// valid rules out.
 func (m *members) done() error {
 	if m.err {
 		return malformed("message is not a JSON object")
@@ -331,7 +331,7 @@ func EncodeRequest(req *message.Request) ([]byte, error) {
 	args := []byte(req.Args)
 	if isNull(args) {
 		args = []byte("{}")
-	} else if trimmed := trimSpace(args); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+	} else if trimmed := trimSpace(args); len(trimmed) == 0 || trimmed[0] != '{' || !valid(trimmed) {
 		return nil, errors.New("wire: request args must be a JSON object")
 	}
 	w := newWriter(256 + len(args))
@@ -488,7 +488,7 @@ func EncodeHeartbeat(msgID string) ([]byte, error) {
 }
 
 func encodeReply(msgID string, result json.RawMessage, failure *message.Failure, ending bool) ([]byte, error) {
-	if !isNull(result) && !json.Valid(result) {
+	if !isNull(result) && !valid(result) {
 		return nil, errors.New("wire: reply result is not valid JSON")
 	}
 	var text []byte
