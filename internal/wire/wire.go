@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,12 +42,14 @@ func malformed(format string, args ...any) error {
 // NewID returns a new random id as oslo.messaging makes them: a version 4
 // UUID as 32 hex digits without dashes.
 func NewID() string {
+	var u uuid.UUID
+	rand.Read(u[:])         // never fails; uuid.New reads the same, but allocates
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	var buf [32]byte
-	u := uuid.New()
-	const hexdigits = "0123456789abcdef"
 	for i, b := range u {
-		buf[i*2] = hexdigits[b>>4]
-		buf[i*2+1] = hexdigits[b&0x0f]
+		buf[i*2] = hexDigits[b>>4]
+		buf[i*2+1] = hexDigits[b&0x0f]
 	}
 	return string(buf[:])
 }
@@ -167,6 +170,20 @@ func decodeString(key string, val []byte, dst *string) error {
 	return decodeField(key, val, dst)
 }
 
+// decodeBool decodes val, the value of member key, into dst as
+// encoding/json decodes a bool field: null leaves dst alone.
+func decodeBool(key string, val []byte, dst *bool) error {
+	switch string(val) {
+	case "true":
+		*dst = true
+		return nil
+	case "false":
+		*dst = false
+		return nil
+	}
+	return decodeField(key, val, dst)
+}
+
 // decodeField decodes val, the value of member key, into dst with
 // encoding/json, reporting a value of the wrong type by its key.
 func decodeField(key string, val []byte, dst any) error {
@@ -253,13 +270,13 @@ type writer struct {
 
 // newWriter returns a writer that has opened its object, with room for
 // size bytes.
-func newWriter(size int) *writer {
+func newWriter(size int) writer {
 	bp := bufPool.Get().(*[]byte)
 	buf := *bp
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
-	return &writer{bp: bp, buf: append(buf[:0], '{'), first: true}
+	return writer{bp: bp, buf: append(buf[:0], '{'), first: true}
 }
 
 // body closes the object and returns it in an envelope, or the first
@@ -547,7 +564,7 @@ func DecodeReply(body []byte) (*ReplyMessage, error) {
 		case is(key, "failure"):
 			failure = val
 		case is(key, "ending"):
-			err = decodeField("ending", val, &r.Ending)
+			err = decodeBool("ending", val, &r.Ending)
 		case is(key, "_msg_id"):
 			err = decodeString("_msg_id", val, &r.MsgID)
 		case is(key, "_unique_id"):
