@@ -145,8 +145,9 @@ func Interceptors(is ...Interceptor) Option {
 // Client sends calls and casts to one target. It is safe for concurrent use
 // by multiple goroutines; its settings never change after New or Prepare.
 type Client struct {
-	tr transport.Transport
-	s  settings
+	tr    transport.Transport
+	s     settings
+	chain Invoker // the interceptors around send, built once
 }
 
 // New returns a client that sends to tgt over tr, with opts applied on top
@@ -156,6 +157,7 @@ func New(tr transport.Transport, tgt target.Target, opts ...Option) *Client {
 	for _, o := range opts {
 		o(&c.s)
 	}
+	c.buildChain()
 	return c
 }
 
@@ -166,6 +168,7 @@ func (c *Client) Prepare(opts ...Option) *Client {
 	for _, o := range opts {
 		o(&p.s)
 	}
+	p.buildChain()
 	return p
 }
 
@@ -275,16 +278,24 @@ func (c *Client) check(kind, method string, validate func() error) error {
 	return nil
 }
 
-// invoke runs inv through the interceptors and then the transport.
-func (c *Client) invoke(ctx context.Context, inv *Invocation) (*message.Reply, error) {
-	next := c.send
+// buildChain wraps send in the client's interceptors, the first
+// outermost, once for all its calls.
+func (c *Client) buildChain() {
+	c.chain = c.send
 	for i := len(c.s.interceptors) - 1; i >= 0; i-- {
-		in, inner := c.s.interceptors[i], next
-		next = func(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+		in, inner := c.s.interceptors[i], c.chain
+		if in == nil {
+			continue // a bad option: Call and Cast fail before the chain
+		}
+		c.chain = func(ctx context.Context, inv *Invocation) (*message.Reply, error) {
 			return in(ctx, inv, inner)
 		}
 	}
-	return next(ctx, inv)
+}
+
+// invoke runs inv through the interceptors and then the transport.
+func (c *Client) invoke(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+	return c.chain(ctx, inv)
 }
 
 // send hands inv to the transport: the Invoker at the end of every chain.
