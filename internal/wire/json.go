@@ -31,6 +31,36 @@ var plainOut = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// Word-at-a-time scanning: with x eight bytes of a string, has(x, c) has
+// the high bit of each byte that equals c set (and perhaps of bytes after
+// such a byte), below(x, n) of each byte less than n; zero means none.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+func has(x uint64, c byte) uint64   { y := x ^ (ones * uint64(c)); return (y - ones) &^ y & highs }
+func below(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x & highs }
+
+// plainWords returns the index of the first eight-byte word of s[i:] that
+// may hold a byte other than printable ASCII but " and \, or len(s)
+// rounded down to a word: the bytes before it need no look.
+func plainWords[S []byte | string](s S, i int, html bool) int {
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		m := x&highs | below(x, 0x20) | has(x, '"') | has(x, '\\')
+		if html {
+			m |= has(x, '<') | has(x, '>') | has(x, '&')
+		}
+		if m != 0 {
+			break
+		}
+	}
+	return i
+}
+
 // appendString appends s as a JSON string, byte for byte as json.Marshal
 // encodes string(s): with <, > and & escaped, invalid UTF-8 as \ufffd and
 // U+2028 and U+2029 escaped.
@@ -41,6 +71,10 @@ func appendString[S []byte | string](dst []byte, s S) []byte {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainOut[c] {
+				if j := plainWords(s, i, true); j > i {
+					i = j
+					continue
+				}
 				i++
 				continue
 			}
@@ -132,6 +166,10 @@ func parseString(b []byte) (val, rest []byte, ok bool) {
 		c := s[i]
 		switch {
 		case c >= 0x20 && c < utf8.RuneSelf && c != '\\':
+			if j := plainWords(s, i, false); j > i {
+				i = j
+				continue
+			}
 			i++
 			continue
 		case c < 0x20:
@@ -490,6 +528,10 @@ func memberKey(b []byte, i int) int {
 func validString(b []byte, i int) int {
 	for i++; i < len(b); {
 		if plainIn[b[i]] {
+			if j := plainWords(b, i, false); j > i {
+				i = j
+				continue
+			}
 			i++
 			continue
 		}

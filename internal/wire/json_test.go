@@ -16,6 +16,8 @@ var jsonSeeds = []string{
 	`{ "k" : "v" , "k" : "w" }`, `{"ſ": 1, "\u0041": 2}`,
 	`{"oslo.version": "2.0", "oslo.message": "{\"method\": \"m\"}"}`,
 	`{"OSLO.VERSION": "2.0", "oslo.message": "{}", "x": "y"} `,
+	`"0123456789abcdef\"0123456789<abcdef>0123456789&abcdef\\0123456789abcdef\u00e90123456789abcdef"`,
+	"\"0123456789abcdef\x1f0123456789abcdef\x7f0123456789abcdef\u00e90123456789abcdefghij\n\"",
 }
 
 // FuzzAppendString checks appendString against json.Marshal.
