@@ -537,7 +537,11 @@ func encodeReply(msgID string, result json.RawMessage, failure *message.Failure,
 		w.key("failure")
 		w.buf = appendString(w.buf, text)
 	}
-	w.raw("ending", strconv.AppendBool(nil, ending))
+	if ending {
+		w.raw("ending", []byte("true"))
+	} else {
+		w.raw("ending", []byte("false"))
+	}
 	w.str("_msg_id", msgID)
 	w.str("_unique_id", NewID())
 	return w.body()
