@@ -66,14 +66,17 @@ func plainWords[S []byte | string](s S, i int, html bool) int {
 // U+2028 and U+2029 escaped.
 func appendString[S []byte | string](dst []byte, s S) []byte {
 	dst = append(dst, '"')
-	start := 0
+	start, words := 0, 0 // words: where to try a word at a time again
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainOut[c] {
-				if j := plainWords(s, i, true); j > i {
-					i = j
-					continue
+				if i >= words {
+					if j := plainWords(s, i, true); j > i {
+						i = j
+						continue
+					}
+					words = i + 8
 				}
 				i++
 				continue
@@ -160,15 +163,18 @@ func parseString(b []byte) (val, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	s := b[1:end]
-	var out []byte // nil until the first escape
-	start := 0
+	var out []byte       // nil until the first escape
+	start, words := 0, 0 // words: where to try a word at a time again
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
 		case c >= 0x20 && c < utf8.RuneSelf && c != '\\':
-			if j := plainWords(s, i, false); j > i {
-				i = j
-				continue
+			if i >= words {
+				if j := plainWords(s, i, false); j > i {
+					i = j
+					continue
+				}
+				words = i + 8
 			}
 			i++
 			continue
@@ -526,11 +532,15 @@ func memberKey(b []byte, i int) int {
 // validString checks the string at b[i:] and returns the index after it,
 // or -1.
 func validString(b []byte, i int) int {
+	words := 0 // where to try a word at a time again
 	for i++; i < len(b); {
 		if plainIn[b[i]] {
-			if j := plainWords(b, i, false); j > i {
-				i = j
-				continue
+			if i >= words {
+				if j := plainWords(b, i, false); j > i {
+					i = j
+					continue
+				}
+				words = i + 8
 			}
 			i++
 			continue
