@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -304,6 +303,22 @@ func (w *writer) key(k string) {
 	w.buf = append(w.buf, ": "...)
 }
 
+// prefixedKey writes the key prefix+k, where prefix is printable ASCII
+// that JSON holds as it is, without building the string.
+func (w *writer) prefixedKey(prefix, k string) {
+	if w.first {
+		w.first = false
+	} else {
+		w.buf = append(w.buf, ", "...)
+	}
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, prefix...)
+	at := len(w.buf)
+	w.buf = appendString(w.buf, k)
+	w.buf = append(w.buf[:at], w.buf[at+1:]...) // appendString's opening quote
+	w.buf = append(w.buf, ": "...)
+}
+
 func (w *writer) raw(k string, v []byte) {
 	w.key(k)
 	w.buf = append(w.buf, v...)
@@ -332,8 +347,30 @@ func (w *writer) value(k string, v any) {
 
 // context writes ctx as _context_<key> entries, sorted by key.
 func (w *writer) context(ctx map[string]any) {
-	for _, k := range slices.Sorted(maps.Keys(ctx)) {
-		w.value(contextPrefix+k, ctx[k])
+	keys := make([]string, 0, 32)
+	for k := range ctx {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if w.err != nil {
+			return
+		}
+		v := ctx[k]
+		var b []byte
+		if _, ok := v.(string); !ok {
+			var err error
+			if b, err = json.Marshal(v); err != nil {
+				w.err = fmt.Errorf("wire: encoding %s%s: %w", contextPrefix, k, err)
+				return
+			}
+		}
+		w.prefixedKey(contextPrefix, k)
+		if s, ok := v.(string); ok {
+			w.buf = appendString(w.buf, s)
+		} else {
+			w.buf = append(w.buf, b...)
+		}
 	}
 }
 
