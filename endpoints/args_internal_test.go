@@ -23,8 +23,8 @@ func TestPlainKeywords(t *testing.T) {
 	type embedded struct{ knownArgs }
 	type iface struct{ V any }
 	type dup struct {
-		A int `json:"a"`
-		B int `json:"a"`
+		A int
+		B int `json:"A"`
 	}
 	tests := []struct {
 		name string

@@ -74,10 +74,15 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	loopDecode(b, body, DecodeRequest)
+}
+
+// loopDecode measures decode on body.
+func loopDecode[T any](b *testing.B, body []byte, decode func([]byte) (T, error)) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeRequest(body); err != nil {
+		if _, err := decode(body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -92,13 +97,7 @@ func BenchmarkDecodeRequestSize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				if _, err := DecodeRequest(body); err != nil {
-					b.Fatal(err)
-				}
-			}
+			loopDecode(b, body, DecodeRequest)
 		})
 	}
 }
@@ -133,13 +132,7 @@ func BenchmarkReplySize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				if _, err := DecodeReply(body); err != nil {
-					b.Fatal(err)
-				}
-			}
+			loopDecode(b, body, DecodeReply)
 		})
 	}
 }
@@ -150,10 +143,5 @@ func BenchmarkDecodeReply(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeReply(body); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loopDecode(b, body, DecodeReply)
 }

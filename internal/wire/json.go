@@ -61,6 +61,20 @@ func plainWords[S []byte | string](s S, i int, html bool) int {
 	return i
 }
 
+// skipPlain returns the index after the plain byte s[i]: after the plain
+// words from i on when there are some, or i+1. After a word that was not
+// plain it goes byte by byte up to *words, the end of that word, which it
+// keeps up to date.
+func skipPlain[S []byte | string](s S, i int, words *int, html bool) int {
+	if i >= *words {
+		if j := plainWords(s, i, html); j > i {
+			return j
+		}
+		*words = i + 8
+	}
+	return i + 1
+}
+
 // appendString appends s as a JSON string, byte for byte as json.Marshal
 // encodes string(s): with <, > and & escaped, invalid UTF-8 as \ufffd and
 // U+2028 and U+2029 escaped.
@@ -71,14 +85,7 @@ func appendString[S []byte | string](dst []byte, s S) []byte {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainOut[c] {
-				if i >= words {
-					if j := plainWords(s, i, true); j > i {
-						i = j
-						continue
-					}
-					words = i + 8
-				}
-				i++
+				i = skipPlain(s, i, &words, true)
 				continue
 			}
 			dst = append(dst, s[start:i]...)
@@ -169,14 +176,7 @@ func parseString(b []byte) (val, rest []byte, ok bool) {
 		c := s[i]
 		switch {
 		case c >= 0x20 && c < utf8.RuneSelf && c != '\\':
-			if i >= words {
-				if j := plainWords(s, i, false); j > i {
-					i = j
-					continue
-				}
-				words = i + 8
-			}
-			i++
+			i = skipPlain(s, i, &words, false)
 			continue
 		case c < 0x20:
 			return nil, nil, false
@@ -193,26 +193,11 @@ func parseString(b []byte) (val, rest []byte, ok bool) {
 			out = make([]byte, 0, len(s))
 		}
 		out = append(out, s[start:i]...)
-		switch e := s[i+1]; e {
-		case '"', '\\', '/':
-			out = append(out, e)
+		switch e := s[i+1]; {
+		case unescape[e] != 0:
+			out = append(out, unescape[e])
 			i += 2
-		case 'b':
-			out = append(out, '\b')
-			i += 2
-		case 'f':
-			out = append(out, '\f')
-			i += 2
-		case 'n':
-			out = append(out, '\n')
-			i += 2
-		case 'r':
-			out = append(out, '\r')
-			i += 2
-		case 't':
-			out = append(out, '\t')
-			i += 2
-		case 'u':
+		case e == 'u':
 			r := hex4(s[i+2:])
 			if r < 0 {
 				return nil, nil, false
@@ -240,6 +225,9 @@ func parseString(b []byte) (val, rest []byte, ok bool) {
 	}
 	return append(out, s[start:]...), b[end+1:], true
 }
+
+// unescape maps the letter of each one-letter JSON escape to its byte.
+var unescape = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // hex4 returns the value of the four hex digits b starts with, or -1.
 func hex4(b []byte) rune {
@@ -535,14 +523,7 @@ func validString(b []byte, i int) int {
 	words := 0 // where to try a word at a time again
 	for i++; i < len(b); {
 		if plainIn[b[i]] {
-			if i >= words {
-				if j := plainWords(b, i, false); j > i {
-					i = j
-					continue
-				}
-				words = i + 8
-			}
-			i++
+			i = skipPlain(b, i, &words, false)
 			continue
 		}
 		switch b[i] {

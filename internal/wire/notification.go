@@ -61,11 +61,7 @@ func EncodeNotification(n *message.Notification) ([]byte, error) {
 // or a bare messaging (v1) dictionary. A timestamp that does not parse is
 // an error; a missing one leaves Timestamp zero.
 func DecodeNotification(body []byte) (*message.Notification, error) {
-	inner, err := unwrap(body)
-	if err != nil {
-		return nil, err
-	}
-	m, err := object(inner)
+	m, err := openMessage(body)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +89,7 @@ func DecodeNotification(body []byte) (*message.Notification, error) {
 			err = decodeString("_unique_id", val, &n.UniqueID)
 		}
 	}
-	if err == nil {
-		err = m.done()
-	}
-	if err != nil {
+	if err = m.finish(err); err != nil {
 		return nil, err
 	}
 	if n.EventType == "" {

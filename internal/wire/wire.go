@@ -144,13 +144,23 @@ func object(inner []byte) (members, error) {
 	return m, nil
 }
 
-// done reports a walk that did not reach the end of its object, which
-// valid rules out.
-func (m *members) done() error {
-	if m.err {
+// openMessage returns a walk over the members of the inner message of
+// body.
+func openMessage(body []byte) (members, error) {
+	inner, err := unwrap(body)
+	if err != nil {
+		return members{}, err
+	}
+	return object(inner)
+}
+
+// finish returns err, the error that ended a walk, or the error of a walk
+// that did not reach the end of its object, which valid rules out.
+func (m *members) finish(err error) error {
+	if err == nil && m.err {
 		return malformed("message is not a JSON object")
 	}
-	return nil
+	return err
 }
 
 // is reports whether the member key names field: keys match as
@@ -432,11 +442,7 @@ func appendSeconds(dst []byte, d time.Duration) []byte {
 // encoding/json matches struct fields, so "METHOD" reads as "method",
 // which Python would not do; no oslo.messaging peer sends such keys.
 func DecodeRequest(body []byte) (*message.Request, error) {
-	inner, err := unwrap(body)
-	if err != nil {
-		return nil, err
-	}
-	m, err := object(inner)
+	m, err := openMessage(body)
 	if err != nil {
 		return nil, err
 	}
@@ -477,10 +483,7 @@ func DecodeRequest(body []byte) (*message.Request, error) {
 			err = decodeString("_unique_id", val, &req.UniqueID)
 		}
 	}
-	if err == nil {
-		err = m.done()
-	}
-	if err != nil {
+	if err = m.finish(err); err != nil {
 		return nil, err
 	}
 	if req.Method == "" {
@@ -588,11 +591,7 @@ func encodeReply(msgID string, result json.RawMessage, failure *message.Failure,
 // sends it) or, leniently, an object; a missing ending means false, as in
 // legacy replies.
 func DecodeReply(body []byte) (*ReplyMessage, error) {
-	inner, err := unwrap(body)
-	if err != nil {
-		return nil, err
-	}
-	m, err := object(inner)
+	m, err := openMessage(body)
 	if err != nil {
 		return nil, err
 	}
@@ -612,10 +611,7 @@ func DecodeReply(body []byte) (*ReplyMessage, error) {
 			err = decodeString("_unique_id", val, &r.UniqueID)
 		}
 	}
-	if err == nil {
-		err = m.done()
-	}
-	if err != nil {
+	if err = m.finish(err); err != nil {
 		return nil, err
 	}
 	if r.MsgID == "" {
