@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/warrenrpc/warren/dispatcher"
@@ -24,7 +25,7 @@ func benchDispatcher(b *testing.B, opts ...dispatcher.Option) *dispatcher.Dispat
 }
 
 // BenchmarkDispatchTyped dispatches a call to a typed handler, decoding
-// its arguments and request context. Bar: 10 allocs/op.
+// its arguments and request context. Bar: 7 allocs/op.
 func BenchmarkDispatchTyped(b *testing.B) {
 	d := benchDispatcher(b)
 	req := &dispatcher.Request{
@@ -38,6 +39,41 @@ func BenchmarkDispatchTyped(b *testing.B) {
 		if _, err := d.Dispatch(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDispatchTypedSize dispatches echo calls whose argument is a
+// string of 100 B, 10 KB and 1 MB to a typed handler. Bar: 8 allocs/op
+// (9 at 1 MB).
+func BenchmarkDispatchTypedSize(b *testing.B) {
+	type echoArgs struct {
+		Data string `json:"data"`
+	}
+	ep := endpoints.New()
+	endpoints.Register(ep, "echo", func(_ context.Context, a echoArgs) (echoArgs, error) { return a, nil })
+	d, err := dispatcher.New([]*endpoints.Endpoint{ep})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"100B", 100}, {"10KB", 10 << 10}, {"1MB", 1 << 20}} {
+		b.Run(size.name, func(b *testing.B) {
+			args, err := json.Marshal(echoArgs{Data: strings.Repeat("x", size.n)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := &dispatcher.Request{Method: "echo", Args: args}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(size.n))
+			for b.Loop() {
+				if _, err := d.Dispatch(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -20,6 +20,11 @@ type argSpec struct {
 	// strict is set when base is a struct decoded field by field: a
 	// keyword that matches no field is then an error.
 	strict bool
+	// known, for a strict struct whose fields encoding/json finds plainly
+	// (no embedded field, no interface, distinct plain names), holds the
+	// keywords it takes, so that decode checks the keys itself and spares
+	// a json.Decoder; nil otherwise.
+	known [][]byte
 }
 
 var (
@@ -44,6 +49,7 @@ func newArgSpec(t reflect.Type) (argSpec, error) {
 		// encoding/json decodes only JSON strings into these.
 	case base.Kind() == reflect.Struct:
 		s.strict = true
+		s.known = plainKeywords(&s)
 		return s, nil
 	case base.Kind() == reflect.Map && mapKeyOK(base.Key()):
 		return s, nil
@@ -79,6 +85,86 @@ func (s *argSpec) names() ([]string, bool) {
 		names = append(names, name)
 	}
 	return names, true
+}
+
+// plainKeywords returns the keywords of s's struct when encoding/json
+// decodes it plainly: no embedded field (whose promotion rules decode
+// leaves to encoding/json), no interface (numbers in it need UseNumber),
+// names of letters, digits, "_", "-" and "." only, no two alike. It
+// returns nil otherwise.
+func plainKeywords(s *argSpec) [][]byte {
+	if jsonnum.HoldsInterface(s.base) {
+		return nil
+	}
+	for i := range s.base.NumField() {
+		if s.base.Field(i).Anonymous {
+			return nil
+		}
+	}
+	names, _ := s.names()
+	known := make([][]byte, 0, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] || n == "" || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != "" {
+			return nil
+		}
+		seen[n] = true
+		known = append(known, []byte(n))
+	}
+	return known
+}
+
+// allKnown reports whether every top-level key of args, a JSON object
+// json.Unmarshal accepted, names a field of s.known, as encoding/json
+// matches keys to fields: exactly or without regard to case.
+func (s *argSpec) allKnown(args []byte) bool {
+	depth := 0
+	key := false // the next string is a top-level key
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case '{', '[':
+			depth++
+			key = depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			key = depth == 1
+		case '"':
+			end := i + 1
+			for ; end < len(args) && args[end] != '"'; end++ {
+				if args[end] == '\\' {
+					end++
+				}
+			}
+			if end >= len(args) {
+				return false
+			}
+			if key && !s.isKnown(args[i:end+1]) {
+				return false
+			}
+			key = false
+			i = end
+		}
+	}
+	return true
+}
+
+// isKnown reports whether the JSON string quoted names a field of s.known.
+func (s *argSpec) isKnown(quoted []byte) bool {
+	k := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(k, '\\') >= 0 {
+		var text string
+		if json.Unmarshal(quoted, &text) != nil {
+			return false
+		}
+		k = []byte(text)
+	}
+	for _, name := range s.known {
+		if bytes.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // promoted reports whether the field at index is reached through
@@ -126,6 +212,13 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 			return argumentError(method, args, err)
 		}
 		return nil
+	}
+	if s.known != nil {
+		if json.Unmarshal(args, dst) == nil && s.allKnown(args) {
+			return nil
+		}
+		// Let the strict decoding below find and name the error.
+		reflect.ValueOf(dst).Elem().SetZero()
 	}
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()

@@ -5,8 +5,12 @@ import "context"
 type requestContextKey struct{}
 
 // WithRequestContext returns a copy of ctx that carries m as the caller's
-// request context. The dispatcher calls it before running a handler.
+// request context, or ctx itself when m is nil and ctx carries none. The
+// dispatcher calls it before running a handler.
 func WithRequestContext(ctx context.Context, m map[string]any) context.Context {
+	if m == nil && RequestContext(ctx) == nil {
+		return ctx
+	}
 	return context.WithValue(ctx, requestContextKey{}, m)
 }
 

@@ -145,8 +145,9 @@ func Interceptors(is ...Interceptor) Option {
 // Client sends calls and casts to one target. It is safe for concurrent use
 // by multiple goroutines; its settings never change after New or Prepare.
 type Client struct {
-	tr transport.Transport
-	s  settings
+	tr    transport.Transport
+	s     settings
+	chain Invoker // the interceptors around send, built once
 }
 
 // New returns a client that sends to tgt over tr, with opts applied on top
@@ -156,6 +157,7 @@ func New(tr transport.Transport, tgt target.Target, opts ...Option) *Client {
 	for _, o := range opts {
 		o(&c.s)
 	}
+	c.buildChain()
 	return c
 }
 
@@ -166,6 +168,7 @@ func (c *Client) Prepare(opts ...Option) *Client {
 	for _, o := range opts {
 		o(&p.s)
 	}
+	p.buildChain()
 	return p
 }
 
@@ -191,7 +194,7 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 			return fmt.Errorf("rpcclient: call %s: reply must be a non-nil pointer, not %T", method, reply)
 		}
 	}
-	req, err := c.request(ctx, "call", method, args)
+	inv, err := c.invocation(ctx, "call", method, args)
 	if err != nil {
 		return err
 	}
@@ -200,9 +203,9 @@ func (c *Client) Call(ctx context.Context, method string, args any, reply any) e
 		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
 		defer cancel()
 	}
-	req.CallMonitor = c.s.callMonitor
+	inv.Request.CallMonitor = c.s.callMonitor
 
-	rep, err := c.invoke(ctx, &Invocation{Target: c.s.tgt, Request: req})
+	rep, err := c.invoke(ctx, inv)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrTimeout) {
 			// The deadline ran out before the transport could wait for a
@@ -246,16 +249,17 @@ func (c *Client) Cast(ctx context.Context, method string, args any) error {
 	if err := c.check("cast", method, c.s.tgt.ValidateCast); err != nil {
 		return err
 	}
-	req, err := c.request(ctx, "cast", method, args)
+	inv, err := c.invocation(ctx, "cast", method, args)
 	if err != nil {
 		return err
 	}
+	inv.Cast = true
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
 		defer cancel()
 	}
-	if _, err := c.invoke(ctx, &Invocation{Target: c.s.tgt, Request: req, Cast: true}); err != nil {
+	if _, err := c.invoke(ctx, inv); err != nil {
 		return fmt.Errorf("rpcclient: cast %s: %w", method, err)
 	}
 	return nil
@@ -275,16 +279,24 @@ func (c *Client) check(kind, method string, validate func() error) error {
 	return nil
 }
 
-// invoke runs inv through the interceptors and then the transport.
-func (c *Client) invoke(ctx context.Context, inv *Invocation) (*message.Reply, error) {
-	next := c.send
+// buildChain wraps send in the client's interceptors, the first
+// outermost, once for all its calls.
+func (c *Client) buildChain() {
+	c.chain = c.send
 	for i := len(c.s.interceptors) - 1; i >= 0; i-- {
-		in, inner := c.s.interceptors[i], next
-		next = func(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+		in, inner := c.s.interceptors[i], c.chain
+		if in == nil {
+			continue // a bad option: Call and Cast fail before the chain
+		}
+		c.chain = func(ctx context.Context, inv *Invocation) (*message.Reply, error) {
 			return in(ctx, inv, inner)
 		}
 	}
-	return next(ctx, inv)
+}
+
+// invoke runs inv through the interceptors and then the transport.
+func (c *Client) invoke(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+	return c.chain(ctx, inv)
 }
 
 // send hands inv to the transport: the Invoker at the end of every chain.
@@ -297,9 +309,17 @@ func (c *Client) send(ctx context.Context, inv *Invocation) (*message.Reply, err
 
 var jsonNull = []byte("null")
 
-// request checks what calls and casts have in common and builds the
-// request: version cap, arguments, request context.
-func (c *Client) request(ctx context.Context, kind, method string, args any) (*message.Request, error) {
+// outgoing is an invocation and the request it carries, allocated
+// together.
+type outgoing struct {
+	inv Invocation
+	req message.Request
+}
+
+// invocation checks what calls and casts have in common and builds the
+// invocation of a call to the client's target: version cap, arguments,
+// request context.
+func (c *Client) invocation(ctx context.Context, kind, method string, args any) (*Invocation, error) {
 	if err := c.checkVersionCap(method); err != nil {
 		return nil, err
 	}
@@ -311,13 +331,15 @@ func (c *Client) request(ctx context.Context, kind, method string, args any) (*m
 	if err != nil {
 		return nil, fmt.Errorf("rpcclient: %s %s: %w", kind, method, err)
 	}
-	return &message.Request{
+	o := &outgoing{req: message.Request{
 		Method:    method,
 		Args:      raw,
 		Namespace: c.s.tgt.Namespace,
 		Version:   c.s.tgt.Version,
 		Context:   reqContext,
-	}, nil
+	}}
+	o.inv = Invocation{Target: c.s.tgt, Request: &o.req}
+	return &o.inv, nil
 }
 
 // checkVersionCap applies oslo's can_send_version: with a cap, the request

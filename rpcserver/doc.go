@@ -1,5 +1,7 @@
 // Package rpcserver runs the server side of RPC: it listens on a target
-// through a transport, hands each request to a bounded pool of workers,
+// through a transport, hands each request to a bounded pool of workers
+// (goroutines started as requests need them, up to Workers, that live
+// until Serve stops taking requests, as oslo's executor threads do),
 // dispatches it to an endpoint method with package dispatcher, and sends
 // the result or the error back to the caller. It is oslo.messaging's RPC
 // server for Go.

@@ -317,11 +317,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// loop takes requests while a worker is free and starts one for each,
+// loop takes requests while a worker is free and hands each to a worker,
 // until ctx ends or the listener fails. It returns the error that stopped
 // it. Handlers run with contexts derived from handlerCtx.
+//
+// Workers are started as requests need them, up to the Workers option,
+// and live until loop returns: a long-lived goroutine keeps the stack its
+// handlers grew, where a goroutine per request would grow it anew each
+// time (oslo's executor is a pool of threads too).
 func (s *Server) loop(ctx, handlerCtx context.Context, r *serveRun, lis transport.Listener) error {
 	slots := make(chan struct{}, s.opt.workers)
+	work := make(chan transport.Incoming)
+	defer close(work)
+	started := 0
 	for {
 		// Take a worker first, so that a request the server cannot start
 		// stays in the broker for another server.
@@ -345,13 +353,27 @@ func (s *Server) loop(ctx, handlerCtx context.Context, r *serveRun, lis transpor
 		}
 		s.requests.Add(1)
 		s.busy.Add(1)
-		r.spawn(func() {
-			defer func() {
-				s.busy.Add(-1)
-				<-slots
-			}()
-			s.handle(handlerCtx, r, in)
-		})
+		select {
+		case work <- in:
+		default:
+			if started == s.opt.workers {
+				// Every worker is started; the one that freed the slot
+				// is on its way back.
+				work <- in
+				break
+			}
+			started++
+			r.spawn(func() { s.work(handlerCtx, r, in, slots, work) })
+		}
+	}
+}
+
+// work handles in, then each request loop hands it, until loop returns.
+func (s *Server) work(ctx context.Context, r *serveRun, in transport.Incoming, slots <-chan struct{}, work <-chan transport.Incoming) {
+	for ok := true; ok; in, ok = <-work {
+		s.handle(ctx, r, in)
+		s.busy.Add(-1)
+		<-slots
 	}
 }
 

@@ -106,10 +106,8 @@ func (rc *RequestContext) Map() map[string]any {
 	if rc == nil {
 		return nil
 	}
-	m := maps.Clone(rc.Extra)
-	if m == nil {
-		m = make(map[string]any)
-	}
+	m := make(map[string]any, len(rc.Extra)+8) // 8: the usual fields
+	maps.Copy(m, rc.Extra)
 	for _, f := range stringFields {
 		if v := *f.field(rc); v != "" {
 			m[f.key] = v
@@ -139,8 +137,8 @@ func (rc *RequestContext) Map() map[string]any {
 	} else {
 		delete(m, "roles")
 	}
-	m["user_identity"] = fmt.Sprintf("%s %s %s %s %s", dash(rc.UserID), dash(rc.ProjectID),
-		dash(rc.DomainID), dash(rc.UserDomainID), dash(rc.ProjectDomainID))
+	m["user_identity"] = dash(rc.UserID) + " " + dash(rc.ProjectID) + " " +
+		dash(rc.DomainID) + " " + dash(rc.UserDomainID) + " " + dash(rc.ProjectDomainID)
 	return m
 }
 

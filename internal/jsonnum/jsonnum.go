@@ -15,12 +15,21 @@ import (
 // as json.Number. Destinations that can hold no interface value (an int, a
 // struct of strings) take the plain json.Unmarshal path, which costs less.
 func Unmarshal(data []byte, dst any) error {
-	if !HoldsInterface(reflect.TypeOf(dst)) || !json.Valid(data) {
-		return json.Unmarshal(data, dst) // the same result, or the same syntax error
+	if !HoldsInterface(reflect.TypeOf(dst)) {
+		return json.Unmarshal(data, dst)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	return dec.Decode(dst)
+	err := dec.Decode(dst)
+	if err == nil && len(bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")) == 0 {
+		return nil
+	}
+	if err != nil && json.Valid(data) {
+		return err // a value of the wrong type, as json.Unmarshal reports it
+	}
+	// Not one JSON document: json.Unmarshal's syntax error, which it
+	// reports before it stores anything.
+	return json.Unmarshal(data, dst)
 }
 
 // holds caches HoldsInterface by type.

@@ -2,6 +2,7 @@ package jsonnum_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -66,6 +67,33 @@ func TestUnmarshal(t *testing.T) {
 		got, want := jsonnum.Unmarshal([]byte(bad), &a), json.Unmarshal([]byte(bad), &b)
 		if got == nil || got.Error() != want.Error() {
 			t.Errorf("Unmarshal(%q) = %v, want json.Unmarshal's %v", bad, got, want)
+		}
+	}
+	for _, bad := range []string{`{"children": 5}`, `{"name": 1, "extra": 2}`, `[]`} {
+		var a, b tree
+		got, want := jsonnum.Unmarshal([]byte(bad), &a), json.Unmarshal([]byte(bad), &b)
+		if got == nil || got.Error() != want.Error() {
+			t.Errorf("Unmarshal(%q) into a tree = %v, want json.Unmarshal's %v", bad, got, want)
+		}
+	}
+}
+
+// BenchmarkUnmarshalAny decodes a 10 KB object into a map[string]any.
+func BenchmarkUnmarshalAny(b *testing.B) {
+	m := map[string]any{}
+	for i := range 100 {
+		m[fmt.Sprint("key", i)] = []any{i, "a string of some length", true, nil, 1.5}
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var out map[string]any
+		if err := jsonnum.Unmarshal(data, &out); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/warrenrpc/warren/message"
@@ -16,7 +17,31 @@ var benchRequest = &message.Request{
 	Context:  map[string]any{"user": "u1", "request_id": "req-1"},
 }
 
-// BenchmarkEncodeRequest: bar 22 allocs/op.
+// benchSizes are the payload sizes the sized benchmarks run with, as the
+// benchmark suite's rows: 100 B, 10 KB and 1 MB.
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"100B", 100}, {"10KB", 10 << 10}, {"1MB", 1 << 20}}
+
+// sizedRequest returns benchRequest with args {"data": "<n bytes>"}; the
+// payload holds a quote and a newline every 64 bytes, which the envelope
+// escapes twice.
+func sizedRequest(b *testing.B, n int) *message.Request {
+	var sb strings.Builder
+	for sb.Len() < n {
+		sb.WriteString(`lorem ipsum dolor sit amet, consectetur adipiscing elit "sed"` + "\n ")
+	}
+	args, err := json.Marshal(map[string]string{"data": sb.String()[:n]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := *benchRequest
+	req.Args = args
+	return &req
+}
+
+// BenchmarkEncodeRequest: bar 1 allocs/op (the body).
 func BenchmarkEncodeRequest(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
@@ -26,22 +51,58 @@ func BenchmarkEncodeRequest(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeRequest: bar 69 allocs/op.
+// BenchmarkEncodeRequestSize encodes requests with args of 100 B, 10 KB
+// and 1 MB.
+func BenchmarkEncodeRequestSize(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			req := sizedRequest(b, size.n)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(req.Args)))
+			for b.Loop() {
+				if _, err := EncodeRequest(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeRequest: bar 14 allocs/op.
 func BenchmarkDecodeRequest(b *testing.B) {
 	body, err := EncodeRequest(benchRequest)
 	if err != nil {
 		b.Fatal(err)
 	}
+	loopDecode(b, body, DecodeRequest)
+}
+
+// loopDecode measures decode on body.
+func loopDecode[T any](b *testing.B, body []byte, decode func([]byte) (T, error)) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := DecodeRequest(body); err != nil {
+		if _, err := decode(body); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkEncodeReply: bar 12 allocs/op.
+// BenchmarkDecodeRequestSize decodes requests with args of 100 B, 10 KB
+// and 1 MB.
+func BenchmarkDecodeRequestSize(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(size.name, func(b *testing.B) {
+			body, err := EncodeRequest(sizedRequest(b, size.n))
+			if err != nil {
+				b.Fatal(err)
+			}
+			loopDecode(b, body, DecodeRequest)
+		})
+	}
+}
+
+// BenchmarkEncodeReply: bar 2 allocs/op (the body, the _unique_id).
 func BenchmarkEncodeReply(b *testing.B) {
 	r := &message.Reply{Result: json.RawMessage(`2.0`)}
 	b.ReportAllocs()
@@ -52,16 +113,35 @@ func BenchmarkEncodeReply(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeReply: bar 26 allocs/op.
+// BenchmarkReplySize encodes and decodes replies whose result is an
+// object of 100 B, 10 KB and 1 MB.
+func BenchmarkReplySize(b *testing.B) {
+	for _, size := range benchSizes {
+		r := &message.Reply{Result: sizedRequest(b, size.n).Args}
+		b.Run("Encode/"+size.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(r.Result)))
+			for b.Loop() {
+				if _, err := EncodeReply("3ad888affe984f8ba586134ccf7b440c", r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("Decode/"+size.name, func(b *testing.B) {
+			body, err := EncodeReply("3ad888affe984f8ba586134ccf7b440c", r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			loopDecode(b, body, DecodeReply)
+		})
+	}
+}
+
+// BenchmarkDecodeReply: bar 4 allocs/op.
 func BenchmarkDecodeReply(b *testing.B) {
 	body, err := EncodeReply("3ad888affe984f8ba586134ccf7b440c", &message.Reply{Result: json.RawMessage(`2.0`)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeReply(body); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loopDecode(b, body, DecodeReply)
 }

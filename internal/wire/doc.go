@@ -9,6 +9,14 @@
 // _unique_id; a reply with ending false and neither result nor failure is a
 // call-monitor heartbeat.
 //
+// The envelope doubles the JSON work of every message, so the codec does
+// not leave it all to encoding/json: a body is quoted into its envelope in
+// one pass, its envelope string read back in one pass, the message checked
+// once (valid) and walked member by member. These helpers produce exactly
+// what encoding/json produces, which differential fuzz targets check
+// (json_test.go), and leave unusual input (invalid UTF-8, lone surrogate
+// escapes) to encoding/json. Messages are built in pooled buffers.
+//
 // Decoders accept the 2.0 envelope and bare version 1.0 dictionaries, and
 // reject other envelope versions. They never panic on any input; their
 // errors match ErrMalformed or ErrUnsupportedEnvelope, which package

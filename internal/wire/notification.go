@@ -1,10 +1,6 @@
 package wire
 
 import (
-	"bytes"
-	"encoding/json"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,58 +38,59 @@ func EncodeNotification(n *message.Notification) ([]byte, error) {
 	payload := []byte(n.Payload)
 	if isNull(payload) {
 		payload = []byte("null")
-	} else if !json.Valid(payload) {
+	} else if !valid(payload) {
 		return nil, malformed("notification payload is not valid JSON")
 	}
 	unique := n.UniqueID
 	if unique == "" {
 		unique = NewID()
 	}
-	w := writer{buf: make([]byte, 0, 256+len(payload)), first: true}
-	w.buf = append(w.buf, '{')
-	w.value("message_id", id)
-	w.value("publisher_id", n.PublisherID)
-	w.value("event_type", n.EventType)
-	w.value("priority", strings.ToUpper(n.Priority))
+	w := newWriter(256 + len(payload))
+	w.str("message_id", id)
+	w.str("publisher_id", n.PublisherID)
+	w.str("event_type", n.EventType)
+	w.str("priority", strings.ToUpper(n.Priority))
 	w.raw("payload", payload)
-	w.value("timestamp", formatTimestamp(ts))
-	w.value("_unique_id", unique)
-	for _, k := range slices.Sorted(maps.Keys(n.Context)) {
-		w.value(contextPrefix+k, n.Context[k])
-	}
-	if w.err != nil {
-		return nil, w.err
-	}
-	w.buf = append(w.buf, '}')
-	return envelope(w.buf)
+	w.str("timestamp", formatTimestamp(ts))
+	w.str("_unique_id", unique)
+	w.context(n.Context)
+	return w.body()
 }
 
 // DecodeNotification decodes a notification body: a messagingv2 envelope
 // or a bare messaging (v1) dictionary. A timestamp that does not parse is
 // an error; a missing one leaves Timestamp zero.
 func DecodeNotification(body []byte) (*message.Notification, error) {
-	inner, err := unwrap(body)
+	m, err := openMessage(body)
 	if err != nil {
 		return nil, err
 	}
-	var f struct {
-		MessageID   string          `json:"message_id"`
-		PublisherID string          `json:"publisher_id"`
-		EventType   string          `json:"event_type"`
-		Priority    string          `json:"priority"`
-		Payload     json.RawMessage `json:"payload"`
-		Timestamp   string          `json:"timestamp"`
-		UniqueID    string          `json:"_unique_id"`
+	n := &message.Notification{}
+	var timestamp string
+	for key, val, ok := m.next(); ok && err == nil; key, val, ok = m.next() {
+		var isContext bool
+		if isContext, err = addContext(&n.Context, key, val); isContext {
+			continue
+		}
+		switch {
+		case is(key, "message_id"):
+			err = decodeString("message_id", val, &n.MessageID)
+		case is(key, "publisher_id"):
+			err = decodeString("publisher_id", val, &n.PublisherID)
+		case is(key, "event_type"):
+			err = decodeString("event_type", val, &n.EventType)
+		case is(key, "priority"):
+			err = decodeString("priority", val, &n.Priority)
+		case is(key, "payload"):
+			n.Payload = raw(val)
+		case is(key, "timestamp"):
+			err = decodeString("timestamp", val, &timestamp)
+		case is(key, "_unique_id"):
+			err = decodeString("_unique_id", val, &n.UniqueID)
+		}
 	}
-	if err := decodeInto(inner, &f); err != nil {
+	if err = m.finish(err); err != nil {
 		return nil, err
-	}
-	n := &message.Notification{
-		MessageID:   f.MessageID,
-		PublisherID: f.PublisherID,
-		EventType:   f.EventType,
-		Priority:    f.Priority,
-		UniqueID:    f.UniqueID,
 	}
 	if n.EventType == "" {
 		return nil, malformed("notification has no event_type")
@@ -101,24 +98,15 @@ func DecodeNotification(body []byte) (*message.Notification, error) {
 	if n.Priority == "" {
 		return nil, malformed("notification has no priority")
 	}
-	if !isNull(f.Payload) {
-		n.Payload = f.Payload
+	if isNull(n.Payload) {
+		n.Payload = nil
 	}
-	if f.Timestamp != "" {
-		t, err := time.Parse(timestampLayout, f.Timestamp)
+	if timestamp != "" {
+		t, err := time.Parse(timestampLayout, timestamp)
 		if err != nil {
-			return nil, malformed("notification timestamp %q: want \"YYYY-MM-DD HH:MM:SS[.ffffff]\"", f.Timestamp)
+			return nil, malformed("notification timestamp %q: want \"YYYY-MM-DD HH:MM:SS[.ffffff]\"", timestamp)
 		}
 		n.Timestamp = t
-	}
-	if bytes.Contains(inner, []byte(`"`+contextPrefix)) {
-		m, err := decodeMap(inner)
-		if err != nil {
-			return nil, err
-		}
-		if n.Context, err = decodeContext(m); err != nil {
-			return nil, err
-		}
 	}
 	return n, nil
 }

@@ -2,10 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,34 +41,58 @@ func malformed(format string, args ...any) error {
 // NewID returns a new random id as oslo.messaging makes them: a version 4
 // UUID as 32 hex digits without dashes.
 func NewID() string {
+	var u uuid.UUID
+	rand.Read(u[:])         // never fails; uuid.New reads the same, but allocates
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
 	var buf [32]byte
-	u := uuid.New()
-	const hexdigits = "0123456789abcdef"
 	for i, b := range u {
-		buf[i*2] = hexdigits[b>>4]
-		buf[i*2+1] = hexdigits[b&0x0f]
+		buf[i*2] = hexDigits[b>>4]
+		buf[i*2+1] = hexDigits[b&0x0f]
 	}
 	return string(buf[:])
 }
 
+// envelopeHead opens a 2.0 envelope, as oslo.messaging writes it.
+const envelopeHead = `{"oslo.version": "2.0", "oslo.message": `
+
 // envelope wraps an inner message in the 2.0 envelope.
-func envelope(inner []byte) ([]byte, error) {
-	quoted, err := json.Marshal(string(inner))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(quoted)+48)
-	out = append(out, `{"oslo.version": "2.0", "oslo.message": `...)
-	out = append(out, quoted...)
-	out = append(out, '}')
-	return out, nil
+func envelope(inner []byte) []byte {
+	out := make([]byte, 0, len(envelopeHead)+quotedLen(inner)+1)
+	out = append(out, envelopeHead...)
+	out = appendString(out, inner)
+	return append(out, '}')
 }
 
 // unwrap returns the inner message of body: the JSON document held in the
 // oslo.message string of a 2.0 envelope, or body itself when it lacks
 // either envelope key (a bare version 1.0 message). The result starts as a
-// JSON object; decoding it checks the rest.
+// JSON object; decoding it checks the rest. It never shares memory with
+// body, so what is decoded from it does not either.
 func unwrap(body []byte) ([]byte, error) {
+	version, msg, ok := parseEnvelope(body)
+	if !ok {
+		return unwrapAny(body)
+	}
+	if version == nil || msg == nil {
+		return bytes.Clone(body), nil
+	}
+	if !envelopeCompatible(string(version)) {
+		return nil, fmt.Errorf("%w %q (want %s)", ErrUnsupportedEnvelope, version, EnvelopeVersion)
+	}
+	if !isObject(msg) {
+		return nil, malformed("%s is not a JSON object", messageKey)
+	}
+	if bytes.IndexByte(msg, '"') < 0 {
+		// Perhaps a piece of body: a message without escapes has no keys.
+		msg = bytes.Clone(msg)
+	}
+	return msg, nil
+}
+
+// unwrapAny is unwrap for the bodies parseEnvelope leaves to
+// encoding/json: bare 1.0 messages, and envelopes with unusual strings.
+func unwrapAny(body []byte) ([]byte, error) {
 	if !isObject(body) {
 		return nil, malformed("body is not a JSON object")
 	}
@@ -80,7 +104,7 @@ func unwrap(body []byte) ([]byte, error) {
 		return nil, malformed("body is not a JSON object: %v", err)
 	}
 	if env.Version == nil || env.Message == nil {
-		return body, nil
+		return bytes.Clone(body), nil
 	}
 	var version string
 	if err := json.Unmarshal(env.Version, &version); err != nil {
@@ -106,19 +130,127 @@ func isObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{'
 }
 
-// decodeInto decodes the inner message into the struct dst, reporting a
-// value of the wrong type by its key.
-func decodeInto(inner []byte, dst any) error {
-	err := json.Unmarshal(inner, dst)
+// object checks that inner, which starts as a JSON object, is valid JSON,
+// and returns a walk over its members.
+func object(inner []byte) (members, error) {
+	if !valid(inner) {
+		var v struct{}
+		return members{}, malformed("message is not a JSON object: %v", json.Unmarshal(inner, &v))
+	}
+	m := newMembers(inner)
+	if m.err {
+		return members{}, malformed("message is not a JSON object")
+	}
+	return m, nil
+}
+
+// openMessage returns a walk over the members of the inner message of
+// body.
+func openMessage(body []byte) (members, error) {
+	inner, err := unwrap(body)
+	if err != nil {
+		return members{}, err
+	}
+	return object(inner)
+}
+
+// finish returns err, the error that ended a walk, or the error of a walk
+// that did not reach the end of its object, which valid rules out.
+func (m *members) finish(err error) error {
+	if err == nil && m.err {
+		return malformed("message is not a JSON object")
+	}
+	return err
+}
+
+// is reports whether the member key names field: keys match as
+// encoding/json matches them to struct fields, without regard to case.
+func is(key []byte, field string) bool {
+	return len(key) >= len(field) && bytes.EqualFold(key, []byte(field))
+}
+
+// decodeString decodes val, the value of member key, into dst as
+// encoding/json decodes a string field: null leaves dst alone.
+func decodeString(key string, val []byte, dst *string) error {
+	if s, _, ok := parseString(val); ok {
+		*dst = string(s)
+		return nil
+	}
+	return decodeField(key, val, dst)
+}
+
+// decodeBool decodes val, the value of member key, into dst as
+// encoding/json decodes a bool field: null leaves dst alone.
+func decodeBool(key string, val []byte, dst *bool) error {
+	switch string(val) {
+	case "true":
+		*dst = true
+		return nil
+	case "false":
+		*dst = false
+		return nil
+	}
+	return decodeField(key, val, dst)
+}
+
+// decodeField decodes val, the value of member key, into dst with
+// encoding/json, reporting a value of the wrong type by its key.
+func decodeField(key string, val []byte, dst any) error {
+	err := json.Unmarshal(val, dst)
 	var te *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &te):
-		return malformed("%s: %s is not a JSON %s", te.Field, te.Value, te.Type.Kind())
+		return malformed("%s: %s is not a JSON %s", key, te.Value, te.Type.Kind())
 	default:
-		return malformed("message is not a JSON object: %v", err)
+		return malformed("%s: %v", key, err)
 	}
+}
+
+// raw returns val, a value in an inner message, as a json.RawMessage of
+// its own length, so that appending to it never writes over the message.
+func raw(val []byte) json.RawMessage {
+	return json.RawMessage(val[:len(val):len(val)])
+}
+
+// contextValue decodes the value of the _context_ entry key.
+func contextValue(key, val []byte) (any, error) {
+	switch val[0] { // val is valid JSON: n is null, t true, f false
+	case '"':
+		if s, _, ok := parseString(val); ok {
+			return string(s), nil
+		}
+	case 'n':
+		return nil, nil
+	case 't':
+		return true, nil
+	case 'f':
+		return false, nil
+	}
+	var v any
+	if err := json.Unmarshal(val, &v); err != nil {
+		return nil, malformed("context value %s: %v", key, err)
+	}
+	return v, nil
+}
+
+// addContext adds the member key to ctx when it is a _context_ entry,
+// making ctx when nil, and reports whether it was one.
+func addContext(ctx *map[string]any, key, val []byte) (bool, error) {
+	name, ok := bytes.CutPrefix(key, []byte(contextPrefix))
+	if !ok {
+		return false, nil
+	}
+	v, err := contextValue(key, val)
+	if err != nil {
+		return true, err
+	}
+	if *ctx == nil {
+		*ctx = make(map[string]any)
+	}
+	(*ctx)[string(name)] = v
+	return true, nil
 }
 
 // envelopeCompatible applies oslo's version_is_compatible("2.0", v).
@@ -137,10 +269,38 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
 }
 
+// writer builds an inner message as a JSON object, in a pooled buffer.
 type writer struct {
+	bp    *[]byte
 	buf   []byte
 	first bool
 	err   error
+}
+
+// newWriter returns a writer that has opened its object, with room for
+// size bytes.
+func newWriter(size int) writer {
+	bp := bufPool.Get().(*[]byte)
+	buf := *bp
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	return writer{bp: bp, buf: append(buf[:0], '{'), first: true}
+}
+
+// body closes the object and returns it in an envelope, or the first
+// error. The writer is not used again.
+func (w *writer) body() ([]byte, error) {
+	defer func() {
+		if cap(w.buf) <= maxPooled {
+			*w.bp = w.buf[:0]
+			bufPool.Put(w.bp)
+		}
+	}()
+	if w.err != nil {
+		return nil, w.err
+	}
+	return envelope(append(w.buf, '}')), nil
 }
 
 func (w *writer) key(k string) {
@@ -149,22 +309,24 @@ func (w *writer) key(k string) {
 	} else {
 		w.buf = append(w.buf, ", "...)
 	}
-	w.buf = appendJSONKey(w.buf, k)
+	w.buf = appendString(w.buf, k)
 	w.buf = append(w.buf, ": "...)
 }
 
-// appendJSONKey appends k as a JSON string: directly when it is plain
-// printable ASCII, through encoding/json otherwise.
-func appendJSONKey(buf []byte, k string) []byte {
-	for i := 0; i < len(k); i++ {
-		if c := k[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			quoted, _ := json.Marshal(k) // a string always marshals
-			return append(buf, quoted...)
-		}
+// prefixedKey writes the key prefix+k, where prefix is printable ASCII
+// that JSON holds as it is, without building the string.
+func (w *writer) prefixedKey(prefix, k string) {
+	if w.first {
+		w.first = false
+	} else {
+		w.buf = append(w.buf, ", "...)
 	}
-	buf = append(buf, '"')
-	buf = append(buf, k...)
-	return append(buf, '"')
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, prefix...)
+	at := len(w.buf)
+	w.buf = appendString(w.buf, k)
+	w.buf = append(w.buf[:at], w.buf[at+1:]...) // appendString's opening quote
+	w.buf = append(w.buf, ": "...)
 }
 
 func (w *writer) raw(k string, v []byte) {
@@ -172,8 +334,17 @@ func (w *writer) raw(k string, v []byte) {
 	w.buf = append(w.buf, v...)
 }
 
+func (w *writer) str(k, v string) {
+	w.key(k)
+	w.buf = appendString(w.buf, v)
+}
+
 func (w *writer) value(k string, v any) {
 	if w.err != nil {
+		return
+	}
+	if s, ok := v.(string); ok {
+		w.str(k, s)
 		return
 	}
 	b, err := json.Marshal(v)
@@ -182,6 +353,35 @@ func (w *writer) value(k string, v any) {
 		return
 	}
 	w.raw(k, b)
+}
+
+// context writes ctx as _context_<key> entries, sorted by key.
+func (w *writer) context(ctx map[string]any) {
+	keys := make([]string, 0, 32)
+	for k := range ctx {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if w.err != nil {
+			return
+		}
+		v := ctx[k]
+		var b []byte
+		if _, ok := v.(string); !ok {
+			var err error
+			if b, err = json.Marshal(v); err != nil {
+				w.err = fmt.Errorf("wire: encoding %s%s: %w", contextPrefix, k, err)
+				return
+			}
+		}
+		w.prefixedKey(contextPrefix, k)
+		if s, ok := v.(string); ok {
+			w.buf = appendString(w.buf, s)
+		} else {
+			w.buf = append(w.buf, b...)
+		}
+	}
 }
 
 // EncodeRequest returns the body for req: the 2.0 envelope around method,
@@ -195,49 +395,44 @@ func EncodeRequest(req *message.Request) ([]byte, error) {
 	args := []byte(req.Args)
 	if isNull(args) {
 		args = []byte("{}")
-	} else if trimmed := bytes.TrimSpace(args); len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(trimmed) {
+	} else if trimmed := trimSpace(args); len(trimmed) == 0 || trimmed[0] != '{' || !valid(trimmed) {
 		return nil, errors.New("wire: request args must be a JSON object")
 	}
-	w := writer{buf: make([]byte, 0, 256+len(args)), first: true}
-	w.buf = append(w.buf, '{')
-	w.value("method", req.Method)
+	w := newWriter(256 + len(args))
+	w.str("method", req.Method)
 	w.raw("args", args)
 	if req.Namespace != "" || req.EmptyNamespace {
-		w.value("namespace", req.Namespace)
+		w.str("namespace", req.Namespace)
 	}
 	if req.Version != "" {
-		w.value("version", req.Version)
+		w.str("version", req.Version)
 	}
 	if req.IsCall() {
-		w.value("_msg_id", req.MsgID)
-		w.value("_reply_q", req.ReplyTo)
+		w.str("_msg_id", req.MsgID)
+		w.str("_reply_q", req.ReplyTo)
+		w.key("_timeout")
 		if req.CallMonitor > 0 {
-			w.raw("_timeout", formatSeconds(req.CallMonitor))
+			w.buf = appendSeconds(w.buf, req.CallMonitor)
 		} else {
-			w.raw("_timeout", []byte("null"))
+			w.buf = append(w.buf, "null"...)
 		}
 	}
 	id := req.UniqueID
 	if id == "" {
 		id = NewID()
 	}
-	w.value("_unique_id", id)
-	for _, k := range slices.Sorted(maps.Keys(req.Context)) {
-		w.value(contextPrefix+k, req.Context[k])
-	}
-	if w.err != nil {
-		return nil, w.err
-	}
-	w.buf = append(w.buf, '}')
-	return envelope(w.buf)
+	w.str("_unique_id", id)
+	w.context(req.Context)
+	return w.body()
 }
 
-// formatSeconds writes d in seconds: an integer when whole, as oslo sends.
-func formatSeconds(d time.Duration) []byte {
+// appendSeconds appends d in seconds: an integer when whole, as oslo
+// sends.
+func appendSeconds(dst []byte, d time.Duration) []byte {
 	if d%time.Second == 0 {
-		return strconv.AppendInt(nil, int64(d/time.Second), 10)
+		return strconv.AppendInt(dst, int64(d/time.Second), 10)
 	}
-	return strconv.AppendFloat(nil, d.Seconds(), 'f', -1, 64)
+	return strconv.AppendFloat(dst, d.Seconds(), 'f', -1, 64)
 }
 
 // DecodeRequest decodes a request body: a 2.0 envelope or a bare 1.0
@@ -247,37 +442,56 @@ func formatSeconds(d time.Duration) []byte {
 // encoding/json matches struct fields, so "METHOD" reads as "method",
 // which Python would not do; no oslo.messaging peer sends such keys.
 func DecodeRequest(body []byte) (*message.Request, error) {
-	inner, err := unwrap(body)
+	m, err := openMessage(body)
 	if err != nil {
 		return nil, err
 	}
-	var f struct {
-		Method    string          `json:"method"`
-		Args      json.RawMessage `json:"args"`
-		Namespace *string         `json:"namespace"`
-		Version   string          `json:"version"`
-		MsgID     string          `json:"_msg_id"`
-		ReplyTo   string          `json:"_reply_q"`
-		Timeout   *float64        `json:"_timeout"`
-		UniqueID  string          `json:"_unique_id"`
+	req := &message.Request{}
+	var (
+		namespace *string
+		timeout   *float64
+	)
+	for key, val, ok := m.next(); ok && err == nil; key, val, ok = m.next() {
+		var isContext bool
+		if isContext, err = addContext(&req.Context, key, val); isContext {
+			continue
+		}
+		switch {
+		case is(key, "method"):
+			err = decodeString("method", val, &req.Method)
+		case is(key, "args"):
+			req.Args = raw(val)
+		case is(key, "namespace"):
+			namespace = nil
+			if !isNull(val) {
+				namespace = new(string)
+				err = decodeString("namespace", val, namespace)
+			}
+		case is(key, "version"):
+			err = decodeString("version", val, &req.Version)
+		case is(key, "_msg_id"):
+			err = decodeString("_msg_id", val, &req.MsgID)
+		case is(key, "_reply_q"):
+			err = decodeString("_reply_q", val, &req.ReplyTo)
+		case is(key, "_timeout"):
+			timeout = nil
+			if !isNull(val) {
+				timeout = new(float64)
+				err = decodeField("_timeout", val, timeout)
+			}
+		case is(key, "_unique_id"):
+			err = decodeString("_unique_id", val, &req.UniqueID)
+		}
 	}
-	if err := decodeInto(inner, &f); err != nil {
+	if err = m.finish(err); err != nil {
 		return nil, err
 	}
-	if f.Method == "" {
+	if req.Method == "" {
 		return nil, malformed("request has no method")
 	}
-	req := &message.Request{
-		Method:   f.Method,
-		Args:     f.Args,
-		Version:  f.Version,
-		MsgID:    f.MsgID,
-		ReplyTo:  f.ReplyTo,
-		UniqueID: f.UniqueID,
-	}
-	if f.Namespace != nil { // null, as oslo's None, is no namespace
-		req.Namespace = *f.Namespace
-		req.EmptyNamespace = *f.Namespace == ""
+	if namespace != nil { // null, as oslo's None, is no namespace
+		req.Namespace = *namespace
+		req.EmptyNamespace = *namespace == ""
 	}
 	if isNull(req.Args) {
 		req.Args = json.RawMessage("{}")
@@ -287,52 +501,13 @@ func DecodeRequest(body []byte) (*message.Request, error) {
 	if req.MsgID != "" && req.ReplyTo == "" {
 		return nil, malformed("call has _msg_id but no _reply_q")
 	}
-	if f.Timeout != nil {
-		if secs := *f.Timeout; secs < 0 || secs > 1e6 {
+	if timeout != nil {
+		if secs := *timeout; secs < 0 || secs > 1e6 {
 			return nil, malformed("_timeout %v is not a number of seconds", secs)
 		}
-		req.CallMonitor = time.Duration(*f.Timeout * float64(time.Second))
-	}
-	if bytes.Contains(inner, []byte(`"`+contextPrefix)) {
-		m, err := decodeMap(inner)
-		if err != nil {
-			return nil, err
-		}
-		if req.Context, err = decodeContext(m); err != nil {
-			return nil, err
-		}
+		req.CallMonitor = time.Duration(*timeout * float64(time.Second))
 	}
 	return req, nil
-}
-
-// decodeMap decodes the inner message into a map of raw values.
-func decodeMap(inner []byte) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(inner, &m); err != nil {
-		return nil, malformed("message is not a JSON object: %v", err)
-	}
-	return m, nil
-}
-
-// decodeContext collects the _context_<key> entries of m, or nil when
-// there are none.
-func decodeContext(m map[string]json.RawMessage) (map[string]any, error) {
-	var ctx map[string]any
-	for k, raw := range m {
-		name, ok := strings.CutPrefix(k, contextPrefix)
-		if !ok {
-			continue
-		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, malformed("context value %s: %v", k, err)
-		}
-		if ctx == nil {
-			ctx = make(map[string]any)
-		}
-		ctx[name] = v
-	}
-	return ctx, nil
 }
 
 // ReplyMessage is one reply as it travels: a final reply, a part of a
@@ -370,18 +545,11 @@ func EncodeHeartbeat(msgID string) ([]byte, error) {
 }
 
 func encodeReply(msgID string, result json.RawMessage, failure *message.Failure, ending bool) ([]byte, error) {
-	w := writer{buf: make([]byte, 0, 160+len(result)), first: true}
-	w.buf = append(w.buf, '{')
-	if isNull(result) {
-		w.raw("result", []byte("null"))
-	} else if !json.Valid(result) {
+	if !isNull(result) && !valid(result) {
 		return nil, errors.New("wire: reply result is not valid JSON")
-	} else {
-		w.raw("result", result)
 	}
-	if failure == nil {
-		w.raw("failure", []byte("null"))
-	} else {
+	var text []byte
+	if failure != nil {
 		f := *failure
 		if f.Traceback == nil {
 			f.Traceback = []string{}
@@ -392,49 +560,68 @@ func encodeReply(msgID string, result json.RawMessage, failure *message.Failure,
 		if f.Kwargs == nil {
 			f.Kwargs = map[string]any{}
 		}
-		text, err := json.Marshal(f)
-		if err != nil {
+		var err error
+		if text, err = json.Marshal(f); err != nil {
 			return nil, fmt.Errorf("wire: encoding failure: %w", err)
 		}
-		w.value("failure", string(text))
 	}
-	w.raw("ending", strconv.AppendBool(nil, ending))
-	w.value("_msg_id", msgID)
-	w.value("_unique_id", NewID())
-	if w.err != nil {
-		return nil, w.err
+	w := newWriter(160 + len(result))
+	if isNull(result) {
+		w.raw("result", []byte("null"))
+	} else {
+		w.raw("result", result)
 	}
-	w.buf = append(w.buf, '}')
-	return envelope(w.buf)
+	if text == nil {
+		w.raw("failure", []byte("null"))
+	} else {
+		w.key("failure")
+		w.buf = appendString(w.buf, text)
+	}
+	if ending {
+		w.raw("ending", []byte("true"))
+	} else {
+		w.raw("ending", []byte("false"))
+	}
+	w.str("_msg_id", msgID)
+	w.str("_unique_id", NewID())
+	return w.body()
 }
 
 // DecodeReply decodes a reply body. failure may be a JSON string (as oslo
 // sends it) or, leniently, an object; a missing ending means false, as in
 // legacy replies.
 func DecodeReply(body []byte) (*ReplyMessage, error) {
-	inner, err := unwrap(body)
+	m, err := openMessage(body)
 	if err != nil {
 		return nil, err
 	}
-	var f struct {
-		Result   json.RawMessage `json:"result"`
-		Failure  json.RawMessage `json:"failure"`
-		Ending   bool            `json:"ending"`
-		MsgID    string          `json:"_msg_id"`
-		UniqueID string          `json:"_unique_id"`
+	r := &ReplyMessage{}
+	var failure []byte
+	for key, val, ok := m.next(); ok && err == nil; key, val, ok = m.next() {
+		switch {
+		case is(key, "result"):
+			r.Result = raw(val)
+		case is(key, "failure"):
+			failure = val
+		case is(key, "ending"):
+			err = decodeBool("ending", val, &r.Ending)
+		case is(key, "_msg_id"):
+			err = decodeString("_msg_id", val, &r.MsgID)
+		case is(key, "_unique_id"):
+			err = decodeString("_unique_id", val, &r.UniqueID)
+		}
 	}
-	if err := decodeInto(inner, &f); err != nil {
+	if err = m.finish(err); err != nil {
 		return nil, err
 	}
-	if f.MsgID == "" {
+	if r.MsgID == "" {
 		return nil, malformed("reply has no _msg_id")
 	}
-	r := &ReplyMessage{Ending: f.Ending, MsgID: f.MsgID, UniqueID: f.UniqueID}
-	if !isNull(f.Result) {
-		r.Result = f.Result
+	if isNull(r.Result) {
+		r.Result = nil
 	}
-	if !isNull(f.Failure) {
-		if r.Failure, err = decodeFailure(f.Failure); err != nil {
+	if !isNull(failure) {
+		if r.Failure, err = decodeFailure(failure); err != nil {
 			return nil, err
 		}
 	}

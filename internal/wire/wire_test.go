@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/warrenrpc/warren/message"
 )
 
@@ -490,6 +492,11 @@ func TestNewID(t *testing.T) {
 	if len(a) != 32 || strings.Trim(a, "0123456789abcdef") != "" || a == b {
 		t.Errorf("NewID() = %q, %q; want two different 32-digit hex ids", a, b)
 	}
+	for _, id := range []string{a, b} {
+		if u, err := uuid.Parse(id); err != nil || u.Version() != 4 || u.Variant() != uuid.RFC4122 {
+			t.Errorf("NewID() = %q, a UUID of version %v, variant %v (%v); want version 4, RFC 4122", id, u.Version(), u.Variant(), err)
+		}
+	}
 }
 
 func TestNamespaceEmptyOrMissing(t *testing.T) {
@@ -506,11 +513,7 @@ func TestNamespaceEmptyOrMissing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body, err := envelope([]byte(tt.inner))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req, err := DecodeRequest(body)
+			req, err := DecodeRequest(envelope([]byte(tt.inner)))
 			if err != nil {
 				t.Fatal(err)
 			}

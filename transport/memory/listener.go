@@ -105,7 +105,11 @@ func (l *listener) receive(ctx context.Context) (delivery, error) {
 		for len(l.inbox) > 0 {
 			d := l.inbox[0]
 			l.inbox[0] = delivery{}
-			l.inbox = l.inbox[1:]
+			if len(l.inbox) == 1 {
+				l.inbox = l.inbox[:0] // keep the array for the next push
+			} else {
+				l.inbox = l.inbox[1:]
+			}
 			d.q.taken()
 			if !d.m.expired(now) {
 				if len(l.inbox) > 0 {
