@@ -229,15 +229,27 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // its deadline, with a *transport.TimeoutError, or with a
 // *transport.BlockedError when the broker blocked publishing all along.
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
+	// Many calls may wait at once, each on its caller's goroutine: the
+	// frame that waits is kept small, so that those stacks shrink.
+	w, monitor, err := t.startCall(ctx, tgt, req)
+	if err != nil {
+		return nil, err
+	}
+	return w.Wait(ctx, monitor)
+}
+
+// startCall publishes a copy of req, registered for its reply, and
+// returns its waiter and call-monitor timeout.
+func (t *Transport) startCall(ctx context.Context, tgt target.Target, req *message.Request) (*replywait.Waiter, time.Duration, error) {
 	if err := tgt.ValidateCall(); err != nil {
-		return nil, fmt.Errorf("rabbit: call: %w", err)
+		return nil, 0, fmt.Errorf("rabbit: call: %w", err)
 	}
 	c, deadline, err := driver.CallCopy(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("rabbit: call %s: %w", req.Method, err)
+		return nil, 0, fmt.Errorf("rabbit: call %s: %w", req.Method, err)
 	}
 	if err := t.usable(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// Register before choosing the reply queue: a loss, a Close or the end
 	// of the reply consumer after that choice then fails this waiter too.
@@ -245,11 +257,11 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 	if err := t.sendCall(ctx, tgt, c, publishID(req, c), deadline); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
-			return nil, &transport.TimeoutError{MsgID: c.MsgID}
+			return nil, 0, &transport.TimeoutError{MsgID: c.MsgID}
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	return w.Wait(ctx, c.CallMonitor)
+	return w, c.CallMonitor, nil
 }
 
 // sendCall publishes req, the transport's copy of a call registered for
