@@ -52,6 +52,8 @@ type Transport struct {
 	replyQ   string        // reply queue name; "" until the first call
 	replySub *subscription // consumer of replyQ
 
+	unusable atomic.Pointer[error] // usableLocked's error once not nil
+
 	mu          sync.Mutex
 	closed      bool
 	failErr     error         // why the transport gave up reconnecting
@@ -145,11 +147,20 @@ func (t *Transport) bounded(f func() error) error {
 	}
 }
 
-// usable returns why the transport cannot be used, or nil.
+// usable returns why the transport cannot be used, or nil. It takes no
+// lock: every call and publish asks.
 func (t *Transport) usable() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.usableLocked()
+	if p := t.unusable.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setUnusable records err, what usable returns from now on. The caller
+// holds mu, and has set closed or failErr.
+func (t *Transport) setUnusable() {
+	err := t.usableLocked()
+	t.unusable.Store(&err)
 }
 
 func (t *Transport) usableLocked() error {
@@ -379,6 +390,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.setUnusable()
 	t.setState(StateClosed, "", nil, "")
 	close(t.done)
 	if t.sess.Load() == nil && t.failErr == nil {
