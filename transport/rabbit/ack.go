@@ -7,30 +7,34 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// Bounds of an ackBatch: it acks once ackEvery deliveries wait for their
-// ack, and at most ackDelay after the first of them when its listener does
-// not ask for the next request (its workers are all busy) meanwhile.
+// Bounds of an ackBatch: it acks ackDelay after the first delivery it
+// holds, or once it holds ackEvery.
 const (
 	ackEvery = 32
 	ackDelay = 2 * time.Millisecond
 )
 
 // ackBatch acks the deliveries an RPC listener hands out several at a
-// time, with one basic.ack multiple=true, instead of one frame and one
-// broker operation each. It acks when the listener finds no delivery
-// waiting (nothing is lost by waiting then), when ackEvery are pending,
-// after ackDelay, and before the channel closes (Stop, a consumer that
-// ended), so that a request handed out is acked within milliseconds, as
-// at-most-once delivery wants.
+// time, with one basic.ack multiple=true, instead of one frame, one socket
+// write and one broker operation each: at most ackDelay after it handed
+// out the first, once ackEvery wait, and before the channel closes (Stop,
+// a consumer that ended). A request handed out is so acked within
+// milliseconds, as at-most-once delivery wants; one handed out just
+// before its connection drops may be delivered again, to another server,
+// as one whose ack the connection lost always could.
 //
 // Every delivery of the channel must be settled through the batch, acked
 // (ack) or settled on its own (settled, after a basic.reject or an
 // individual ack): a multiple ack covers every outstanding delivery up to
 // its tag, so the batch acks only up to the highest tag below which every
-// delivery was received and settled. The three consumers of a listener
-// share the channel, and a delivery of one may reach the listener after a
-// later one of another.
+// delivery was received and settled, and names a tag it acks (not one
+// settled otherwise, which the broker would refuse). The three consumers
+// of a listener share the channel, and a delivery of one may reach the
+// listener after a later one of another.
 type ackBatch struct {
+	delay time.Duration  // zero: ackDelay
+	fires sync.WaitGroup // timer functions started or due
+
 	mu      sync.Mutex
 	ch      amqp.Acknowledger // the channel of the tags below; nil before the first
 	through uint64            // every tag up to through was received and settled
@@ -72,12 +76,25 @@ func (b *ackBatch) schedule() {
 	case b.pending >= ackEvery || b.stopped:
 		b.flushLocked()
 	case b.armed:
-	case b.timer == nil:
-		b.timer, b.armed = time.AfterFunc(ackDelay, b.flush), true
 	default:
-		b.timer.Reset(ackDelay)
+		delay := b.delay
+		if delay == 0 {
+			delay = ackDelay
+		}
+		b.fires.Add(1)
+		if b.timer == nil {
+			b.timer = time.AfterFunc(delay, b.fire)
+		} else {
+			b.timer.Reset(delay)
+		}
 		b.armed = true
 	}
+}
+
+// fire is the timer's function.
+func (b *ackBatch) fire() {
+	defer b.fires.Done()
+	b.flush()
 }
 
 // record notes that d is settled, acked by the batch when toAck. The
@@ -113,13 +130,6 @@ func (b *ackBatch) record(d *amqp.Delivery, toAck bool) {
 	}
 }
 
-// waiting reports whether deliveries wait for their ack.
-func (b *ackBatch) waiting() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.pending > 0
-}
-
 // flush acks what is pending.
 func (b *ackBatch) flush() {
 	b.mu.Lock()
@@ -129,7 +139,9 @@ func (b *ackBatch) flush() {
 
 func (b *ackBatch) flushLocked() {
 	if b.armed {
-		b.timer.Stop()
+		if b.timer.Stop() {
+			b.fires.Done() // fire will not run
+		}
 		b.armed = false
 	}
 	if b.pending == 0 {
@@ -143,9 +155,11 @@ func (b *ackBatch) flushLocked() {
 
 // stop acks what is pending and ends the timer, before the channel
 // closes; until deliveries of another channel come, ack acks at once.
+// It returns once no timer function runs.
 func (b *ackBatch) stop() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.flushLocked()
 	b.stopped = true
+	b.mu.Unlock()
+	b.fires.Wait()
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -60,7 +61,7 @@ func TestAckBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeAcker{}
-			var b ackBatch
+			b := &ackBatch{delay: time.Hour}
 			for _, s := range tt.steps {
 				d := &amqp.Delivery{Acknowledger: f, DeliveryTag: uint64(max(s, -s))}
 				if s > 0 {
@@ -84,7 +85,7 @@ func TestAckBatch(t *testing.T) {
 
 func TestAckBatchBounds(t *testing.T) {
 	f := &fakeAcker{}
-	var b ackBatch
+	b := &ackBatch{delay: time.Hour}
 	for tag := uint64(1); tag <= ackEvery; tag++ {
 		b.ack(&amqp.Delivery{Acknowledger: f, DeliveryTag: tag})
 	}
@@ -96,12 +97,13 @@ func TestAckBatchBounds(t *testing.T) {
 	// pending is acked on it first.
 	g := &fakeAcker{acked: make(chan struct{}, 4)}
 	b.ack(&amqp.Delivery{Acknowledger: f, DeliveryTag: ackEvery + 1})
+	b.delay = time.Millisecond
 	b.ack(&amqp.Delivery{Acknowledger: g, DeliveryTag: 1})
 	if got := f.got(); !slices.Equal(got, []uint64{ackEvery, ackEvery + 1}) {
 		t.Errorf("old channel acked %v, want [%d %d]", got, ackEvery, ackEvery+1)
 	}
 
-	// The timer acks what a busy listener leaves pending.
+	// The timer acks what waits.
 	<-g.acked
 	if got := g.got(); !slices.Equal(got, []uint64{1}) {
 		t.Errorf("new channel acked %v after the delay, want [1]", got)

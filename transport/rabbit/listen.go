@@ -209,9 +209,8 @@ type rpcListener struct {
 
 // Next returns the next request from any of the three queues. It acks the
 // request as it hands it out (at-most-once, as oslo.messaging), several
-// at a time under load (see ackBatch): the ack goes once Next finds no
-// more requests waiting, 32 are pending or 2 ms passed, and before the
-// channel closes. A message
+// at a time (see ackBatch): within 2 ms, once 32 are pending, and before
+// the channel closes. A message
 // that is too large or not a valid request is rejected without requeue
 // (dead-lettered if the broker has a policy for it) and logged, a request
 // whose _unique_id this listener handed out already is acked and dropped

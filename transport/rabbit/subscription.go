@@ -42,9 +42,8 @@ type subscription struct {
 	// cancelled, when not nil, hears that the broker ended the consumer
 	// of queue while the connection stays up: what the queue held is gone.
 	cancelled func(queue string)
-	// acks, when not nil, batches the acks of what next returns: next
-	// flushes it before it waits for a delivery, and it is stopped before
-	// the channel closes.
+	// acks, when not nil, batches the acks of what next returns; it is
+	// stopped before the channel closes.
 	acks *ackBatch
 
 	stopCtx  context.Context // ends with stop
@@ -238,22 +237,7 @@ func (sub *subscription) next(ctx context.Context) (amqp.Delivery, int, error) {
 				return amqp.Delivery{}, 0, err
 			}
 		}
-		var (
-			d       amqp.Delivery
-			i       int
-			ok, got bool
-			err     error
-		)
-		if sub.acks != nil && sub.acks.waiting() {
-			// Acks wait for a moment when more deliveries are ready,
-			// and no longer.
-			if d, i, ok, got = sub.poll(); !got {
-				sub.acks.flush()
-			}
-		}
-		if !got {
-			d, i, ok, err = sub.receive(ctx)
-		}
+		d, i, ok, err := sub.receive(ctx)
 		if errors.Is(err, errRecheck) {
 			continue
 		}
@@ -270,44 +254,6 @@ func (sub *subscription) next(ctx context.Context) (amqp.Delivery, int, error) {
 		}
 		sub.ended(i)
 	}
-}
-
-// poll returns a delivery of any queue that is ready now; got is false
-// when none is. ok is false when the consumer of queue i ended.
-func (sub *subscription) poll() (d amqp.Delivery, i int, ok, got bool) {
-	ds := sub.deliveries
-	switch len(ds) {
-	case 1:
-		select {
-		case d, ok = <-ds[0]:
-			return d, 0, ok, true
-		default:
-		}
-	case 3:
-		select {
-		case d, ok = <-ds[0]:
-			return d, 0, ok, true
-		case d, ok = <-ds[1]:
-			return d, 1, ok, true
-		case d, ok = <-ds[2]:
-			return d, 2, ok, true
-		default:
-		}
-	default:
-		cases := make([]reflect.SelectCase, 0, len(ds)+1)
-		for _, c := range ds {
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
-		}
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectDefault})
-		chosen, v, recvOK := reflect.Select(cases)
-		if chosen < len(ds) {
-			if recvOK {
-				d = v.Interface().(amqp.Delivery)
-			}
-			return d, chosen, recvOK, true
-		}
-	}
-	return d, 0, false, false
 }
 
 // receive waits for a delivery on any queue. ok is false when the
