@@ -214,23 +214,27 @@ func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl,
 	}
 	// Declaring the exchange and writing the message can each block on a
 	// broker that stopped answering.
-	select {
-	case <-r.done:
-	case <-pc.gone:
-		if r.state.CompareAndSwap(gateOpen, gateAbandoned) {
-			return false, pc.failed() // the writer never took it
+	for gone := pc.gone; ; {
+		select {
+		case <-r.done:
+		case <-gone:
+			if r.state.CompareAndSwap(gateOpen, gateAbandoned) {
+				return false, pc.failed() // the writer never took it
+			}
+			gone = nil // the writer has it, and ends with the channel
+			continue
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(gateOpen, gateAbandoned) {
+				return false, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+			}
+			if r.state.CompareAndSwap(gateWriting, gateAbandoned) {
+				// A write the publisher stopped waiting for may go on;
+				// the writer forgets its confirm.
+				return true, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+			}
+			<-r.done // written: done is closing
 		}
-		<-r.done // the writer ends with the channel
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(gateOpen, gateAbandoned) {
-			return false, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
-		}
-		if r.state.CompareAndSwap(gateWriting, gateAbandoned) {
-			// A write the publisher stopped waiting for may go on; the
-			// writer forgets its confirm.
-			return true, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
-		}
-		<-r.done // written: done is closing
+		break
 	}
 	if r.err != nil {
 		return r.wrote, r.err
