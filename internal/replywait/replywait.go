@@ -107,10 +107,10 @@ func (w *Waiter) signal() {
 }
 
 // outcome returns the call's outcome once it has one.
-func (w *Waiter) outcome() (r *message.Reply, err error, ok bool) {
+func (w *Waiter) outcome() (r *message.Reply, ok bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.reply, w.err, w.ended
+	return w.reply, w.ended, w.err
 }
 
 // Fail ends the call waiting for msgID with err, for instance when its
@@ -178,7 +178,7 @@ func (w *Waiter) wait(ctx context.Context) (*message.Reply, error) {
 			return w.late(ctx)
 		}
 		// News is the outcome, or a heartbeat or half a legacy reply.
-		if r, err, ok := w.outcome(); ok {
+		if r, ok, err := w.outcome(); ok {
 			return r, err
 		}
 	}
@@ -191,7 +191,7 @@ func (w *Waiter) monitored(ctx context.Context, monitor time.Duration) (*message
 	for {
 		select {
 		case <-w.wake:
-			if r, err, ok := w.outcome(); ok {
+			if r, ok, err := w.outcome(); ok {
 				return r, err
 			}
 			timer.Reset(monitor) // a heartbeat
@@ -206,7 +206,7 @@ func (w *Waiter) monitored(ctx context.Context, monitor time.Duration) (*message
 // late returns what a call whose ctx ended gets: its reply when one
 // arrived meanwhile, else a *transport.TimeoutError or ctx's error.
 func (w *Waiter) late(ctx context.Context) (*message.Reply, error) {
-	if r, err, ok := w.outcome(); ok && err == nil {
+	if r, ok, err := w.outcome(); ok && err == nil {
 		return r, nil
 	}
 	if ctx.Err() == context.DeadlineExceeded {
