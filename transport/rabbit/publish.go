@@ -70,7 +70,7 @@ type pubRequest struct {
 	ctx   context.Context
 	ex    *exchangeDecl
 	key   string
-	msg   *amqp.Publishing
+	msg   amqp.Publishing // a copy: the request outlives a publisher that stopped waiting
 	state atomic.Int32
 
 	// Set by the writer before done closes.
@@ -204,7 +204,7 @@ func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl,
 			return false, err
 		}
 	}
-	r := &pubRequest{ctx: ctx, ex: ex, key: key, msg: msg, done: make(chan struct{})}
+	r := &pubRequest{ctx: ctx, ex: ex, key: key, msg: *msg, done: make(chan struct{})}
 	select {
 	case pc.queue <- r:
 	case <-pc.gone:
@@ -412,7 +412,7 @@ func (pc *pubChannel) write(r *pubRequest, exchange string) error {
 	if !r.state.CompareAndSwap(gateOpen, gateWriting) {
 		return fmt.Errorf("rabbit: publishing: %w", r.ctx.Err())
 	}
-	if err := pc.ch.Publish(exchange, r.key, true, false, *r.msg); err != nil {
+	if err := pc.ch.Publish(exchange, r.key, true, false, r.msg); err != nil {
 		// The frames did not all go out: the broker drops a partial
 		// message, so it counts as not sent.
 		return pc.t.failure(pc.conn, fmt.Sprintf("publishing to exchange %q", exchange), err)
