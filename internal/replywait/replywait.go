@@ -27,14 +27,14 @@ func New() *Waiters {
 type Waiter struct {
 	ws    *Waiters
 	msgID string
-	tag   any // what RegisterTagged was given; nil from Register
+	tag   any           // what RegisterTagged was given; nil from Register
+	wake  chan struct{} // capacity 1: news below (a heartbeat, the outcome)
 
 	mu      sync.Mutex
 	partial []byte // result of a legacy reply that has not ended yet
-
-	final chan *message.Reply // capacity 1: the first completion wins
-	fail  chan error          // capacity 1
-	beat  chan struct{}       // capacity 1: heartbeats coalesce
+	ended   bool   // the first completion wins
+	reply   *message.Reply
+	err     error
 }
 
 // Register reserves msgID and returns the waiter its replies go to. The
@@ -46,14 +46,7 @@ func (ws *Waiters) Register(msgID string) *Waiter {
 // RegisterTagged is Register with a tag, a comparable value that
 // FailTagged matches, such as where the call went.
 func (ws *Waiters) RegisterTagged(msgID string, tag any) *Waiter {
-	w := &Waiter{
-		ws:    ws,
-		msgID: msgID,
-		tag:   tag,
-		final: make(chan *message.Reply, 1),
-		fail:  make(chan error, 1),
-		beat:  make(chan struct{}, 1),
-	}
+	w := &Waiter{ws: ws, msgID: msgID, tag: tag, wake: make(chan struct{}, 1)}
 	ws.mu.Lock()
 	ws.m[msgID] = w
 	ws.mu.Unlock()
@@ -81,7 +74,7 @@ func (ws *Waiters) Deliver(m *wire.ReplyMessage) bool {
 	}
 	switch {
 	case m.Failure != nil:
-		w.complete(&message.Reply{Failure: m.Failure})
+		w.complete(&message.Reply{Failure: m.Failure}, nil)
 	case m.Ending:
 		w.mu.Lock()
 		result := []byte(m.Result)
@@ -89,26 +82,42 @@ func (ws *Waiters) Deliver(m *wire.ReplyMessage) bool {
 			result = w.partial
 		}
 		w.mu.Unlock()
-		w.complete(&message.Reply{Result: result})
+		w.complete(&message.Reply{Result: result}, nil)
 	default:
 		if !m.IsHeartbeat() {
 			w.mu.Lock()
 			w.partial = m.Result
 			w.mu.Unlock()
 		}
-		select {
-		case w.beat <- struct{}{}:
-		default:
-		}
+		w.signal()
 	}
 	return true
 }
 
-func (w *Waiter) complete(r *message.Reply) {
+// complete records the call's outcome, unless it has one already, and
+// wakes Wait.
+func (w *Waiter) complete(r *message.Reply, err error) {
+	w.mu.Lock()
+	if !w.ended {
+		w.ended, w.reply, w.err = true, r, err
+	}
+	w.mu.Unlock()
+	w.signal()
+}
+
+// signal wakes Wait; wake-ups coalesce.
+func (w *Waiter) signal() {
 	select {
-	case w.final <- r:
+	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// outcome returns the call's outcome once it has one.
+func (w *Waiter) outcome() (r *message.Reply, ok bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reply, w.ended, w.err
 }
 
 // Fail ends the call waiting for msgID with err, for instance when its
@@ -120,10 +129,7 @@ func (ws *Waiters) Fail(msgID string, err error) bool {
 	delete(ws.m, msgID)
 	ws.mu.Unlock()
 	if ok {
-		select {
-		case w.fail <- err:
-		default:
-		}
+		w.complete(nil, err)
 	}
 	return ok
 }
@@ -135,10 +141,7 @@ func (ws *Waiters) FailAll(err error) {
 	ws.m = make(map[string]*Waiter)
 	ws.mu.Unlock()
 	for _, w := range pending {
-		select {
-		case w.fail <- err:
-		default:
-		}
+		w.complete(nil, err)
 	}
 }
 
@@ -158,10 +161,7 @@ func (ws *Waiters) FailTagged(tag any, err error) int {
 	}
 	ws.mu.Unlock()
 	for _, w := range ended {
-		select {
-		case w.fail <- err:
-		default:
-		}
+		w.complete(nil, err)
 	}
 	return len(ended)
 }
@@ -182,36 +182,63 @@ func (w *Waiter) Cancel() {
 // *transport.TimeoutError; a ctx cancelled for another reason gives
 // ctx.Err(). Wait removes the registration before it returns.
 func (w *Waiter) Wait(ctx context.Context, monitor time.Duration) (*message.Reply, error) {
-	defer w.Cancel()
-	var expired <-chan time.Time
-	var timer *time.Timer
+	// Many calls may wait at once, each on its caller's goroutine: the
+	// waiting frames are kept small, so that those stacks shrink.
+	var (
+		r   *message.Reply
+		err error
+	)
 	if monitor > 0 {
-		timer = time.NewTimer(monitor)
-		defer timer.Stop()
-		expired = timer.C
+		r, err = w.monitored(ctx, monitor)
+	} else {
+		r, err = w.wait(ctx)
 	}
+	w.Cancel()
+	return r, err
+}
+
+// wait waits for the outcome or ctx's end.
+func (w *Waiter) wait(ctx context.Context) (*message.Reply, error) {
 	for {
 		select {
-		case r := <-w.final:
-			return r, nil
-		case err := <-w.fail:
-			return nil, err
-		case <-w.beat:
-			if timer != nil {
-				timer.Reset(monitor)
-			}
-		case <-expired:
-			return nil, &transport.TimeoutError{MsgID: w.msgID, Heartbeat: true}
+		case <-w.wake:
 		case <-ctx.Done():
-			select {
-			case r := <-w.final:
-				return r, nil
-			default:
-			}
-			if ctx.Err() == context.DeadlineExceeded {
-				return nil, &transport.TimeoutError{MsgID: w.msgID}
-			}
-			return nil, ctx.Err()
+			return w.late(ctx)
+		}
+		// News is the outcome, or a heartbeat or half a legacy reply.
+		if r, ok, err := w.outcome(); ok {
+			return r, err
 		}
 	}
+}
+
+// monitored is wait that also ends when no news came within monitor.
+func (w *Waiter) monitored(ctx context.Context, monitor time.Duration) (*message.Reply, error) {
+	timer := time.NewTimer(monitor)
+	defer timer.Stop()
+	for {
+		select {
+		case <-w.wake:
+			if r, ok, err := w.outcome(); ok {
+				return r, err
+			}
+			timer.Reset(monitor) // a heartbeat
+		case <-timer.C:
+			return nil, &transport.TimeoutError{MsgID: w.msgID, Heartbeat: true}
+		case <-ctx.Done():
+			return w.late(ctx)
+		}
+	}
+}
+
+// late returns what a call whose ctx ended gets: its reply when one
+// arrived meanwhile, else a *transport.TimeoutError or ctx's error.
+func (w *Waiter) late(ctx context.Context) (*message.Reply, error) {
+	if r, ok, err := w.outcome(); ok && err == nil {
+		return r, nil
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return nil, &transport.TimeoutError{MsgID: w.msgID}
+	}
+	return nil, ctx.Err()
 }

@@ -216,3 +216,35 @@ func TestFailTagged(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitAfterNews: a call without a monitor keeps waiting through
+// heartbeats and the first half of a legacy reply, takes the first
+// completion only, and a reply that came before its ctx ended wins over
+// the end.
+func TestWaitAfterNews(t *testing.T) {
+	ws := New()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := ws.Register("m1")
+	done := wait(ctx, w, 0)
+	ws.Deliver(&wire.ReplyMessage{MsgID: "m1"})
+	ws.Deliver(&wire.ReplyMessage{MsgID: "m1", Result: json.RawMessage("7")})
+	select {
+	case res := <-done:
+		t.Fatalf("Wait = %v, %v after a heartbeat and half a reply; want it still waiting", res.r, res.err)
+	default:
+	}
+	ws.Deliver(&wire.ReplyMessage{MsgID: "m1", Ending: true})
+	if res := <-done; res.err != nil || string(res.r.Result) != "7" {
+		t.Errorf("Wait = %v, %v; want the legacy result 7", res.r, res.err)
+	}
+
+	w = ws.Register("m2")
+	ws.Deliver(&wire.ReplyMessage{MsgID: "m2", Result: json.RawMessage("1"), Ending: true})
+	ws.Fail("m2", transport.ErrConnectionLost) // too late: the reply won
+	ended, stop := context.WithCancel(context.Background())
+	stop()
+	if r, err := w.Wait(ended, 0); err != nil || string(r.Result) != "1" {
+		t.Errorf("Wait with an ended ctx after the reply = %v, %v; want the reply", r, err)
+	}
+}

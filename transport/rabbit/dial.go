@@ -91,6 +91,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Transport, error
 func (t *Transport) abort() {
 	t.mu.Lock()
 	t.closed = true
+	t.setUnusable()
 	t.setState(StateClosed, "", nil, "")
 	close(t.done)
 	t.mu.Unlock()

@@ -212,7 +212,10 @@
 // own confirm only. Calls go through a second pool of four channels
 // without confirms, since the reply confirms a call: they carry their
 // _msg_id as correlation_id, by which a basic.return finds the call to
-// fail. Replies and heartbeats go without confirms too. Replies go to
+// fail. Replies and heartbeats go without confirms too. Each channel has
+// a writer goroutine that writes what its publishers hand it, in order;
+// a publisher waits for it within its ctx, so a broker that stops reading
+// never holds a call or a cast past its ctx. Replies go to
 // the default exchange with the reply queue as routing key, mandatory; a
 // reply whose queue is gone is dropped with a log line, without
 // oslo.messaging's 60 s retry loop.
@@ -256,7 +259,9 @@
 // A listener consumes its three queues on one channel with manual acks and
 // basic.qos(Prefetch) per consumer (default 64; oslo.messaging's default
 // is unlimited). Next acks each request as it hands it out, at-most-once
-// as in oslo.messaging. Messages larger than MaxMessageSize or that are
+// as in oslo.messaging, several at a time: one basic.ack multiple=true
+// acks what was handed out within the last 2 ms (at most 32), and what
+// is pending is acked before the channel closes. Messages larger than MaxMessageSize or that are
 // not valid requests are rejected without requeue, logged and reported to
 // OnDrop (as are invalid replies and notifications); when such a
 // message still shows a _msg_id and a _reply_q, its caller gets a

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -25,8 +27,18 @@ func TestOnDrop(t *testing.T) {
 	tr := dial(t, onDrop)
 	lis := listen(t, tr, tgt)
 
-	if err := rawChannel(t, rawConn(t)).Publish(tgt.Exchange, tgt.Topic, true, false, jsonPublishing("not a request")); err != nil {
+	// The raw body is confirmed before the casts go, so that the queue
+	// holds it first: Next meets it before the last cast.
+	raw := rawChannel(t, rawConn(t))
+	if err := raw.Confirm(false); err != nil {
+		t.Fatalf("Confirm = %v", err)
+	}
+	confirms := raw.NotifyPublish(make(chan amqp.Confirmation, 1))
+	if err := raw.Publish(tgt.Exchange, tgt.Topic, true, false, jsonPublishing("not a request")); err != nil {
 		t.Fatalf("Publish = %v", err)
+	}
+	if c := await(t, confirms, 10*time.Second, "confirm"); !c.Ack {
+		t.Fatalf("the raw publish was nacked")
 	}
 	req := &message.Request{Method: "echo", UniqueID: unique("dup")}
 	for range 2 {
@@ -47,8 +59,6 @@ func TestOnDrop(t *testing.T) {
 			t.Fatalf("Next = %q, want %q", m, want)
 		}
 	}
-	// The raw body went through a connection of its own, so it may reach
-	// the queue before or after the casts.
 	got := make(map[transport.DropReason]transport.Drop)
 	for range 2 {
 		d := await(t, drops, 10*time.Second, "drop")

@@ -164,7 +164,7 @@ func brokerValues(reason string) (received, current string) {
 // declare declares exchange ex before a publish on pc: once per channel,
 // or before every publish when it is auto-delete, since an auto-delete
 // exchange vanishes with its last binding and publishing to a missing
-// exchange closes the channel. pc.pubMu is held.
+// exchange closes the channel. Only pc's writer calls it.
 func (pc *pubChannel) declare(ex *exchangeDecl) error {
 	if ex == nil || pc.declared[ex.name] {
 		return nil

@@ -55,6 +55,9 @@ type listener struct {
 	// cancelOnStop makes Stop cancel the consumers and keep the channel
 	// open, so that what Next handed out can still be acked until Close.
 	cancelOnStop bool
+	// batchAcks makes the subscription batch the acks of what the
+	// listener hands out (see ackBatch).
+	batchAcks bool
 
 	stopOnce  sync.Once
 	stopErr   error
@@ -122,12 +125,15 @@ func (t *Transport) Listen(ctx context.Context, tgt target.Target) (transport.Li
 		l.stream = newStreamOffset(fanoutQ.name, len(l.specs)-1) // the last spec
 	}
 	alo := t.atLeastOnce(l, srv.ControlExchange)
+	// A multiple ack would cover the casts that at-least-once mode holds
+	// unsettled: that mode acks each delivery on its own.
+	l.batchAcks = alo == nil
 	// The broker round trips take no ctx: a listener set up after ctx
 	// ended is closed.
 	if err := t.startListener(ctx, l, "listen on "+tgt.String()); err != nil {
 		return nil, err
 	}
-	return &rpcListener{listener: l, alo: alo}, nil
+	return &rpcListener{listener: l, alo: alo, acks: l.sub.acks}, nil
 }
 
 // startListener declares and consumes l's queues and registers l with the
@@ -152,6 +158,9 @@ func (t *Transport) open(ctx context.Context, l *listener) error {
 	l.sub = t.newSubscription("listener on "+l.name, names, t.s.prefetch, l.declare)
 	if l.stream != nil {
 		l.sub.consumeArgs, l.sub.cancelled = l.stream.consumeArgs, l.stream.cancelled
+	}
+	if l.batchAcks {
+		l.sub.acks = new(ackBatch)
 	}
 	s, err := t.session(ctx)
 	if err != nil {
@@ -221,10 +230,15 @@ type rpcListener struct {
 	// alo hands out casts as transport.Settlers (AtLeastOnce); nil when
 	// they are acked on receipt.
 	alo *atLeastOnce
+	// acks acks what the listener hands out, several at a time; nil in
+	// at-least-once mode, where each delivery is acked on its own.
+	acks *ackBatch
 }
 
 // Next returns the next request from any of the three queues. It acks the
-// request as it hands it out (at-most-once, as oslo.messaging). A message
+// request as it hands it out (at-most-once, as oslo.messaging), several
+// at a time (see ackBatch): within 2 ms, once 32 are pending, and before
+// the channel closes. A message
 // that is too large or not a valid request is rejected without requeue
 // (dead-lettered if the broker has a policy for it) and logged, a request
 // whose _unique_id this listener handed out already is acked and dropped
@@ -282,9 +296,9 @@ func (l *rpcListener) accept(ctx context.Context, d *amqp.Delivery) transport.In
 	if l.alo != nil && !req.IsCall() && !l.fromStream(d) {
 		return l.acceptCast(ctx, d, req)
 	}
-	if err := d.Ack(false); err != nil {
+	if !l.acks.ack(d) {
 		// The channel is closing: the broker requeues d.
-		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name, "error", err)
+		l.t.log.Debug("rabbit: could not ack a request; the broker keeps it", "listener", l.name)
 		return nil
 	}
 	if !l.recent.Add(req.UniqueID) {
@@ -309,6 +323,7 @@ func (l *rpcListener) reject(ctx context.Context, d *amqp.Delivery, body []byte,
 	if body == nil {
 		body = d.Body
 	}
+	l.acks.settled(d)
 	msgID, replyTo := wire.Peek(body)
 	if msgID == "" {
 		msgID = d.CorrelationId

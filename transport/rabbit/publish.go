@@ -26,32 +26,62 @@ const (
 type publisher struct {
 	t       *Transport
 	s       *session
-	confirm bool // its channels are in confirm mode
-	mu      sync.Mutex
-	pc      *pubChannel
+	confirm bool       // its channels are in confirm mode
+	mu      sync.Mutex // serializes opening a channel
+	pc      atomic.Pointer[pubChannel]
 }
 
 // pubChannel is an AMQP channel and, in confirm mode, the publishes
-// awaiting their confirm on it. Its track goroutine settles them. A
-// channel without confirms carries calls and replies: a call's reply says
-// what a confirm would, and the track goroutine fails the call of each
-// message that comes back unroutable, found by its correlation_id, and
-// logs each reply that comes back (the caller is gone).
+// awaiting their confirm on it. Its writer goroutine declares exchanges
+// and writes the publishes handed to it, one at a time, in the order they
+// came; its track goroutine settles them. A channel without confirms
+// carries calls and replies: a call's reply says what a confirm would,
+// and the track goroutine fails the call of each message that comes back
+// unroutable, found by its correlation_id, and logs each reply that comes
+// back (the caller is gone).
+//
+// Handing publishes to a writer that lives as long as the channel, rather
+// than to a goroutine of their own, is what lets a publisher stop waiting
+// at its ctx's end while amqp091, which takes no ctx, writes on (see
+// pubRequest) at the cost of two channel operations per publish.
 type pubChannel struct {
 	t       *Transport
 	conn    *amqp.Connection
 	ch      *amqp.Channel
 	confirm bool
 
-	pubMu    sync.Mutex      // orders publishes, hence delivery tags, and serializes declares
-	tag      uint64          // delivery tag of the last publish; guarded by pubMu
-	declared map[string]bool // exchanges declared on ch; guarded by pubMu
+	queue chan *pubRequest // to the writer
+	gone  chan struct{}    // closed once ch closed and err is set
+
+	// Owned by the writer goroutine.
+	tag      uint64          // delivery tag of the last publish
+	declared map[string]bool // exchanges declared on ch
 
 	mu      sync.Mutex
 	err     error               // why ch is unusable; nil while it is open
 	pending map[uint64]*confirm // by delivery tag
 	byID    map[string]*confirm // by AMQP message_id, to match basic.return
 }
+
+// pubRequest is one publish handed to a channel's writer. Its state is
+// the gate between the publisher and the writer: whichever moves it from
+// gateOpen first decides whether the message is written.
+type pubRequest struct {
+	ctx   context.Context
+	ex    *exchangeDecl
+	key   string
+	msg   amqp.Publishing // a copy: the request outlives a publisher that stopped waiting
+	state atomic.Int32
+
+	// Set by the writer before done closes.
+	c     *confirm // nil without confirms
+	wrote bool     // the message reached the socket
+	err   error
+	done  chan struct{}
+}
+
+// queueDepth is how many publishes may wait for a channel's writer.
+const queueDepth = 64
 
 // confirm is one publish awaiting the broker's verdict.
 type confirm struct {
@@ -63,11 +93,12 @@ type confirm struct {
 	done          chan struct{} // closed once settled
 }
 
-// Values of the gate between a publish and the goroutine that writes it.
+// Values of the gate between a publish and the writer.
 const (
 	gateOpen      int32 = iota // not written yet
-	gateWriting                // being written, or written
-	gateAbandoned              // the publisher stopped waiting: do not write
+	gateWriting                // being written
+	gateWritten                // the writer is done with it
+	gateAbandoned              // the publisher stopped waiting
 )
 
 // publish sends msg to exchange ex (nil: the default exchange) with
@@ -103,7 +134,7 @@ func (t *Transport) publishWith(ctx context.Context, ex *exchangeDecl, key strin
 		if err != nil {
 			return undelivered(sent, err)
 		}
-		wrote, err := t.publishOn(ctx, s, ex, key, msg, confirmed)
+		wrote, err := t.publishOn(ctx, s, ex, key, &msg, confirmed)
 		if err == nil {
 			return nil
 		}
@@ -149,7 +180,7 @@ func exchangeName(ex *exchangeDecl) string {
 
 // publishOn publishes msg on session s once, on a channel in confirm mode
 // or not; wrote tells whether msg reached the socket.
-func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl, key string, msg amqp.Publishing, confirmed bool) (wrote bool, err error) {
+func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl, key string, msg *amqp.Publishing, confirmed bool) (wrote bool, err error) {
 	if reason, unblocked := s.blockedBy(); unblocked != nil {
 		select {
 		case <-unblocked:
@@ -165,54 +196,86 @@ func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl,
 		pool = s.calls
 	}
 	p := pool[s.next.Add(1)%uint64(len(pool))]
-	type sent struct {
-		pc *pubChannel
-		c  *confirm
-	}
-	gate := new(atomic.Int32)
-	// Opening a channel, declaring the exchange and writing the message
-	// can each block on a broker that stopped answering.
-	sn, err := awaitBroker(ctx, t, "publishing", func() (sent, error) {
-		pc, err := p.channel()
-		if err != nil {
-			return sent{}, err
+	pc := p.open()
+	if pc == nil {
+		// Opening a channel is a broker round trip, which can block on a
+		// broker that stopped answering.
+		if pc, err = awaitBroker(ctx, t, "publishing", p.channel, nil); err != nil {
+			return false, err
 		}
-		c, err := pc.send(ctx, ex, key, msg, gate)
-		return sent{pc, c}, err
-	}, func(sn sent) { sn.pc.forget(sn.c) })
-	if err != nil {
-		// A write the caller stopped waiting for may go on: only a gate
-		// still open proves the message was not sent.
-		return !gate.CompareAndSwap(gateOpen, gateAbandoned), err
 	}
-	if sn.c == nil {
+	r := &pubRequest{ctx: ctx, ex: ex, key: key, msg: *msg, done: make(chan struct{})}
+	select {
+	case pc.queue <- r:
+	case <-pc.gone:
+		return false, pc.failed()
+	case <-ctx.Done():
+		return false, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+	}
+	// Declaring the exchange and writing the message can each block on a
+	// broker that stopped answering.
+	for gone := pc.gone; ; {
+		select {
+		case <-r.done:
+		case <-gone:
+			if r.state.CompareAndSwap(gateOpen, gateAbandoned) {
+				return false, pc.failed() // the writer never took it
+			}
+			gone = nil // the writer has it, and ends with the channel
+			continue
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(gateOpen, gateAbandoned) {
+				return false, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+			}
+			if r.state.CompareAndSwap(gateWriting, gateAbandoned) {
+				// A write the publisher stopped waiting for may go on;
+				// the writer forgets its confirm.
+				return true, fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+			}
+			<-r.done // written: done is closing
+		}
+		break
+	}
+	if r.err != nil {
+		return r.wrote, r.err
+	}
+	if r.c == nil {
 		return true, nil // no confirm to wait for
 	}
 	select {
-	case <-sn.c.done:
-		return sn.c.err != nil, sn.c.err
+	case <-r.c.done:
+		return r.c.err != nil, r.c.err
 	case <-ctx.Done():
-		sn.pc.forget(sn.c)
+		pc.forget(r.c)
 		err := ctx.Err()
 		if reason, blocked := s.blockedBy(); blocked != nil {
 			err = fmt.Errorf("%w: %w", &transport.BlockedError{Reason: reason}, err)
 		}
-		return true, fmt.Errorf("rabbit: waiting for the broker to confirm a message to exchange %q: %w", sn.c.exchange, err)
+		return true, fmt.Errorf("rabbit: waiting for the broker to confirm a message to exchange %q: %w", r.c.exchange, err)
 	}
+}
+
+// open returns the slot's channel when it is open, or nil.
+func (p *publisher) open() *pubChannel {
+	pc := p.pc.Load()
+	if pc == nil || pc.dead() {
+		return nil
+	}
+	return pc
 }
 
 // channel returns the slot's open channel, opening one when needed.
 func (p *publisher) channel() (*pubChannel, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.pc != nil && !p.pc.dead() {
-		return p.pc, nil
+	if pc := p.open(); pc != nil {
+		return pc, nil
 	}
 	pc, err := p.t.openPubChannel(p.s.pub, p.confirm)
 	if err != nil {
 		return nil, err
 	}
-	p.pc = pc
+	p.pc.Store(pc)
 	return pc, nil
 }
 
@@ -235,6 +298,8 @@ func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubC
 		conn:     conn,
 		ch:       ch,
 		confirm:  confirmed,
+		queue:    make(chan *pubRequest, queueDepth),
+		gone:     make(chan struct{}),
 		declared: make(map[string]bool),
 		pending:  make(map[uint64]*confirm),
 		byID:     make(map[string]*confirm),
@@ -243,36 +308,78 @@ func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubC
 		_ = ch.Close()
 		return nil, errClosed
 	}
+	if !t.spawn(pc.writer) {
+		_ = ch.Close() // track ends with it
+		return nil, errClosed
+	}
 	return pc, nil
 }
 
 func (pc *pubChannel) dead() bool {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	return pc.err != nil || pc.ch.IsClosed()
+	select {
+	case <-pc.gone:
+		return true
+	default:
+		return pc.ch.IsClosed()
+	}
 }
 
-// send declares ex (see declare), registers the publish and writes it,
-// unless ctx ended or the publisher abandoned gate meanwhile. The
-// registration precedes the write so that track can never see a confirm
-// or return it does not know. On a channel without confirms nothing is
-// registered, and send returns a nil *confirm.
-func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, msg amqp.Publishing, gate *atomic.Int32) (*confirm, error) {
-	pc.pubMu.Lock()
-	defer pc.pubMu.Unlock()
-	c := &confirm{id: msg.MessageId, key: key, done: make(chan struct{})}
+// failed returns why the channel closed, once gone is closed.
+func (pc *pubChannel) failed() error {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.err
+}
+
+// writer publishes what the channel's publishers hand it until the
+// channel closes.
+func (pc *pubChannel) writer() {
+	for {
+		select {
+		case r := <-pc.queue:
+			pc.take(r)
+		case <-pc.gone:
+			return
+		}
+	}
+}
+
+// take writes r, unless its publisher stopped waiting, and hands back
+// the outcome.
+func (pc *pubChannel) take(r *pubRequest) {
+	defer close(r.done)
+	if r.state.Load() == gateAbandoned {
+		return
+	}
+	r.c, r.err = pc.send(r)
+	if !r.state.CompareAndSwap(gateWriting, gateWritten) {
+		// Abandoned while written, or before: nobody waits for it.
+		pc.forget(r.c)
+	}
+}
+
+// send declares r's exchange (see declare), registers the publish and
+// writes it, unless r's ctx ended or its publisher abandoned it
+// meanwhile. The registration precedes the write so that track can never
+// see a confirm or return it does not know. On a channel without confirms
+// nothing is registered, and send returns a nil *confirm. Only the writer
+// calls it.
+func (pc *pubChannel) send(r *pubRequest) (*confirm, error) {
+	ex := r.ex
+	var exchange string
 	if ex != nil {
-		c.exchange = ex.name
+		exchange = ex.name
+		if err := pc.declare(ex); err != nil {
+			return nil, err
+		}
 	}
-	if err := pc.declare(ex); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
+	if err := r.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("rabbit: publishing: %w", err)
 	}
 	if !pc.confirm {
-		return nil, pc.write(ctx, c, key, msg, gate)
+		return nil, pc.write(r, exchange)
 	}
+	c := &confirm{id: r.msg.MessageId, exchange: exchange, key: r.key, done: make(chan struct{})}
 	pc.mu.Lock()
 	if pc.err != nil {
 		err := pc.err
@@ -283,7 +390,7 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 	pc.pending[c.tag] = c
 	pc.byID[c.id] = c
 	pc.mu.Unlock()
-	if err := pc.write(ctx, c, key, msg, gate); err != nil {
+	if err := pc.write(r, exchange); err != nil {
 		pc.forget(c)
 		return nil, err
 	}
@@ -291,18 +398,18 @@ func (pc *pubChannel) send(ctx context.Context, ex *exchangeDecl, key string, ms
 	return c, nil
 }
 
-// write publishes msg, mandatory, unless the publisher abandoned gate
-// when ctx ended.
-func (pc *pubChannel) write(ctx context.Context, c *confirm, key string, msg amqp.Publishing, gate *atomic.Int32) error {
-	if !gate.CompareAndSwap(gateOpen, gateWriting) {
-		return fmt.Errorf("rabbit: publishing: %w", ctx.Err())
+// write publishes r's message, mandatory, unless its publisher abandoned
+// it when its ctx ended.
+func (pc *pubChannel) write(r *pubRequest, exchange string) error {
+	if !r.state.CompareAndSwap(gateOpen, gateWriting) {
+		return fmt.Errorf("rabbit: publishing: %w", r.ctx.Err())
 	}
-	if err := pc.ch.Publish(c.exchange, key, true, false, msg); err != nil {
+	if err := pc.ch.Publish(exchange, r.key, true, false, r.msg); err != nil {
 		// The frames did not all go out: the broker drops a partial
 		// message, so it counts as not sent.
-		gate.Store(gateOpen)
-		return pc.t.failure(pc.conn, fmt.Sprintf("publishing to exchange %q", c.exchange), err)
+		return pc.t.failure(pc.conn, fmt.Sprintf("publishing to exchange %q", exchange), err)
 	}
+	r.wrote = true
 	return nil
 }
 
@@ -415,6 +522,7 @@ func (pc *pubChannel) shutdown(e *amqp.Error) {
 	pending := pc.pending
 	pc.pending, pc.byID = nil, nil
 	pc.mu.Unlock()
+	close(pc.gone)
 	for _, c := range pending {
 		c.err = err
 		close(c.done)

@@ -308,8 +308,8 @@ func TestPublishChannelRecovers(t *testing.T) {
 	s := client.sess.Load()
 	opened := make(map[*pubChannel]bool)
 	for _, p := range s.pubs {
-		if p.pc != nil {
-			opened[p.pc] = true
+		if pc := p.pc.Load(); pc != nil {
+			opened[pc] = true
 		}
 	}
 	for i := range 2 * publishChannels {
@@ -326,11 +326,9 @@ func TestPublishChannelRecovers(t *testing.T) {
 	// The broker closing every channel of both pools, as a channel error
 	// would.
 	for _, p := range append(slices.Clone(s.pubs), s.calls...) {
-		p.mu.Lock()
-		if p.pc != nil {
-			_ = p.pc.ch.Close()
+		if pc := p.pc.Load(); pc != nil {
+			_ = pc.ch.Close()
 		}
-		p.mu.Unlock()
 	}
 	for i := range 2 * publishChannels {
 		rep, err := client.Call(within(t, 5*time.Second), tgt, &message.Request{Method: "m"})

@@ -208,6 +208,7 @@ func (t *Transport) reconnect(s *session, reason error) *session {
 		}
 		if !t.closed {
 			t.failErr = fmt.Errorf("rabbit: gave up reconnecting: %w: %v", transport.ErrConnectionLost, err)
+			t.setUnusable()
 			t.setState(StateFailed, "", t.failErr, "")
 			close(t.up)
 			t.waiters.FailAll(t.failErr)

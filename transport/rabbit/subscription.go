@@ -45,6 +45,9 @@ type subscription struct {
 	// cancelled, when not nil, hears that the broker ended the consumer
 	// of queue while the connection stays up: what the queue held is gone.
 	cancelled func(queue string)
+	// acks, when not nil, batches the acks of what next returns; it is
+	// stopped before the channel closes.
+	acks *ackBatch
 
 	stopCtx  context.Context // ends with stop
 	stopped  <-chan struct{} // stopCtx.Done()
@@ -340,6 +343,9 @@ func (sub *subscription) ended(i int) {
 		default:
 		}
 	}
+	if sub.acks != nil {
+		sub.acks.stop()
+	}
 	_ = sub.t.bounded(ch.Close)
 	if sub.cancelled != nil {
 		sub.cancelled(sub.queues[i])
@@ -364,6 +370,9 @@ func (sub *subscription) stop(keep bool) error {
 		sub.mu.Unlock()
 		if ch == nil {
 			return
+		}
+		if sub.acks != nil {
+			sub.acks.stop()
 		}
 		end := ch.Close
 		if keep {

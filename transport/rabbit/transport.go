@@ -55,6 +55,8 @@ type Transport struct {
 	replyQ   string        // reply queue name; "" until the first call
 	replySub *subscription // consumer of replyQ
 
+	unusable atomic.Pointer[error] // usableLocked's error once not nil
+
 	mu          sync.Mutex
 	closed      bool
 	failErr     error         // why the transport gave up reconnecting
@@ -148,11 +150,20 @@ func (t *Transport) bounded(f func() error) error {
 	}
 }
 
-// usable returns why the transport cannot be used, or nil.
+// usable returns why the transport cannot be used, or nil. It takes no
+// lock: every call and publish asks.
 func (t *Transport) usable() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.usableLocked()
+	if p := t.unusable.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setUnusable records err, what usable returns from now on. The caller
+// holds mu, and has set closed or failErr.
+func (t *Transport) setUnusable() {
+	err := t.usableLocked()
+	t.unusable.Store(&err)
 }
 
 func (t *Transport) usableLocked() error {
@@ -234,30 +245,42 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // A call to a queue that has had no consumer for the NoConsumerGrace
 // fails with a *transport.NoConsumerError (see the package doc).
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
+	// Many calls may wait at once, each on its caller's goroutine: the
+	// frame that waits is kept small, so that those stacks shrink.
+	w, monitor, err := t.startCall(ctx, tgt, req)
+	if err != nil {
+		return nil, err
+	}
+	return w.Wait(ctx, monitor)
+}
+
+// startCall publishes a copy of req, registered for its reply, and
+// returns its waiter and call-monitor timeout.
+func (t *Transport) startCall(ctx context.Context, tgt target.Target, req *message.Request) (*replywait.Waiter, time.Duration, error) {
 	if err := tgt.ValidateCall(); err != nil {
-		return nil, fmt.Errorf("rabbit: call: %w", err)
+		return nil, 0, fmt.Errorf("rabbit: call: %w", err)
 	}
 	c, deadline, err := driver.CallCopy(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("rabbit: call %s: %w", req.Method, err)
+		return nil, 0, fmt.Errorf("rabbit: call %s: %w", req.Method, err)
 	}
 	if err := t.usable(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// Register before choosing the reply queue: a loss, a Close or the end
 	// of the reply consumer after that choice then fails this waiter too.
 	w, err := t.registerCall(tgt, c.MsgID, deadline)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := t.sendCall(ctx, tgt, c, publishID(req, c), deadline); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
-			return nil, &transport.TimeoutError{MsgID: c.MsgID}
+			return nil, 0, &transport.TimeoutError{MsgID: c.MsgID}
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	return w.Wait(ctx, c.CallMonitor)
+	return w, c.CallMonitor, nil
 }
 
 // sendCall publishes req, the transport's copy of a call registered for
@@ -375,6 +398,7 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.setUnusable()
 	t.setState(StateClosed, "", nil, "")
 	close(t.done)
 	if t.sess.Load() == nil && t.failErr == nil {
