@@ -837,22 +837,25 @@ func TestInterceptors(t *testing.T) {
 		defer mu.Unlock()
 		trace = append(trace, s)
 	}
+	// done hears of each delivery once the outermost interceptor ends.
+	done := make(chan string, 10)
 	named := func(name string) notify.Interceptor {
 		return func(ctx context.Context, ns []*notify.Notification, next func(context.Context) error) error {
 			record(name + ">" + ns[0].EventType)
 			err := next(context.WithValue(ctx, traceKey{}, name))
 			record(name + "<")
+			if name == "outer" {
+				defer func() { done <- ns[0].EventType }() // the trace of this delivery is complete
+			}
 			if ns[0].EventType == "vetoed" && ns[0].Deliveries == 1 {
 				return notify.ErrRequeue
 			}
 			return err
 		}
 	}
-	done := make(chan string, 10)
 	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{
 		notify.Info: notify.HandlerFunc(func(ctx context.Context, n *notify.Notification) error {
 			record("handler sees " + ctx.Value(traceKey{}).(string))
-			done <- n.EventType
 			return nil
 		}),
 	}}, notify.Intercept(named("outer")), notify.Intercept(named("inner")), notify.Ordered())
