@@ -58,11 +58,22 @@ func MeasureInFlight(ctx context.Context, url string, n int) (InFlight, error) {
 	}
 	defer tr.Close()
 	cl := rpcclient.New(tr, target.Target{Topic: topic})
-	// A first call sets up the reply queue before measuring.
-	warm, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	_ = cl.Call(warm, echoMethod, echoArgs{}, nil)
-	cancel()
-	<-msgs
+	// A first call sets up the reply queue before measuring. Nobody
+	// answers it: it ends once the consumer got it.
+	warm, cancel := context.WithTimeout(ctx, 30*time.Second)
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		_ = cl.Call(warm, echoMethod, echoArgs{}, nil)
+	}()
+	select {
+	case <-msgs:
+		cancel()
+		<-warmed
+	case <-warmed:
+		cancel()
+		return InFlight{}, errors.New("benchsuite: the first call did not reach the broker within 30 s")
+	}
 
 	var before, after runtime.MemStats
 	runtime.GC()
