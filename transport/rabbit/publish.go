@@ -47,6 +47,7 @@ type publisher struct {
 type pubChannel struct {
 	t       *Transport
 	conn    *amqp.Connection
+	cork    *corkedConn // the socket of conn
 	ch      *amqp.Channel
 	confirm bool
 
@@ -271,7 +272,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	if pc := p.open(); pc != nil {
 		return pc, nil
 	}
-	pc, err := p.t.openPubChannel(p.s.pub, p.confirm)
+	pc, err := p.t.openPubChannel(p.s.pub, p.s.cork, p.confirm)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +280,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	return pc, nil
 }
 
-func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubChannel, error) {
+func (t *Transport) openPubChannel(conn *amqp.Connection, cork *corkedConn, confirmed bool) (*pubChannel, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, t.failure(conn, "opening a publishing channel", err)
@@ -296,6 +297,7 @@ func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubC
 	pc := &pubChannel{
 		t:        t,
 		conn:     conn,
+		cork:     cork,
 		ch:       ch,
 		confirm:  confirmed,
 		queue:    make(chan *pubRequest, queueDepth),
@@ -332,29 +334,74 @@ func (pc *pubChannel) failed() error {
 }
 
 // writer publishes what the channel's publishers hand it until the
-// channel closes.
+// channel closes. It takes at once every publish already waiting, up to
+// batchMax, and writes them under one cork of the connection: one system
+// call for all of them instead of one each.
 func (pc *pubChannel) writer() {
+	batch := make([]*pubRequest, 0, batchMax)
 	for {
 		select {
 		case r := <-pc.queue:
-			pc.take(r)
+			batch = append(batch, r)
 		case <-pc.gone:
 			return
 		}
+	fill:
+		for len(batch) < batchMax {
+			select {
+			case r := <-pc.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		pc.take(batch)
+		clear(batch)
+		batch = batch[:0]
 	}
 }
 
-// take writes r, unless its publisher stopped waiting, and hands back
-// the outcome.
-func (pc *pubChannel) take(r *pubRequest) {
-	defer close(r.done)
-	if r.state.Load() == gateAbandoned {
-		return
+// batchMax is the most publishes a writer writes under one cork.
+const batchMax = 32
+
+// take writes the publishes of batch, except those whose publisher
+// stopped waiting, and hands back their outcomes. The connection stays
+// corked only while the writer writes: a batch that must declare an
+// exchange first, a broker round trip, is written uncorked.
+func (pc *pubChannel) take(batch []*pubRequest) {
+	corked := len(batch) > 1
+	for _, r := range batch {
+		if r.ex != nil && !pc.declared[r.ex.name] {
+			corked = false
+		}
 	}
-	r.c, r.err = pc.send(r)
-	if !r.state.CompareAndSwap(gateWriting, gateWritten) {
-		// Abandoned while written, or before: nobody waits for it.
-		pc.forget(r.c)
+	if corked {
+		pc.cork.cork()
+	}
+	for _, r := range batch {
+		if r.state.Load() != gateAbandoned {
+			r.c, r.err = pc.send(r)
+		}
+	}
+	if corked {
+		if err := pc.cork.uncork(); err != nil {
+			// Some of the batch may have reached the broker: each
+			// written one's outcome is unknown.
+			err = pc.t.failure(pc.conn, "publishing", err)
+			for _, r := range batch {
+				if r.wrote && r.err == nil {
+					pc.forget(r.c)
+					r.c, r.err = nil, err
+				}
+			}
+		}
+	}
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(gateWriting, gateWritten) {
+			// Abandoned while written, or before: nobody waits for it.
+			pc.forget(r.c)
+		}
+		close(r.done)
 	}
 }
 
