@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -345,6 +346,11 @@ func (pc *pubChannel) writer() {
 			batch = append(batch, r)
 		case <-pc.gone:
 			return
+		}
+		if len(pc.queue) == 0 {
+			// Publishers that are running may be about to hand over
+			// theirs: let them, so that they join the batch.
+			runtime.Gosched()
 		}
 	fill:
 		for len(batch) < batchMax {
