@@ -34,8 +34,9 @@ type publisher struct {
 
 // pubChannel is an AMQP channel and, in confirm mode, the publishes
 // awaiting their confirm on it. Its writer goroutine declares exchanges
-// and writes the publishes handed to it, one at a time, in the order they
-// came; its track goroutine settles them. A channel without confirms
+// and writes the publishes handed to it in the order they came, those
+// waiting together in one socket write (see writer); its track goroutine
+// settles them. A channel without confirms
 // carries calls and replies: a call's reply says what a confirm would,
 // and the track goroutine fails the call of each message that comes back
 // unroutable, found by its correlation_id, and logs each reply that comes
