@@ -57,8 +57,9 @@ type pubChannel struct {
 	gone  chan struct{}    // closed once ch closed and err is set
 
 	// Owned by the writer goroutine.
-	tag      uint64          // delivery tag of the last publish
-	declared map[string]bool // exchanges declared on ch
+	tag       uint64                  // delivery tag of the last publish
+	declared  map[string]bool         // exchanges declared on ch
+	redeclare map[string]exchangeDecl // auto-delete exchanges declared on ch, as the broker took them
 
 	mu      sync.Mutex
 	err     error               // why ch is unusable; nil while it is open
@@ -297,16 +298,17 @@ func (t *Transport) openPubChannel(conn *amqp.Connection, cork *corkedConn, conf
 		}
 	}
 	pc := &pubChannel{
-		t:        t,
-		conn:     conn,
-		cork:     cork,
-		ch:       ch,
-		confirm:  confirmed,
-		queue:    make(chan *pubRequest, queueDepth),
-		gone:     make(chan struct{}),
-		declared: make(map[string]bool),
-		pending:  make(map[uint64]*confirm),
-		byID:     make(map[string]*confirm),
+		t:         t,
+		conn:      conn,
+		cork:      cork,
+		ch:        ch,
+		confirm:   confirmed,
+		queue:     make(chan *pubRequest, queueDepth),
+		gone:      make(chan struct{}),
+		declared:  make(map[string]bool),
+		redeclare: make(map[string]exchangeDecl),
+		pending:   make(map[uint64]*confirm),
+		byID:      make(map[string]*confirm),
 	}
 	if !t.spawn(func() { pc.track(confirms, returns, closed) }) {
 		_ = ch.Close()
@@ -378,7 +380,7 @@ const batchMax = 32
 func (pc *pubChannel) take(batch []*pubRequest) {
 	corked := len(batch) > 1
 	for _, r := range batch {
-		if r.ex != nil && !pc.declared[r.ex.name] {
+		if pc.declareWaits(r.ex) {
 			corked = false
 		}
 	}
@@ -392,9 +394,15 @@ func (pc *pubChannel) take(batch []*pubRequest) {
 	}
 	if corked {
 		if err := pc.cork.uncork(); err != nil {
-			// Some of the batch may have reached the broker: each
-			// written one's outcome is unknown.
-			err = pc.t.failure(pc.conn, "publishing", err)
+			// The socket is closed (see corkedConn) and some of the
+			// batch may have reached the broker: each written one's
+			// outcome is unknown, and a cast is published again on the
+			// next connection.
+			if uerr := pc.t.usable(); uerr != nil {
+				err = uerr
+			} else {
+				err = fmt.Errorf("rabbit: publishing: %w: %w", transport.ErrConnectionLost, err)
+			}
 			for _, r := range batch {
 				if r.wrote && r.err == nil {
 					pc.forget(r.c)
