@@ -90,3 +90,24 @@ func BenchmarkCast(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCastParallel measures confirmed casts from many goroutines at
+// once, the throughput side of BenchmarkCast.
+func BenchmarkCastParallel(b *testing.B) {
+	bs := newBus(b, "bench-castpar")
+	startServer(b, bs, "s1", []*endpoints.Endpoint{echoEndpoint()})
+	c := newClient(b, bs)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := c.Cast(ctx, "echo", benchRequest)
+			cancel()
+			if err != nil {
+				b.Errorf("Cast: %v", err)
+				return
+			}
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -66,20 +67,25 @@ type recordingConn struct {
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.record(err)
+	if err != nil {
+		c.record(err)
+	}
 	return n, err
 }
 
 func (c *recordingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.record(err)
+	if err != nil {
+		c.record(err)
+	}
 	return n, err
 }
 
+// record keeps err unless an error is kept already. Its callers test err
+// themselves: err escapes here, and a nil one need not be moved to the
+// heap on every read and write.
 func (c *recordingConn) record(err error) {
-	if err != nil {
-		c.first.CompareAndSwap(nil, &err)
-	}
+	c.first.CompareAndSwap(nil, &err)
 }
 
 // explain adds the first error the connection met to err, a failed
@@ -94,4 +100,85 @@ func (c *recordingConn) explain(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", err, *first)
+}
+
+// corkBuffer is how many bytes a corkedConn holds before it writes
+// through while corked: a large message gains nothing from waiting, and
+// copying it would cost.
+const corkBuffer = 64 << 10
+
+// corkedConn is the top of the publishing connection. amqp091 writes each
+// published message to the socket on its own, a system call per message;
+// a publishing channel's writer that has several messages to write corks
+// the connection, so that they, and whatever other channels write
+// meanwhile, leave in one write when it uncorks. While no writer has it
+// corked it writes through. Safe for concurrent use; amqp091 serializes
+// its writes already.
+type corkedConn struct {
+	net.Conn
+
+	mu    sync.Mutex
+	corks int    // writers that have it corked
+	buf   []byte // what was written while corked
+	err   error  // the first failed write: every later one fails with it
+}
+
+// Write writes p, or holds it until the next uncork while corked.
+func (c *corkedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.corks > 0 && len(c.buf)+len(p) <= corkBuffer {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(p)
+	c.failLocked(err)
+	return n, err
+}
+
+// cork holds writes until the matching uncork. A caller holds it only
+// while it writes, never while it waits for the broker.
+func (c *corkedConn) cork() {
+	c.mu.Lock()
+	c.corks++
+	c.mu.Unlock()
+}
+
+// uncork writes what the connection holds (its own writes and those of
+// any other writer) and returns the error of that write.
+func (c *corkedConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corks--
+	return c.flushLocked()
+}
+
+func (c *corkedConn) flushLocked() error {
+	if c.err != nil {
+		return c.err
+	}
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	c.failLocked(err)
+	return err
+}
+
+// failLocked records the first failed write and closes the socket, so
+// that amqp091, which believes the held writes succeeded, hears of the
+// failure from its reader and shuts the connection down.
+func (c *corkedConn) failLocked(err error) {
+	if err == nil || c.err != nil {
+		return
+	}
+	c.err = err
+	_ = c.Conn.Close()
 }

@@ -101,11 +101,11 @@ func (t *Transport) abort() {
 
 // connect opens the publishing and the consuming connection to h.
 func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, error) {
-	pub, err := t.dialOne(ctx, h)
+	pub, cork, err := t.dialOne(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	con, err := t.dialOne(ctx, h)
+	con, _, err := t.dialOne(ctx, h)
 	if err != nil {
 		_ = pub.Close()
 		return nil, err
@@ -113,6 +113,7 @@ func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, er
 	s := &session{
 		broker:    h.Addr(),
 		pub:       pub,
+		cork:      cork,
 		con:       con,
 		pubClosed: pub.NotifyClose(make(chan *amqp.Error, 1)),
 		conClosed: con.NotifyClose(make(chan *amqp.Error, 1)),
@@ -128,9 +129,10 @@ func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, er
 	return s, nil
 }
 
-// dialOne opens one AMQP connection to h. Cancelling ctx aborts the
-// handshake.
-func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connection, error) {
+// dialOne opens one AMQP connection to h and returns it with the top of
+// its socket, which its publishing channels may cork. Cancelling ctx
+// aborts the handshake.
+func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connection, *corkedConn, error) {
 	u := t.url
 	name := t.s.connectionName
 	if name == "" {
@@ -151,6 +153,7 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 		stop    func() bool
 		watched *watchedConn
 		rec     *recordingConn
+		cork    *corkedConn
 	)
 	cfg.Dial = func(network, addr string) (net.Conn, error) {
 		raw, err := t.s.dialContext(ctx, network, addr)
@@ -181,7 +184,8 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 			conn = tc
 		}
 		rec = &recordingConn{Conn: conn}
-		return rec, nil
+		cork = &corkedConn{Conn: rec}
+		return cork, nil
 	}
 	// The credentials go in cfg.SASL, never in the URI, which amqp091
 	// may quote in its errors. The scheme is amqp even for TLS, which
@@ -194,16 +198,16 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 		if err == nil {
 			_ = conn.Close()
 		}
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if err != nil {
 		if cerr := ended(ctx); cerr != nil {
-			return nil, cerr
+			return nil, nil, cerr
 		}
-		return nil, rec.explain(err)
+		return nil, nil, rec.explain(err)
 	}
 	watched.arm()
-	return conn, nil
+	return conn, cork, nil
 }
 
 // ended returns ctx.Err(), or context.DeadlineExceeded once ctx's deadline

@@ -215,7 +215,9 @@
 // fail. Replies and heartbeats go without confirms too. Each channel has
 // a writer goroutine that writes what its publishers hand it, in order;
 // a publisher waits for it within its ctx, so a broker that stops reading
-// never holds a call or a cast past its ctx. Replies go to
+// never holds a call or a cast past its ctx. A writer with several
+// publishes waiting writes them in one socket write (amqp091 alone
+// writes each message with a system call of its own). Replies go to
 // the default exchange with the reply queue as routing key, mandatory; a
 // reply whose queue is gone is dropped with a log line, without
 // oslo.messaging's 60 s retry loop.

@@ -164,19 +164,44 @@ func brokerValues(reason string) (received, current string) {
 // declare declares exchange ex before a publish on pc: once per channel,
 // or before every publish when it is auto-delete, since an auto-delete
 // exchange vanishes with its last binding and publishing to a missing
-// exchange closes the channel. Only pc's writer calls it.
+// exchange closes the channel. Only the first declare of an auto-delete
+// exchange on pc waits for the broker's answer: the later ones, the same
+// declaration the broker took, go without waiting (nowait), and the
+// broker handles each before the publish that follows it. Should one
+// fail all the same (the exchange was made again with other flags), the
+// broker closes the channel, which fails the publishes awaiting their
+// confirm on it; the next channel declares it afresh. Only pc's writer
+// calls it.
 func (pc *pubChannel) declare(ex *exchangeDecl) error {
 	if ex == nil || pc.declared[ex.name] {
+		return nil
+	}
+	if d, ok := pc.redeclare[ex.name]; ok {
+		err := pc.ch.ExchangeDeclare(d.name, d.kind, d.durable, d.autoDelete, false, true, nil)
+		if err != nil {
+			return pc.t.failure(pc.conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
+		}
 		return nil
 	}
 	d, err := pc.t.declareExchangeOn(pc.conn, pc.ch, *ex)
 	if err != nil {
 		return pc.t.failure(pc.conn, fmt.Sprintf("declaring exchange %q", ex.name), err)
 	}
-	if !d.autoDelete {
+	if d.autoDelete {
+		pc.redeclare[ex.name] = d
+	} else {
 		pc.declared[ex.name] = true
 	}
 	return nil
+}
+
+// declareWaits reports whether declaring ex on pc waits for the broker.
+func (pc *pubChannel) declareWaits(ex *exchangeDecl) bool {
+	if ex == nil || pc.declared[ex.name] {
+		return false
+	}
+	_, ok := pc.redeclare[ex.name]
+	return !ok
 }
 
 // existingQueue reports whether queue exists, with a passive declare on a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -33,8 +34,9 @@ type publisher struct {
 
 // pubChannel is an AMQP channel and, in confirm mode, the publishes
 // awaiting their confirm on it. Its writer goroutine declares exchanges
-// and writes the publishes handed to it, one at a time, in the order they
-// came; its track goroutine settles them. A channel without confirms
+// and writes the publishes handed to it in the order they came, those
+// waiting together in one socket write (see writer); its track goroutine
+// settles them. A channel without confirms
 // carries calls and replies: a call's reply says what a confirm would,
 // and the track goroutine fails the call of each message that comes back
 // unroutable, found by its correlation_id, and logs each reply that comes
@@ -47,6 +49,7 @@ type publisher struct {
 type pubChannel struct {
 	t       *Transport
 	conn    *amqp.Connection
+	cork    *corkedConn // the socket of conn
 	ch      *amqp.Channel
 	confirm bool
 
@@ -54,8 +57,9 @@ type pubChannel struct {
 	gone  chan struct{}    // closed once ch closed and err is set
 
 	// Owned by the writer goroutine.
-	tag      uint64          // delivery tag of the last publish
-	declared map[string]bool // exchanges declared on ch
+	tag       uint64                  // delivery tag of the last publish
+	declared  map[string]bool         // exchanges declared on ch
+	redeclare map[string]exchangeDecl // auto-delete exchanges declared on ch, as the broker took them
 
 	mu      sync.Mutex
 	err     error               // why ch is unusable; nil while it is open
@@ -271,7 +275,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	if pc := p.open(); pc != nil {
 		return pc, nil
 	}
-	pc, err := p.t.openPubChannel(p.s.pub, p.confirm)
+	pc, err := p.t.openPubChannel(p.s.pub, p.s.cork, p.confirm)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +283,7 @@ func (p *publisher) channel() (*pubChannel, error) {
 	return pc, nil
 }
 
-func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubChannel, error) {
+func (t *Transport) openPubChannel(conn *amqp.Connection, cork *corkedConn, confirmed bool) (*pubChannel, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, t.failure(conn, "opening a publishing channel", err)
@@ -294,15 +298,17 @@ func (t *Transport) openPubChannel(conn *amqp.Connection, confirmed bool) (*pubC
 		}
 	}
 	pc := &pubChannel{
-		t:        t,
-		conn:     conn,
-		ch:       ch,
-		confirm:  confirmed,
-		queue:    make(chan *pubRequest, queueDepth),
-		gone:     make(chan struct{}),
-		declared: make(map[string]bool),
-		pending:  make(map[uint64]*confirm),
-		byID:     make(map[string]*confirm),
+		t:         t,
+		conn:      conn,
+		cork:      cork,
+		ch:        ch,
+		confirm:   confirmed,
+		queue:     make(chan *pubRequest, queueDepth),
+		gone:      make(chan struct{}),
+		declared:  make(map[string]bool),
+		redeclare: make(map[string]exchangeDecl),
+		pending:   make(map[uint64]*confirm),
+		byID:      make(map[string]*confirm),
 	}
 	if !t.spawn(func() { pc.track(confirms, returns, closed) }) {
 		_ = ch.Close()
@@ -332,29 +338,85 @@ func (pc *pubChannel) failed() error {
 }
 
 // writer publishes what the channel's publishers hand it until the
-// channel closes.
+// channel closes. It takes at once every publish already waiting, up to
+// batchMax, and writes them under one cork of the connection: one system
+// call for all of them instead of one each.
 func (pc *pubChannel) writer() {
+	batch := make([]*pubRequest, 0, batchMax)
 	for {
 		select {
 		case r := <-pc.queue:
-			pc.take(r)
+			batch = append(batch, r)
 		case <-pc.gone:
 			return
 		}
+		if len(pc.queue) == 0 {
+			// Publishers that are running may be about to hand over
+			// theirs: let them, so that they join the batch.
+			runtime.Gosched()
+		}
+	fill:
+		for len(batch) < batchMax {
+			select {
+			case r := <-pc.queue:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		pc.take(batch)
+		clear(batch)
+		batch = batch[:0]
 	}
 }
 
-// take writes r, unless its publisher stopped waiting, and hands back
-// the outcome.
-func (pc *pubChannel) take(r *pubRequest) {
-	defer close(r.done)
-	if r.state.Load() == gateAbandoned {
-		return
+// batchMax is the most publishes a writer writes under one cork.
+const batchMax = 32
+
+// take writes the publishes of batch, except those whose publisher
+// stopped waiting, and hands back their outcomes. The connection stays
+// corked only while the writer writes: a batch that must declare an
+// exchange first, a broker round trip, is written uncorked.
+func (pc *pubChannel) take(batch []*pubRequest) {
+	corked := len(batch) > 1
+	for _, r := range batch {
+		if pc.declareWaits(r.ex) {
+			corked = false
+		}
 	}
-	r.c, r.err = pc.send(r)
-	if !r.state.CompareAndSwap(gateWriting, gateWritten) {
-		// Abandoned while written, or before: nobody waits for it.
-		pc.forget(r.c)
+	if corked {
+		pc.cork.cork()
+	}
+	for _, r := range batch {
+		if r.state.Load() != gateAbandoned {
+			r.c, r.err = pc.send(r)
+		}
+	}
+	if corked {
+		if err := pc.cork.uncork(); err != nil {
+			// The socket is closed (see corkedConn) and some of the
+			// batch may have reached the broker: each written one's
+			// outcome is unknown, and a cast is published again on the
+			// next connection.
+			if uerr := pc.t.usable(); uerr != nil {
+				err = uerr
+			} else {
+				err = fmt.Errorf("rabbit: publishing: %w: %w", transport.ErrConnectionLost, err)
+			}
+			for _, r := range batch {
+				if r.wrote && r.err == nil {
+					pc.forget(r.c)
+					r.c, r.err = nil, err
+				}
+			}
+		}
+	}
+	for _, r := range batch {
+		if !r.state.CompareAndSwap(gateWriting, gateWritten) {
+			// Abandoned while written, or before: nobody waits for it.
+			pc.forget(r.c)
+		}
+		close(r.done)
 	}
 }
 

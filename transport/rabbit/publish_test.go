@@ -377,3 +377,48 @@ func TestCompressionOnTheWire(t *testing.T) {
 		t.Errorf("bodyOf the compressed delivery = %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestFanoutExchangeRedeclared checks that a fanout cast declares its
+// auto-delete exchange again on a channel that declared it before (the
+// later declares go without waiting): once the exchange is deleted, each
+// cast makes it anew and comes back unroutable, no channel fails with a
+// 404, and casts reach a queue bound to the new exchange.
+func TestFanoutExchangeRedeclared(t *testing.T) {
+	tgt := serverTarget(t, "redeclare")
+	fanout := target.Target{Topic: tgt.Topic, Fanout: true}
+	exchange := tgt.Topic + "_fanout"
+	tr := dial(t)
+	ctx := within(t, 30*time.Second)
+	cast := func(what string) error {
+		return tr.Cast(ctx, fanout, &message.Request{Method: what})
+	}
+	var noRoute *transport.NoRouteError
+	// Every channel of the pool declares the exchange once.
+	for i := range 2 * publishChannels {
+		if err := cast("first"); !errors.As(err, &noRoute) {
+			t.Fatalf("cast %d before the delete = %v, want a *transport.NoRouteError", i, err)
+		}
+	}
+	ch, err := rawConn(t).Channel()
+	if err != nil {
+		t.Fatalf("Channel = %v", err)
+	}
+	if err := ch.ExchangeDelete(exchange, false, false); err != nil {
+		t.Fatalf("ExchangeDelete(%s) = %v", exchange, err)
+	}
+	for i := range 2 * publishChannels {
+		if err := cast("again"); !errors.As(err, &noRoute) {
+			t.Fatalf("cast %d after the delete = %v, want a *transport.NoRouteError", i, err)
+		}
+	}
+	got := rawQueue(t, ch, exchange, "")
+	for i := range 2 * publishChannels {
+		if err := cast("bound"); err != nil {
+			t.Fatalf("cast %d to a bound queue = %v", i, err)
+		}
+		d := await(t, got, 10*time.Second, "the fanout cast")
+		if !bytes.Contains(d.Body, []byte(`bound`)) {
+			t.Errorf("cast %d delivered %s, want method bound", i, d.Body)
+		}
+	}
+}

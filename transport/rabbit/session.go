@@ -24,6 +24,7 @@ import (
 type session struct {
 	broker   string // host:port
 	pub, con *amqp.Connection
+	cork     *corkedConn   // the socket of pub
 	pubs     []*publisher  // channels in confirm mode
 	calls    []*publisher  // channels without confirms, for calls
 	next     atomic.Uint64 // round robin over pubs and calls
