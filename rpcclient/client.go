@@ -147,7 +147,7 @@ func Interceptors(is ...Interceptor) Option {
 type Client struct {
 	tr    transport.Transport
 	s     settings
-	chain Invoker // the interceptors around send, built once
+	chain Invoker // the interceptors around send, built once; nil without any
 }
 
 // New returns a client that sends to tgt over tr, with opts applied on top
@@ -186,26 +186,58 @@ func (c *Client) Prepare(opts ...Option) *Client {
 // context.DeadlineExceeded. An error the method returned wraps a
 // *rpcerr.RemoteError.
 func (c *Client) Call(ctx context.Context, method string, args any, reply any) error {
-	if err := c.check("call", method, c.s.tgt.ValidateCall); err != nil {
+	// Many calls may wait at once, each on its caller's goroutine, whose
+	// stack the runtime halves at a GC only when the frames in use fit in
+	// a quarter of it. Setting up and reading the reply run in helpers of
+	// their own, so that this frame, live while the call waits, stays
+	// small; without interceptors it calls the transport itself.
+	inv, ctx, cancel, err := c.startCall(ctx, method, args, reply)
+	if err != nil {
 		return err
+	}
+	if cancel != nil {
+		defer cancel()
+	}
+	var rep *message.Reply
+	if c.chain == nil {
+		rep, err = c.tr.Call(ctx, inv.Target, inv.Request)
+	} else {
+		rep, err = c.chain(ctx, inv)
+	}
+	return c.endCall(ctx, method, reply, rep, err)
+}
+
+// startCall checks a call and builds its invocation, with ctx bounded by
+// the client's Timeout when it has no deadline (cancel, when not nil,
+// releases that ctx).
+//
+//go:noinline // inlined, its locals would stay in Call's waiting frame
+func (c *Client) startCall(ctx context.Context, method string, args, reply any) (*Invocation, context.Context, context.CancelFunc, error) {
+	if err := c.check("call", method, c.s.tgt.ValidateCall); err != nil {
+		return nil, nil, nil, err
 	}
 	if reply != nil {
 		if v := reflect.ValueOf(reply); v.Kind() != reflect.Pointer || v.IsNil() {
-			return fmt.Errorf("rpcclient: call %s: reply must be a non-nil pointer, not %T", method, reply)
+			return nil, nil, nil, fmt.Errorf("rpcclient: call %s: reply must be a non-nil pointer, not %T", method, reply)
 		}
 	}
 	inv, err := c.invocation(ctx, "call", method, args)
 	if err != nil {
-		return err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
-		defer cancel()
+		return nil, nil, nil, err
 	}
 	inv.Request.CallMonitor = c.s.callMonitor
+	var cancel context.CancelFunc
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancel = context.WithTimeout(ctx, c.s.timeout)
+	}
+	return inv, ctx, cancel, nil
+}
 
-	rep, err := c.invoke(ctx, inv)
+// endCall turns what the interceptors and the transport returned for a
+// call into Call's error, decoding the result into reply.
+//
+//go:noinline // inlined, its locals would stay in Call's waiting frame
+func (c *Client) endCall(ctx context.Context, method string, reply any, rep *message.Reply, err error) error {
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrTimeout) {
 			// The deadline ran out before the transport could wait for a
@@ -280,13 +312,17 @@ func (c *Client) check(kind, method string, validate func() error) error {
 }
 
 // buildChain wraps send in the client's interceptors, the first
-// outermost, once for all its calls.
+// outermost, once for all its calls. Without interceptors the chain is
+// nil, and calls and casts go to send with no frame in between.
 func (c *Client) buildChain() {
-	c.chain = c.send
+	c.chain = nil
 	for i := len(c.s.interceptors) - 1; i >= 0; i-- {
 		in, inner := c.s.interceptors[i], c.chain
 		if in == nil {
 			continue // a bad option: Call and Cast fail before the chain
+		}
+		if inner == nil {
+			inner = c.send
 		}
 		c.chain = func(ctx context.Context, inv *Invocation) (*message.Reply, error) {
 			return in(ctx, inv, inner)
@@ -296,6 +332,9 @@ func (c *Client) buildChain() {
 
 // invoke runs inv through the interceptors and then the transport.
 func (c *Client) invoke(ctx context.Context, inv *Invocation) (*message.Reply, error) {
+	if c.chain == nil {
+		return c.send(ctx, inv)
+	}
 	return c.chain(ctx, inv)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -523,5 +524,34 @@ func TestCallMonitorOption(t *testing.T) {
 				t.Errorf("CallMonitor(%v) sent %v, want %v", tt.d, got, tt.want)
 			}
 		})
+	}
+}
+
+// callerTransport is a fakeTransport that records the function that
+// called its Call.
+type callerTransport struct {
+	fakeTransport
+	caller string
+}
+
+func (f *callerTransport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
+	pcs := make([]uintptr, 1)
+	runtime.Callers(2, pcs)
+	fr, _ := runtime.CallersFrames(pcs).Next()
+	f.caller = fr.Function
+	return f.fakeTransport.Call(ctx, tgt, req)
+}
+
+// TestCallWaitsInOneFrame: without interceptors, Client.Call calls the
+// transport itself, so that a waiting call holds no more frames than it
+// needs (many may wait at once, each on its caller's stack).
+func TestCallWaitsInOneFrame(t *testing.T) {
+	tr := &callerTransport{}
+	cl := rpcclient.New(tr, calcTarget)
+	if err := cl.Call(context.Background(), "add", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "github.com/warrenrpc/warren/rpcclient.(*Client).Call"; tr.caller != want {
+		t.Errorf("transport's Call called by %s, want %s", tr.caller, want)
 	}
 }

@@ -58,21 +58,8 @@ func MeasureInFlight(ctx context.Context, url string, n int) (InFlight, error) {
 	}
 	defer tr.Close()
 	cl := rpcclient.New(tr, target.Target{Topic: topic})
-	// A first call sets up the reply queue before measuring. Nobody
-	// answers it: it ends once the consumer got it.
-	warm, cancel := context.WithTimeout(ctx, 30*time.Second)
-	warmed := make(chan struct{})
-	go func() {
-		defer close(warmed)
-		_ = cl.Call(warm, echoMethod, echoArgs{}, nil)
-	}()
-	select {
-	case <-msgs:
-		cancel()
-		<-warmed
-	case <-warmed:
-		cancel()
-		return InFlight{}, errors.New("benchsuite: the first call did not reach the broker within 30 s")
+	if err := warmUp(ctx, cl, msgs); err != nil {
+		return InFlight{}, err
 	}
 
 	var before, after runtime.MemStats
@@ -108,4 +95,22 @@ func MeasureInFlight(ctx context.Context, url string, n int) (InFlight, error) {
 		return InFlight{}, errors.Join(errors.New("benchsuite: in-flight memory"), ctx.Err())
 	}
 	return res, nil
+}
+
+// warmUp makes a first call, which sets up the reply queue and the
+// publishing channels, and ends it once msgs, the queue's consumer, got
+// it; it fails when the call does not reach the queue in a minute.
+func warmUp(ctx context.Context, cl *rpcclient.Client, msgs <-chan amqp.Delivery) error {
+	warm, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	called := make(chan error, 1)
+	go func() { called <- cl.Call(warm, echoMethod, echoArgs{}, nil) }()
+	select {
+	case <-msgs:
+		cancel()
+		<-called
+		return nil
+	case err := <-called: // the call failed before it was delivered
+		return fmt.Errorf("benchsuite: the first call did not reach the queue: %w", err)
+	}
 }

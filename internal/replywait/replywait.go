@@ -183,22 +183,10 @@ func (w *Waiter) Cancel() {
 // ctx.Err(). Wait removes the registration before it returns.
 func (w *Waiter) Wait(ctx context.Context, monitor time.Duration) (*message.Reply, error) {
 	// Many calls may wait at once, each on its caller's goroutine: the
-	// waiting frames are kept small, so that those stacks shrink.
-	var (
-		r   *message.Reply
-		err error
-	)
+	// waiting frames are kept few and small, so that those stacks shrink.
 	if monitor > 0 {
-		r, err = w.monitored(ctx, monitor)
-	} else {
-		r, err = w.wait(ctx)
+		return w.monitored(ctx, monitor)
 	}
-	w.Cancel()
-	return r, err
-}
-
-// wait waits for the outcome or ctx's end.
-func (w *Waiter) wait(ctx context.Context) (*message.Reply, error) {
 	for {
 		select {
 		case <-w.wake:
@@ -207,12 +195,13 @@ func (w *Waiter) wait(ctx context.Context) (*message.Reply, error) {
 		}
 		// News is the outcome, or a heartbeat or half a legacy reply.
 		if r, ok, err := w.outcome(); ok {
+			w.Cancel()
 			return r, err
 		}
 	}
 }
 
-// monitored is wait that also ends when no news came within monitor.
+// monitored is Wait that also ends when no news came within monitor.
 func (w *Waiter) monitored(ctx context.Context, monitor time.Duration) (*message.Reply, error) {
 	timer := time.NewTimer(monitor)
 	defer timer.Stop()
@@ -220,10 +209,12 @@ func (w *Waiter) monitored(ctx context.Context, monitor time.Duration) (*message
 		select {
 		case <-w.wake:
 			if r, ok, err := w.outcome(); ok {
+				w.Cancel()
 				return r, err
 			}
 			timer.Reset(monitor) // a heartbeat
 		case <-timer.C:
+			w.Cancel()
 			return nil, &transport.TimeoutError{MsgID: w.msgID, Heartbeat: true}
 		case <-ctx.Done():
 			return w.late(ctx)
@@ -232,8 +223,10 @@ func (w *Waiter) monitored(ctx context.Context, monitor time.Duration) (*message
 }
 
 // late returns what a call whose ctx ended gets: its reply when one
-// arrived meanwhile, else a *transport.TimeoutError or ctx's error.
+// arrived meanwhile, else a *transport.TimeoutError or ctx's error. It
+// removes the registration.
 func (w *Waiter) late(ctx context.Context) (*message.Reply, error) {
+	w.Cancel()
 	if r, ok, err := w.outcome(); ok && err == nil {
 		return r, nil
 	}

@@ -141,30 +141,42 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 // reply queue, and waits for the final reply until ctx ends. The request
 // carries ctx's deadline, to the millisecond.
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
+	// Many calls may wait at once, each on its caller's goroutine: the
+	// frame that waits is kept small, so that those stacks shrink.
+	w, monitor, err := t.startCall(ctx, &tgt, req)
+	if err != nil {
+		return nil, err
+	}
+	return w.Wait(ctx, monitor)
+}
+
+// startCall sends a copy of req, registered for its reply, and returns
+// its waiter and call-monitor timeout.
+func (t *Transport) startCall(ctx context.Context, tgt *target.Target, req *message.Request) (*replywait.Waiter, time.Duration, error) {
 	if err := tgt.ValidateCall(); err != nil {
-		return nil, fmt.Errorf("memory: call: %w", err)
+		return nil, 0, fmt.Errorf("memory: call: %w", err)
 	}
 	c, deadline, err := driver.CallCopy(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("memory: call %s: %w", req.Method, err)
+		return nil, 0, fmt.Errorf("memory: call %s: %w", req.Method, err)
 	}
 	c.ReplyTo = t.replyQ
 	m, err := t.envelope(c, deadline)
 	if err != nil {
-		return nil, fmt.Errorf("memory: call %s: %w", req.Method, err)
+		return nil, 0, fmt.Errorf("memory: call %s: %w", req.Method, err)
 	}
 	w, err := t.register(c.MsgID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if err := t.bus.send(ctx, t.done, topology.RouteOf(tgt, t.exchange), m); err != nil {
+	if err := t.bus.send(ctx, t.done, topology.RouteOf(*tgt, t.exchange), m); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, &transport.TimeoutError{MsgID: c.MsgID}
+			return nil, 0, &transport.TimeoutError{MsgID: c.MsgID}
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	return w.Wait(ctx, c.CallMonitor)
+	return w, c.CallMonitor, nil
 }
 
 // envelope encodes req for the Bus, with deadline and a copy of its

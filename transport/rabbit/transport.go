@@ -247,7 +247,7 @@ func (t *Transport) Cast(ctx context.Context, tgt target.Target, req *message.Re
 func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Request) (*message.Reply, error) {
 	// Many calls may wait at once, each on its caller's goroutine: the
 	// frame that waits is kept small, so that those stacks shrink.
-	w, monitor, err := t.startCall(ctx, tgt, req)
+	w, monitor, err := t.startCall(ctx, &tgt, req)
 	if err != nil {
 		return nil, err
 	}
@@ -255,8 +255,9 @@ func (t *Transport) Call(ctx context.Context, tgt target.Target, req *message.Re
 }
 
 // startCall publishes a copy of req, registered for its reply, and
-// returns its waiter and call-monitor timeout.
-func (t *Transport) startCall(ctx context.Context, tgt target.Target, req *message.Request) (*replywait.Waiter, time.Duration, error) {
+// returns its waiter and call-monitor timeout. tgt is a pointer so that
+// Call's waiting frame holds no second copy of it.
+func (t *Transport) startCall(ctx context.Context, tgt *target.Target, req *message.Request) (*replywait.Waiter, time.Duration, error) {
 	if err := tgt.ValidateCall(); err != nil {
 		return nil, 0, fmt.Errorf("rabbit: call: %w", err)
 	}
@@ -269,11 +270,11 @@ func (t *Transport) startCall(ctx context.Context, tgt target.Target, req *messa
 	}
 	// Register before choosing the reply queue: a loss, a Close or the end
 	// of the reply consumer after that choice then fails this waiter too.
-	w, err := t.registerCall(tgt, c.MsgID, deadline)
+	w, err := t.registerCall(*tgt, c.MsgID, deadline)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := t.sendCall(ctx, tgt, c, publishID(req, c), deadline); err != nil {
+	if err := t.sendCall(ctx, *tgt, c, publishID(req, c), deadline); err != nil {
 		w.Cancel()
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, transport.ErrBlocked) {
 			return nil, 0, &transport.TimeoutError{MsgID: c.MsgID}

@@ -47,7 +47,7 @@ func run(ctx context.Context, cfg benchsuite.Config, md, svg string) error {
 	if err != nil {
 		return err
 	}
-	note := fmt.Sprintf("\n%d calls in flight at once: client memory in use (heap and stacks) grew by %.1f MB, goroutines by %d.\n",
+	note := fmt.Sprintf("\n%d calls in flight at once: client memory in use (heap and stacks) grew by %.1f MiB, goroutines by %d.\n",
 		mem.Calls, float64(mem.Bytes)/(1<<20), mem.Goroutines)
 	if err := benchsuite.WriteMarkdown(os.Stdout, rows); err != nil {
 		return err
