@@ -16,15 +16,41 @@ import (
 // auto-delete false, not exclusive, x-expires 30 min, as oslo.messaging.
 // The queue keeps its name for the transport's life: after a reconnect it
 // is declared again, so that replies published meanwhile are delivered.
-// It returns by ctx's end even when the broker does not answer.
+// After the broker deleted the queue under its consumer, the next call
+// declares it again before naming it, since a reply published before the
+// consumer is back would otherwise find no queue. It returns by ctx's end
+// even when the broker does not answer.
 func (t *Transport) replyQueue(ctx context.Context) (string, error) {
 	t.replyMu.Lock()
-	q := t.replyQ
+	q, sub := t.replyQ, t.replySub
 	t.replyMu.Unlock()
-	if q != "" {
-		return q, nil
+	switch {
+	case q == "":
+		return awaitBroker(ctx, t, "setting up the reply queue", func() (string, error) { return t.setupReplyQueue(ctx) }, nil)
+	case t.replyLost.Load():
+		return awaitBroker(ctx, t, "declaring the reply queue again", func() (string, error) { return q, t.redeclareReplyQueue(ctx, sub) }, nil)
 	}
-	return awaitBroker(ctx, t, "setting up the reply queue", func() (string, error) { return t.setupReplyQueue(ctx) }, nil)
+	return q, nil
+}
+
+// redeclareReplyQueue declares sub's reply queue on a channel of its own,
+// after the broker deleted it. The subscription declares it too when it
+// consumes it again; whichever comes first makes it.
+func (t *Transport) redeclareReplyQueue(ctx context.Context, sub *subscription) error {
+	s, err := t.session(ctx)
+	if err != nil {
+		return err
+	}
+	ch, err := s.con.Channel()
+	if err != nil {
+		return t.failure(s.con, "opening a channel to declare the reply queue again", err)
+	}
+	defer ch.Close()
+	if err := sub.declare(ch); err != nil {
+		return fmt.Errorf("rabbit: declaring reply queue %q again: %w", sub.queues[0], err)
+	}
+	t.replyLost.Store(false)
+	return nil
 }
 
 // setupReplyQueue does replyQueue's work; ctx is checked between the
@@ -59,6 +85,7 @@ func (t *Transport) setupReplyQueue(ctx context.Context) (string, error) {
 	// with an error matching transport.ErrConnectionLost (their way back
 	// is lost).
 	sub.cancelled = func(queue string) {
+		t.replyLost.Store(true)
 		t.waiters.FailAll(fmt.Errorf("rabbit: the broker stopped delivering reply queue %q: %w", queue, transport.ErrConnectionLost))
 	}
 	if err := sub.open(ctx, s); err != nil {

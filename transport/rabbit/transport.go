@@ -54,6 +54,9 @@ type Transport struct {
 	replyMu  sync.Mutex    // serializes the reply queue's lazy set-up
 	replyQ   string        // reply queue name; "" until the first call
 	replySub *subscription // consumer of replyQ
+	// replyLost is set when the broker deleted replyQ under its consumer,
+	// until a call declared it again (see replyQueue).
+	replyLost atomic.Bool
 
 	unusable atomic.Pointer[error] // usableLocked's error once not nil
 
