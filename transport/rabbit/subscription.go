@@ -61,6 +61,12 @@ type subscription struct {
 	checkAfter time.Duration
 	opened     time.Time
 
+	// callMu keeps verify's passive declares and stop's cancel or close
+	// from running at once on ch: amqp091 matches a channel's answers to
+	// its synchronous requests in order, so two at once may each take the
+	// other's answer (503 "unexpected command received").
+	callMu sync.Mutex
+
 	mu         sync.Mutex // guards ch for stop; next replaces the fields below
 	sess       *session
 	ch         *amqp.Channel
@@ -172,6 +178,11 @@ func nextCheck(opened, now time.Time, last time.Duration) time.Duration {
 // everything again. The checks are frequent while a lost node may still
 // be going away, so a consumer is back within about a second of it.
 func (sub *subscription) verify() {
+	sub.callMu.Lock()
+	defer sub.callMu.Unlock()
+	if sub.stopCtx.Err() != nil {
+		return // stop closes or cancels on ch
+	}
 	for _, q := range sub.queues {
 		if _, err := sub.ch.QueueDeclarePassive(q, false, false, false, false, nil); err != nil {
 			if !sub.sess.down() { // else the connection dropped under the check
@@ -384,7 +395,12 @@ func (sub *subscription) stop(keep bool) error {
 				return errors.Join(errs...)
 			}
 		}
-		if cerr := sub.t.bounded(end); !gone(cerr) {
+		locked := func() error {
+			sub.callMu.Lock()
+			defer sub.callMu.Unlock()
+			return end()
+		}
+		if cerr := sub.t.bounded(locked); !gone(cerr) {
 			err = cerr
 		}
 	})
