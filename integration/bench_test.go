@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/warrenrpc/warren/endpoints"
+	"github.com/warrenrpc/warren/rpcclient"
 )
 
 // benchArgs are the keyword arguments of every benchmark call: the same
@@ -55,22 +56,9 @@ func BenchmarkCall(b *testing.B) {
 // throughput side of BenchmarkCall (ns/op is the time per call across
 // all of them).
 func BenchmarkCallParallel(b *testing.B) {
-	bs := newBus(b, "bench-par")
-	startServer(b, bs, "s1", []*endpoints.Endpoint{echoEndpoint()})
-	c := newClient(b, bs)
-	b.ReportAllocs()
-	b.SetParallelism(16)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			var got benchArgs
-			err := c.Call(ctx, "echo", benchRequest, &got)
-			cancel()
-			if err != nil {
-				b.Errorf("Call: %v", err)
-				return
-			}
-		}
+	runParallel(b, "bench-par", func(ctx context.Context, c *rpcclient.Client) error {
+		var got benchArgs
+		return c.Call(ctx, "echo", benchRequest, &got)
 	})
 }
 
@@ -94,7 +82,15 @@ func BenchmarkCast(b *testing.B) {
 // BenchmarkCastParallel measures confirmed casts from many goroutines at
 // once, the throughput side of BenchmarkCast.
 func BenchmarkCastParallel(b *testing.B) {
-	bs := newBus(b, "bench-castpar")
+	runParallel(b, "bench-castpar", func(ctx context.Context, c *rpcclient.Client) error {
+		return c.Cast(ctx, "echo", benchRequest)
+	})
+}
+
+// runParallel runs op from 16 goroutines per core, each with a deadline
+// of 10 s, through a client of a server of its own on topic name.
+func runParallel(b *testing.B, name string, op func(ctx context.Context, c *rpcclient.Client) error) {
+	bs := newBus(b, name)
 	startServer(b, bs, "s1", []*endpoints.Endpoint{echoEndpoint()})
 	c := newClient(b, bs)
 	b.ReportAllocs()
@@ -102,10 +98,10 @@ func BenchmarkCastParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := c.Cast(ctx, "echo", benchRequest)
+			err := op(ctx, c)
 			cancel()
 			if err != nil {
-				b.Errorf("Cast: %v", err)
+				b.Errorf("%s: %v", name, err)
 				return
 			}
 		}
