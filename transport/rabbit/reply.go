@@ -18,7 +18,9 @@ import (
 // is declared again, so that replies published meanwhile are delivered.
 // After the broker deleted the queue under its consumer, the next call
 // declares it again before naming it, since a reply published before the
-// consumer is back would otherwise find no queue. It returns by ctx's end
+// consumer is back would otherwise find no queue; when the broker refuses
+// (a cluster still recovering the queue), the call goes on, as the
+// consumer keeps trying. It returns by ctx's end
 // even when the broker does not answer.
 func (t *Transport) replyQueue(ctx context.Context) (string, error) {
 	t.replyMu.Lock()
@@ -28,7 +30,12 @@ func (t *Transport) replyQueue(ctx context.Context) (string, error) {
 	case q == "":
 		return awaitBroker(ctx, t, "setting up the reply queue", func() (string, error) { return t.setupReplyQueue(ctx) }, nil)
 	case t.replyLost.Load():
-		return awaitBroker(ctx, t, "declaring the reply queue again", func() (string, error) { return q, t.redeclareReplyQueue(ctx, sub) }, nil)
+		_, err := awaitBroker(ctx, t, "declaring the reply queue again", func() (string, error) { return q, t.redeclareReplyQueue(ctx, sub) }, nil)
+		if err != nil {
+			// The consumer declares it again too, retrying while a
+			// cluster recovers the queue: the call goes on with the name.
+			t.log.Debug("rabbit: could not declare the reply queue again before a call", "queue", q, "error", err)
+		}
 	}
 	return q, nil
 }
