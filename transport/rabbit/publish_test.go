@@ -187,28 +187,16 @@ func TestNoRouteUnderLoad(t *testing.T) {
 	tr := dial(t)
 
 	const n = 200
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			to := target.Target{Exchange: tgt.Exchange, Topic: tgt.Topic}
-			if i%2 == 1 {
-				to.Topic += "-nowhere"
-			}
-			err := tr.Cast(within(t, 10*time.Second), to, &message.Request{Method: "m"})
-			switch {
-			case to.Topic == tgt.Topic && err != nil:
-				errs <- fmt.Errorf("routable cast %d = %v, want nil", i, err)
-			case to.Topic != tgt.Topic && !errors.Is(err, transport.ErrNoRoute):
-				errs <- fmt.Errorf("unroutable cast %d = %v, want ErrNoRoute", i, err)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	halfUnroutable(t, tgt, n, func(i int, to target.Target, routable bool) error {
+		err := tr.Cast(within(t, 10*time.Second), to, &message.Request{Method: "m"})
+		switch {
+		case routable && err != nil:
+			return fmt.Errorf("routable cast %d = %v, want nil", i, err)
+		case !routable && !errors.Is(err, transport.ErrNoRoute):
+			return fmt.Errorf("unroutable cast %d = %v, want ErrNoRoute", i, err)
+		}
+		return nil
+	})
 	for i := range n / 2 {
 		await(t, deliveries, 5*time.Second, fmt.Sprintf("routable cast %d", i))
 	}
@@ -226,7 +214,23 @@ func TestCallNoRouteUnderLoad(t *testing.T) {
 	})
 	tr := dial(t)
 
-	const n = 200
+	halfUnroutable(t, tgt, 200, func(i int, to target.Target, routable bool) error {
+		rep, err := tr.Call(within(t, 10*time.Second), to, &message.Request{Method: "m"})
+		switch {
+		case routable && (err != nil || string(rep.Result) != `"ok"`):
+			return fmt.Errorf("routable call %d = %v, %v; want \"ok\"", i, rep, err)
+		case !routable && !errors.Is(err, transport.ErrNoRoute):
+			return fmt.Errorf("unroutable call %d = %v, want ErrNoRoute", i, err)
+		}
+		return nil
+	})
+}
+
+// halfUnroutable runs send n times at once, to tgt's topic for even i and
+// to a topic no queue is bound to for odd i, and reports the errors send
+// returns.
+func halfUnroutable(t *testing.T, tgt target.Target, n int, send func(i int, to target.Target, routable bool) error) {
+	t.Helper()
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -235,12 +239,8 @@ func TestCallNoRouteUnderLoad(t *testing.T) {
 			if i%2 == 1 {
 				to.Topic += "-nowhere"
 			}
-			rep, err := tr.Call(within(t, 10*time.Second), to, &message.Request{Method: "m"})
-			switch {
-			case to.Topic == tgt.Topic && (err != nil || string(rep.Result) != `"ok"`):
-				errs <- fmt.Errorf("routable call %d = %v, %v; want \"ok\"", i, rep, err)
-			case to.Topic != tgt.Topic && !errors.Is(err, transport.ErrNoRoute):
-				errs <- fmt.Errorf("unroutable call %d = %v, want ErrNoRoute", i, err)
+			if err := send(i, to, i%2 == 0); err != nil {
+				errs <- err
 			}
 		})
 	}
