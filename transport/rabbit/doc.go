@@ -263,16 +263,20 @@
 // is unlimited). Next acks each request as it hands it out, at-most-once
 // as in oslo.messaging, several at a time: one basic.ack multiple=true
 // acks what was handed out within the last 2 ms (at most 32), and what
-// is pending is acked before the channel closes. Messages larger than MaxMessageSize or that are
-// not valid requests are rejected without requeue, logged and reported to
-// OnDrop (as are invalid replies and notifications); when such a
+// is pending is acked before the channel closes (in at-least-once mode,
+// see AtLeastOnce, each delivery is settled on its own instead). Messages
+// larger than MaxMessageSize or that are not valid requests are rejected
+// without requeue (acked when read from a stream, dead-lettered in
+// at-least-once mode), logged once per sender and reported to OnDrop (as
+// are invalid replies and notifications); when such a
 // message still shows a _msg_id and a _reply_q, its caller gets a
 // builtins.ValueError failure saying why. A reply that cannot be decoded
 // but shows its _msg_id fails that call with an error matching
 // transport.ErrMalformed (or transport.ErrUnsupportedEnvelope), rather
-// than letting it time out. Stop closes
-// the channel, so that requests delivered but not handed out go back to
-// the broker for other servers.
+// than letting it time out. Stop closes the channel (in at-least-once
+// mode it cancels the consumers and keeps the channel until Close, so that
+// casts still running can be settled), so that requests delivered but not
+// handed out go back to the broker for other servers.
 //
 // A notification listener consumes its queues the same way, with the same
 // machinery, but leaves acks to its user (Ack, or Requeue: basic.reject
