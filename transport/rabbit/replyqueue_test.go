@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/warrenrpc/warren/message"
 	"github.com/warrenrpc/warren/transport"
 )
@@ -55,6 +56,59 @@ func TestReplyQueueDeleted(t *testing.T) {
 	}
 	if q := currentReplyQueue(client); q != old {
 		t.Errorf("reply queue after the deletion = %q, want the same name %q", q, old)
+	}
+}
+
+// TestReplyQueueDeclaredAgain: once the broker deleted the reply queue
+// under its consumer, the next call declares it again before naming it,
+// and only once; when the broker refuses, the call goes on with the name
+// and the next call tries again. A stand-in subscription counts the
+// declarations.
+func TestReplyQueueDeclaredAgain(t *testing.T) {
+	client := dial(t)
+	q, err := client.replyQueue(within(t, 10*time.Second))
+	if err != nil {
+		t.Fatalf("replyQueue = %v", err)
+	}
+	client.replyMu.Lock()
+	consumer := client.replySub
+	client.replyMu.Unlock()
+	t.Cleanup(func() {
+		client.replyMu.Lock()
+		client.replySub = consumer
+		client.replyMu.Unlock()
+	})
+	for _, c := range []struct {
+		name      string
+		refused   error
+		wantCalls int // declarations over two calls
+	}{
+		{"declared", nil, 1},
+		{"refused", errors.New("process is stopped by supervisor"), 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var declared int
+			stand := client.newSubscription("stand-in", []string{q}, 0, func(ch *amqp.Channel) error {
+				declared++
+				return c.refused
+			})
+			defer stand.stopNow()
+			client.replyMu.Lock()
+			client.replySub = stand
+			client.replyMu.Unlock()
+			client.replyLost.Store(true)
+			for i := range 2 {
+				if got, err := client.replyQueue(within(t, 10*time.Second)); got != q || err != nil {
+					t.Fatalf("replyQueue %d after the loss = %q, %v; want %q, nil", i, got, err, q)
+				}
+			}
+			if declared != c.wantCalls {
+				t.Errorf("the queue was declared %d times over two calls, want %d", declared, c.wantCalls)
+			}
+			if lost := client.replyLost.Load(); lost != (c.refused != nil) {
+				t.Errorf("replyLost = %v after the calls, want %v", lost, c.refused != nil)
+			}
+		})
 	}
 }
 
