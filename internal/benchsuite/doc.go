@@ -11,6 +11,8 @@
 // and answers the parent's questions about its CPU time on a pipe. Each
 // row thus reports the CPU seconds of the client process and of the
 // server process apart; allocations are counted in the client process.
+// Each side has one server for the call and cast rows (the baseline's one
+// consumer, warren's one rpcserver) and three for the fanout row.
 //
 // Run it with ./scripts/bench; its smoke test runs under go test -short.
 package benchsuite

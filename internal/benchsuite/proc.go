@@ -28,7 +28,7 @@ const serverEnv = "WARREN_BENCHSUITE_SERVER"
 
 // Roles of a server process.
 const (
-	roleWarren   = "warren"   // three rpcserver replicas of an echo endpoint
+	roleWarren   = "warren"   // an rpcserver of an echo endpoint, and three for fanout
 	roleBaseline = "baseline" // the hand-written amqp091 server and cast consumers
 )
 
@@ -40,7 +40,9 @@ type serverSpec struct {
 	Exchange string `json:"exchange"`
 	// Quorum serves with the quorum ("modern") queue preset.
 	Quorum bool `json:"quorum"`
-	// Fanout is true when the baseline consumes the fanout queues too.
+	// Fanout is true when the process serves the fanout rows too: three
+	// warren replicas of fanoutTopic(Topic), or the baseline's three
+	// fanout queues.
 	Fanout bool `json:"fanout"`
 }
 
@@ -118,8 +120,13 @@ func preset(quorum bool) rabbit.Queues {
 	return rabbit.Queues{Quorum: quorum, TransientQuorum: quorum}
 }
 
-// startWarrenServers starts three rpcserver replicas, s1 to s3, each on a
-// transport of its own, serving echo on s's topic.
+// fanoutTopic is the topic of the fanout rows' three warren replicas:
+// the call and cast rows' topic has one server, as the baseline has one.
+func fanoutTopic(topic string) string { return topic + "-fan" }
+
+// startWarrenServers starts an rpcserver, s1, serving echo on s's topic,
+// and with s.Fanout three replicas, f1 to f3, on fanoutTopic; each on a
+// transport of its own.
 func startWarrenServers(ctx context.Context, s serverSpec) (stop func(), err error) {
 	ep := endpoints.New()
 	endpoints.Register(ep, echoMethod, func(_ context.Context, a echoArgs) (echoArgs, error) { return a, nil })
@@ -143,14 +150,20 @@ func startWarrenServers(ctx context.Context, s serverSpec) (stop func(), err err
 			_ = tr.Close()
 		}
 	}
-	for i := range 3 {
+	targets := []target.Target{{Topic: s.Topic, Server: "s1"}}
+	if s.Fanout {
+		for i := range 3 {
+			targets = append(targets, target.Target{Topic: fanoutTopic(s.Topic), Server: fmt.Sprintf("f%d", i+1)})
+		}
+	}
+	for _, tg := range targets {
 		tr, err := rabbit.Dial(ctx, s.URL, rabbit.ControlExchange(s.Exchange), rabbit.QueuePreset(preset(s.Quorum)))
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("benchsuite: server: %w", err)
 		}
 		trs = append(trs, tr)
-		srv := rpcserver.New(tr, target.Target{Topic: s.Topic, Server: fmt.Sprintf("s%d", i+1)}, disp)
+		srv := rpcserver.New(tr, tg, disp)
 		if err := srv.Listen(ctx); err != nil {
 			stop()
 			return nil, fmt.Errorf("benchsuite: server: %w", err)

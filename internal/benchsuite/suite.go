@@ -480,14 +480,15 @@ func (e *env) waitIdle(ctx context.Context) error {
 // without consumers (oslo.messaging's topology keeps its queues).
 func (e *env) deleteTopology() {
 	_ = e.withChannel(func(ch *amqp.Channel) error {
-		queues := []string{e.topic, e.topic + ".s1", e.topic + ".s2", e.topic + ".s3"}
+		fan := fanoutTopic(e.topic)
+		queues := []string{e.topic, e.topic + ".s1", fan, fan + ".f1", fan + ".f2", fan + ".f3"}
 		for _, b := range e.rawQueues() {
 			queues = append(queues, b[0])
 		}
 		for _, q := range queues {
 			_, _ = ch.QueueDelete(q, false, false, false)
 		}
-		for _, x := range []string{e.exchange, e.topic + "_fanout", e.topic + "-rawfan"} {
+		for _, x := range []string{e.exchange, e.topic + "_fanout", fan + "_fanout", e.topic + "-rawfan"} {
 			_ = ch.ExchangeDelete(x, false, false)
 		}
 		return nil
@@ -558,11 +559,13 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 		vs = append(vs, variant{"amqp091 confirms, streamed", func(ctx context.Context) error {
 			return c.cast(ctx, exchange, key, body)
 		}, c.close, e.baseline})
+		tg := target.Target{Topic: e.topic}
 		var opts []rpcclient.Option
 		if s.fanout {
+			tg.Topic = fanoutTopic(e.topic)
 			opts = append(opts, rpcclient.Fanout())
 		}
-		cl := rpcclient.New(e.client, target.Target{Topic: e.topic}, opts...)
+		cl := rpcclient.New(e.client, tg, opts...)
 		vs = append(vs, variant{"warren", func(ctx context.Context) error {
 			return cl.Cast(ctx, echoMethod, args)
 		}, none, e.warren})
