@@ -67,15 +67,15 @@
 // When the transport hands a cast out as a transport.Settler (a driver's
 // at-least-once mode, such as rabbit.AtLeastOnce), the server settles it
 // with the handler's result once the handler returns: a cast handled
-// without error is acked, and one whose handler returned an error,
-// panicked (with Recover) or was cancelled by shutdown goes back to the
-// broker for another attempt, up to the driver's delivery limit. Graceful
-// shutdown lets running casts finish and settle before the listener
-// closes; Close, or a process that dies, leaves them to the broker, which
-// gives them to another server. Handlers of such casts should be
-// idempotent (an interceptor sees the request's UniqueID in
-// dispatcher.Request), since a cast whose ack was lost with a connection
-// may run again on another server.
+// without error is acked (its result, sent nowhere, is not even encoded),
+// and one whose handler returned an error, panicked (with Recover) or was
+// cancelled by shutdown goes back to the broker for another attempt, up to
+// the driver's delivery limit. Graceful shutdown lets running casts finish
+// and settle before the listener closes; Close, or a process that dies,
+// leaves them to the broker, which gives them to another server. Handlers
+// of such casts should be idempotent (an interceptor sees the request's
+// UniqueID in dispatcher.Request), since a cast whose ack was lost with a
+// connection may run again on another server.
 //
 // # Errors sent to callers
 //

@@ -21,7 +21,9 @@ func Serializer(s serializer.Serializer) Option {
 
 // invoke runs req through the serializer, the server's interceptors and
 // the dispatcher: the request context and arguments are deserialized
-// before the interceptors run, the result serialized after.
+// before the interceptors run, the result of a call serialized after. A
+// cast's result goes nowhere and is not serialized: one that could not be
+// is no failure of the cast.
 func (s *Server) invoke(ctx context.Context, req *message.Request) (json.RawMessage, error) {
 	ser := s.opt.ser
 	if ser == nil {
@@ -52,7 +54,7 @@ func (s *Server) invoke(ctx context.Context, req *message.Request) (json.RawMess
 		MsgID:          req.MsgID,
 		UniqueID:       req.UniqueID,
 	})
-	if err != nil {
+	if err != nil || !req.IsCall() {
 		return nil, err
 	}
 	b, err := ser.SerializeEntity(ctx, result)

@@ -1069,3 +1069,47 @@ func TestAtLeastOnceCasts(t *testing.T) {
 		}
 	}
 }
+
+// TestCastResultNotEncoded: a cast's result goes nowhere, so one that
+// cannot be encoded is no failure: the cast counts as handled and, in
+// at-least-once mode, is acked rather than run again. A call returning
+// the same result still fails.
+func TestCastResultNotEncoded(t *testing.T) {
+	bus := memory.NewBus()
+	st := memory.New(memory.OnBus(bus), memory.AtLeastOnce(5))
+	ct := memory.New(memory.OnBus(bus))
+	t.Cleanup(func() {
+		st.Close()
+		ct.Close()
+	})
+	var runs atomic.Int64
+	ran := make(chan struct{}, 8)
+	e := endpoints.New()
+	endpoints.Register(e, "unencodable", func(context.Context, struct{}) (func(), error) {
+		runs.Add(1)
+		ran <- struct{}{}
+		return func() {}, nil // encoding/json cannot encode a func
+	})
+	endpoints.Register(e, "sync", func(context.Context, struct{}) (int, error) { return 1, nil })
+	// One worker: the call below runs once the cast's handling is over.
+	s := start(t, st, srvTarget, []*endpoints.Endpoint{e}, rpcserver.Workers(1))
+	c := rpcclient.New(ct, target.Target{Topic: "calc"})
+
+	if err := c.Cast(t.Context(), "unencodable", nil); err != nil {
+		t.Fatalf("Cast: %v", err)
+	}
+	receive(t, ran, "the cast")
+	var one int
+	if err := c.Call(t.Context(), "sync", nil, &one); err != nil {
+		t.Fatalf("sync() = %v", err)
+	}
+	if st := s.Stats(); st.Failed != 0 || runs.Load() != 1 {
+		t.Errorf("after the cast: %d failed, handler ran %d times; want 0 failed, 1 run", st.Failed, runs.Load())
+	}
+	if err := c.Call(t.Context(), "unencodable", nil, nil); err == nil {
+		t.Errorf("unencodable() called = nil, want the encoding failure")
+	}
+	if st := s.Stats(); st.Failed != 1 {
+		t.Errorf("after the call: %d failed, want 1", st.Failed)
+	}
+}
