@@ -32,16 +32,20 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(
 // line, the ratio on warren's.
 func WriteMarkdown(w io.Writer, rows []Row) error {
 	var b strings.Builder
-	b.WriteString("| workload | variant | ops/s | p50 ms | p99 ms | p99.9 ms | client CPU s / 1,000 ops | server CPU s / 1,000 ops | client allocs / op | errors | warren / best baseline |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| workload | variant | ops/s | p50 ms | p99 ms | p99.9 ms | client CPU s / 1,000 ops | server CPU s / 1,000 ops | broker CPU s / 1,000 ops | client allocs / op | errors | warren / best baseline |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rows {
 		for _, v := range append(append([]Result(nil), r.Baseline...), r.Warren) {
 			ratio := ""
 			if v.Variant == r.Warren.Variant {
 				ratio = fmt.Sprintf("**%.2f×** ops/s, p50 %.2f×", r.Ratio(), r.P50Ratio())
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %.3f | %.3f | %.0f | %d | %s |\n",
-				r.Name, v.Variant, v.PerSec, ms(v.P50), ms(v.P99), ms(v.P999), v.ClientCPUPer1000, v.ServerCPUPer1000, v.AllocsPerOp, v.Errors, ratio)
+			broker := "–"
+			if v.BrokerMeasured {
+				broker = fmt.Sprintf("%.3f", v.BrokerCPUPer1000)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %s | %s | %.3f | %.3f | %s | %.0f | %d | %s |\n",
+				r.Name, v.Variant, v.PerSec, ms(v.P50), ms(v.P99), ms(v.P999), v.ClientCPUPer1000, v.ServerCPUPer1000, broker, v.AllocsPerOp, v.Errors, ratio)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -78,6 +78,11 @@ type Result struct {
 	// 1,000 operations. The servers run in a process of their own.
 	ClientCPUPer1000 float64
 	ServerCPUPer1000 float64
+	// BrokerCPUPer1000 is the same for the broker's process, when
+	// BrokerMeasured: the broker runs on this machine and its process
+	// could be found (see findBroker).
+	BrokerCPUPer1000 float64
+	BrokerMeasured   bool
 	// AllocsPerOp is the heap allocations per operation of the client
 	// process.
 	AllocsPerOp float64
@@ -89,10 +94,13 @@ type sample struct {
 	elapsed         time.Duration
 	lat             []time.Duration
 	cpu, srvCPU     time.Duration // of the client and the server process
+	brokerCPU       time.Duration // of the broker, when brokerSeen
+	brokerSeen      bool
 	mallocs         uint64
 	p50, p99, p999  time.Duration
 	perSec          float64
 	cpuPer1k, srv1k float64
+	broker1k        float64
 }
 
 // op is one operation of a variant; ctx bounds it.
@@ -167,6 +175,10 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		return nil, errors.New("benchsuite: Reps and Duration must be positive")
 	}
 	sp := specs(cfg.Short)
+	broker, err := findBroker(cfg.URL)
+	if err != nil && cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, "the broker's CPU time is not measured: %v\n", err)
+	}
 	envs := make(map[bool]*env) // by quorum
 	defer func() {
 		for _, e := range envs {
@@ -203,7 +215,7 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 				if err := env.waitIdle(ctx); err != nil {
 					return nil, err
 				}
-				sm, err := measure(ctx, v, s.conc, cfg.Duration)
+				sm, err := measure(ctx, v, s.conc, cfg.Duration, broker)
 				v.close()
 				if err != nil {
 					return nil, err
@@ -250,7 +262,7 @@ func median(name string, reps []sample) Result {
 		errs += s.errs
 	}
 	res := Result{Variant: name, Ops: m.ops, Errors: errs, PerSec: m.perSec, P50: m.p50, P99: m.p99, P999: m.p999,
-		ClientCPUPer1000: m.cpuPer1k, ServerCPUPer1000: m.srv1k}
+		ClientCPUPer1000: m.cpuPer1k, ServerCPUPer1000: m.srv1k, BrokerCPUPer1000: m.broker1k, BrokerMeasured: m.brokerSeen}
 	if m.ops > 0 {
 		res.AllocsPerOp = float64(m.mallocs) / float64(m.ops)
 	}
@@ -258,8 +270,9 @@ func median(name string, reps []sample) Result {
 }
 
 // measure runs v's op from conc goroutines for d, after a short warm-up,
-// and measures the CPU time of this process and of v's server process.
-func measure(ctx context.Context, v variant, conc int, d time.Duration) (sample, error) {
+// and measures the CPU time of this process, of v's server process and,
+// when broker is not nil, of the broker.
+func measure(ctx context.Context, v variant, conc int, d time.Duration, broker *brokerProc) (sample, error) {
 	warm, cancel := context.WithTimeout(ctx, d/10)
 	run(warm, v.op, conc, false)
 	cancel()
@@ -271,6 +284,12 @@ func measure(ctx context.Context, v variant, conc int, d time.Duration) (sample,
 	if err != nil {
 		return sample{}, err
 	}
+	var brk0 time.Duration
+	if broker != nil {
+		if brk0, err = broker.cpu(); err != nil {
+			broker = nil // it went away: the rest of the sample stands
+		}
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, d)
@@ -278,19 +297,27 @@ func measure(ctx context.Context, v variant, conc int, d time.Duration) (sample,
 	cancel()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	var brk1 time.Duration
+	if broker != nil {
+		if brk1, err = broker.cpu(); err != nil {
+			broker = nil
+		}
+	}
 	srv1, err := v.server.cpu(ctx)
 	if err != nil {
 		return sample{}, err
 	}
 	runtime.ReadMemStats(&ms1)
 
-	s := sample{ops: len(lat), errs: errs, elapsed: elapsed, lat: lat, cpu: cpu, srvCPU: srv1 - srv0, mallocs: ms1.Mallocs - ms0.Mallocs}
+	s := sample{ops: len(lat), errs: errs, elapsed: elapsed, lat: lat, cpu: cpu, srvCPU: srv1 - srv0, mallocs: ms1.Mallocs - ms0.Mallocs,
+		brokerCPU: brk1 - brk0, brokerSeen: broker != nil}
 	slices.Sort(lat)
 	s.p50, s.p99, s.p999 = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 0.999)
 	s.perSec = float64(s.ops) / elapsed.Seconds()
 	if s.ops > 0 {
 		s.cpuPer1k = cpu.Seconds() * 1000 / float64(s.ops)
 		s.srv1k = s.srvCPU.Seconds() * 1000 / float64(s.ops)
+		s.broker1k = s.brokerCPU.Seconds() * 1000 / float64(s.ops)
 	}
 	return s, nil
 }
