@@ -10,7 +10,8 @@
 // that runs the suite is started again in a server role (ServeIfChild),
 // and answers the parent's questions about its CPU time on a pipe. Each
 // row thus reports the CPU seconds of the client process and of the
-// server process apart; allocations are counted in the client process.
+// server process apart, and those of the broker's process when it runs
+// on this machine; allocations are counted in the client process.
 // Each side has one server for the call and cast rows (the baseline's one
 // consumer, warren's one rpcserver) and three for the fanout row.
 //
