@@ -109,13 +109,22 @@ func (in *spyIncoming) Heartbeat(ctx context.Context) error {
 // transport on one new bus, both closed when the test ends.
 func pair(t *testing.T) (*spyTransport, *memory.Transport) {
 	t.Helper()
+	st, ct := pairWith(t)
+	return newSpy(st), ct
+}
+
+// pairWith returns a server's transport, made with opts, and a client's,
+// on a bus of their own, closed when the test ends.
+func pairWith(t *testing.T, opts ...memory.Option) (st, ct *memory.Transport) {
+	t.Helper()
 	bus := memory.NewBus()
-	st, ct := memory.New(memory.OnBus(bus)), memory.New(memory.OnBus(bus))
+	st = memory.New(append([]memory.Option{memory.OnBus(bus)}, opts...)...)
+	ct = memory.New(memory.OnBus(bus))
 	t.Cleanup(func() {
 		st.Close()
 		ct.Close()
 	})
-	return newSpy(st), ct
+	return st, ct
 }
 
 func withTimeout(t *testing.T, d time.Duration) context.Context {
@@ -868,13 +877,7 @@ func TestListenThenServe(t *testing.T) {
 }
 
 func TestReplyTooLarge(t *testing.T) {
-	bus := memory.NewBus()
-	st := memory.New(memory.OnBus(bus), memory.MaxMessageSize(1000))
-	ct := memory.New(memory.OnBus(bus))
-	t.Cleanup(func() {
-		st.Close()
-		ct.Close()
-	})
+	st, ct := pairWith(t, memory.MaxMessageSize(1000))
 	e := endpoints.New()
 	endpoints.Register(e, "big", func(context.Context, struct{}) (string, error) { return strings.Repeat("x", 2000), nil })
 	start(t, st, srvTarget, []*endpoints.Endpoint{e})
@@ -1006,13 +1009,7 @@ func TestNoReplyAfterDeadline(t *testing.T) {
 // handler fails or panics runs again until it succeeds, and one that
 // succeeded does not run again; calls run once whatever they return.
 func TestAtLeastOnceCasts(t *testing.T) {
-	bus := memory.NewBus()
-	st := memory.New(memory.OnBus(bus), memory.AtLeastOnce(5))
-	ct := memory.New(memory.OnBus(bus))
-	t.Cleanup(func() {
-		st.Close()
-		ct.Close()
-	})
+	st, ct := pairWith(t, memory.AtLeastOnce(5))
 	var runs sync.Map // method -> *atomic.Int64
 	count := func(method string) int64 {
 		n, _ := runs.LoadOrStore(method, new(atomic.Int64))
@@ -1075,13 +1072,7 @@ func TestAtLeastOnceCasts(t *testing.T) {
 // at-least-once mode, is acked rather than run again. A call returning
 // the same result still fails.
 func TestCastResultNotEncoded(t *testing.T) {
-	bus := memory.NewBus()
-	st := memory.New(memory.OnBus(bus), memory.AtLeastOnce(5))
-	ct := memory.New(memory.OnBus(bus))
-	t.Cleanup(func() {
-		st.Close()
-		ct.Close()
-	})
+	st, ct := pairWith(t, memory.AtLeastOnce(5))
 	var runs atomic.Int64
 	ran := make(chan struct{}, 8)
 	e := endpoints.New()
