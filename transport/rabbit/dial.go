@@ -120,8 +120,12 @@ func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, er
 		blocks:    pub.NotifyBlocked(make(chan amqp.Blocking, 4)),
 		lost:      make(chan struct{}),
 	}
-	s.confirmed = &publisher{t: t, s: s, confirm: true}
-	s.calls = &publisher{t: t, s: s}
+	s.pubs = make([]*publisher, publishChannels)
+	s.calls = make([]*publisher, publishChannels)
+	for i := range s.pubs {
+		s.pubs[i] = &publisher{t: t, s: s, confirm: true}
+		s.calls[i] = &publisher{t: t, s: s}
+	}
 	return s, nil
 }
 

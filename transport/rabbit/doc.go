@@ -208,10 +208,11 @@
 // fails at once with a *transport.NoRouteError instead of timing out
 // (oslo.messaging publishes them non-mandatory and loses them). Casts and
 // notifications are published with publisher confirms, tracked
-// asynchronously on one channel; each publisher waits for its own
-// confirm only. Calls go through a second channel without confirms,
-// since the reply confirms a call: they carry their _msg_id as
-// correlation_id, by which a basic.return finds the call to fail. Replies and heartbeats go without confirms too. Each channel has
+// asynchronously on a pool of four channels; each publisher waits for its
+// own confirm only. Calls go through a second pool of four channels
+// without confirms, since the reply confirms a call: they carry their
+// _msg_id as correlation_id, by which a basic.return finds the call to
+// fail. Replies and heartbeats go without confirms too. Each channel has
 // a writer goroutine that writes what its publishers hand it, in order;
 // a publisher waits for it within its ctx, so a broker that stops reading
 // never holds a call or a cast past its ctx. A writer with several

@@ -13,6 +13,10 @@ import (
 )
 
 const (
+	// publishChannels is the size of each of a transport's two pools of
+	// publishing channels. Publishes on one channel are written one at a
+	// time, but their confirms are awaited in parallel.
+	publishChannels = 4
 	// notifyBuffer is the capacity of the confirm and return channels
 	// amqp091 fills from its reader goroutine.
 	notifyBuffer = 256
@@ -191,10 +195,11 @@ func (t *Transport) publishOn(ctx context.Context, s *session, ex *exchangeDecl,
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("rabbit: publishing: %w", err)
 	}
-	p := s.confirmed
+	pool := s.pubs
 	if !confirmed {
-		p = s.calls
+		pool = s.calls
 	}
+	p := pool[s.next.Add(1)%uint64(len(pool))]
 	pc := p.open()
 	if pc == nil {
 		// Opening a channel is a broker round trip, which can block on a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,12 +307,12 @@ func TestPublishChannelRecovers(t *testing.T) {
 	}
 	s := client.sess.Load()
 	opened := make(map[*pubChannel]bool)
-	for _, p := range []*publisher{s.confirmed, s.calls} {
+	for _, p := range s.pubs {
 		if pc := p.pc.Load(); pc != nil {
 			opened[pc] = true
 		}
 	}
-	for i := range 2 {
+	for i := range 2 * publishChannels {
 		err := client.Cast(within(t, 5*time.Second), other, &message.Request{Method: "m"})
 		if err == nil || !strings.Contains(err.Error(), "PRECONDITION_FAILED") || errors.Is(err, transport.ErrConnectionLost) {
 			t.Errorf("Cast %d to an exchange of another type = %v, want a 406", i, err)
@@ -322,14 +323,14 @@ func TestPublishChannelRecovers(t *testing.T) {
 			t.Errorf("a publishing channel closed after refused declarations, want them made on channels of their own")
 		}
 	}
-	// The broker closing both publishing channels, as a channel error
+	// The broker closing every channel of both pools, as a channel error
 	// would.
-	for _, p := range []*publisher{s.confirmed, s.calls} {
+	for _, p := range append(slices.Clone(s.pubs), s.calls...) {
 		if pc := p.pc.Load(); pc != nil {
 			_ = pc.ch.Close()
 		}
 	}
-	for i := range 2 {
+	for i := range 2 * publishChannels {
 		rep, err := client.Call(within(t, 5*time.Second), tgt, &message.Request{Method: "m"})
 		if err != nil || string(rep.Result) != `"ok"` {
 			t.Errorf("Call %d after channel failures = %v, %v; want \"ok\"", i, rep, err)
@@ -392,8 +393,8 @@ func TestFanoutExchangeRedeclared(t *testing.T) {
 		return tr.Cast(ctx, fanout, &message.Request{Method: what})
 	}
 	var noRoute *transport.NoRouteError
-	// The publishing channel declares the exchange once.
-	for i := range 2 {
+	// Every channel of the pool declares the exchange once.
+	for i := range 2 * publishChannels {
 		if err := cast("first"); !errors.As(err, &noRoute) {
 			t.Fatalf("cast %d before the delete = %v, want a *transport.NoRouteError", i, err)
 		}
@@ -405,13 +406,13 @@ func TestFanoutExchangeRedeclared(t *testing.T) {
 	if err := ch.ExchangeDelete(exchange, false, false); err != nil {
 		t.Fatalf("ExchangeDelete(%s) = %v", exchange, err)
 	}
-	for i := range 2 {
+	for i := range 2 * publishChannels {
 		if err := cast("again"); !errors.As(err, &noRoute) {
 			t.Fatalf("cast %d after the delete = %v, want a *transport.NoRouteError", i, err)
 		}
 	}
 	got := rawQueue(t, ch, exchange, "")
-	for i := range 2 {
+	for i := range 2 * publishChannels {
 		if err := cast("bound"); err != nil {
 			t.Fatalf("cast %d to a bound queue = %v", i, err)
 		}

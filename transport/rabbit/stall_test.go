@@ -146,11 +146,13 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 		}, func(ctx context.Context, tr *Transport, tgt target.Target) error {
 			return tr.Cast(ctx, target.Target{Topic: tgt.Topic, Fanout: true}, &message.Request{Method: "m"})
 		}},
-		// The publishing channel open and the exchange declared: the
+		// Every publishing channel open and the exchange declared: the
 		// cast is written, and only its confirm never comes back.
 		{"cast-confirm", 0, func(t *testing.T, tr *Transport, tgt target.Target) {
-			if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
-				t.Fatalf("Cast before the stall = %v", err)
+			for range publishChannels {
+				if err := tr.Cast(within(t, 10*time.Second), tgt, &message.Request{Method: "m"}); err != nil {
+					t.Fatalf("Cast before the stall = %v", err)
+				}
 			}
 		}, func(ctx context.Context, tr *Transport, tgt target.Target) error {
 			return tr.Cast(ctx, tgt, &message.Request{Method: "m"})
@@ -164,8 +166,10 @@ func TestStalledBrokerDeadlines(t *testing.T) {
 		{"notify-declare", 0, nil, notifyOp},
 		// The queue is declared: only the confirm never comes back.
 		{"notify-confirm", 0, func(t *testing.T, tr *Transport, tgt target.Target) {
-			if err := notifyOp(within(t, 10*time.Second), tr, tgt); err != nil {
-				t.Fatalf("Notify before the stall = %v", err)
+			for range publishChannels {
+				if err := notifyOp(within(t, 10*time.Second), tr, tgt); err != nil {
+					t.Fatalf("Notify before the stall = %v", err)
+				}
 			}
 		}, notifyOp},
 		{"listen-notifications", 1, nil, func(ctx context.Context, tr *Transport, tgt target.Target) error {
