@@ -589,6 +589,12 @@ func (l *Listener) settle(ctx context.Context, in transport.IncomingNotification
 		l.ack(ctx, in)
 		return
 	}
+	if errors.Is(context.Cause(ctx), errShutdown) {
+		// Its handler was cancelled by Close or a Shutdown past its
+		// grace: the notification goes back to the broker when the
+		// transport listener closes, whatever MaxRequeues says.
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("event_type", n.EventType), slog.String("message_id", n.MessageID),
 		slog.Int("deliveries", n.Deliveries), slog.Any("error", failed),
