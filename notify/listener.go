@@ -323,7 +323,11 @@ func (l *Listener) Listen(ctx context.Context) error {
 // The end of ctx is the graceful path, as on the RPC server: the listener
 // stops taking notifications, lets running handlers finish for up to the
 // grace period (GracePeriod), then cancels the contexts of those still
-// running. Handler contexts carry ctx's values, but not its cancellation.
+// running. A notification whose handler fails once cancelled so (or by
+// Close) is neither acked nor requeued by the listener: it goes back to
+// the broker when the transport listener is released, whatever
+// MaxRequeues says. Handler contexts carry ctx's values, but not its
+// cancellation.
 //
 // Serve returns ErrListenerClosed on every clean stop: after the end of
 // ctx, Shutdown or Close, after which the listener is closed for good. It

@@ -1028,3 +1028,41 @@ func (upper) SerializeEntity(ctx context.Context, v any) (json.RawMessage, error
 func (upper) DeserializeEntity(_ context.Context, data json.RawMessage) (json.RawMessage, error) {
 	return json.RawMessage("[" + string(data) + "]"), nil
 }
+
+// TestGraceEndRequeues: a handler that fails once the grace period
+// cancelled it leaves its notification to the broker, which delivers it
+// again, even with MaxRequeues(-1): failing on the listener's cancellation
+// is no failure of the notification.
+func TestGraceEndRequeues(t *testing.T) {
+	bus := memory.NewBus()
+	started := make(chan struct{})
+	l, err := notify.NewListener(newTransport(t, bus), topics, []notify.Endpoint{{Handlers: map[notify.Priority]notify.Handler{
+		notify.Info: notify.HandlerFunc(func(ctx context.Context, _ *notify.Notification) error {
+			close(started)
+			<-ctx.Done()
+			return ctx.Err()
+		}),
+	}}}, notify.MaxRequeues(-1), notify.GracePeriod(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(ctx10(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- l.Serve(ctx) }()
+	if err := notify.NewNotifier(newTransport(t, bus), "p").Info(ctx10(t), nil, "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	if err := await(t, served, "Serve"); !errors.Is(err, notify.ErrListenerClosed) {
+		t.Errorf("Serve = %v, want ErrListenerClosed", err)
+	}
+	again := make(chan *notify.Notification, 1)
+	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(again)}})
+	if n := await(t, again, "the notification again"); n.Deliveries != 2 {
+		t.Errorf("Deliveries = %d, want 2", n.Deliveries)
+	}
+}
