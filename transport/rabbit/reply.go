@@ -20,8 +20,8 @@ import (
 // declares it again before naming it, since a reply published before the
 // consumer is back would otherwise find no queue; when the broker refuses
 // (a cluster still recovering the queue), the call goes on, as the
-// consumer keeps trying. It returns by ctx's end
-// even when the broker does not answer.
+// consumer keeps trying. It returns by ctx's end even when the broker
+// does not answer.
 func (t *Transport) replyQueue(ctx context.Context) (string, error) {
 	t.replyMu.Lock()
 	q, sub := t.replyQ, t.replySub
