@@ -915,17 +915,20 @@ func TestBatchInterceptor(t *testing.T) {
 
 // TestServeCtxEndIsGraceful: when Serve's ctx ends, a running handler
 // finishes with a live ctx and its notification is acked; one that
-// outlives the grace period has its ctx cancelled. Serve returns
-// ErrListenerClosed.
+// outlives the grace period has its ctx cancelled, and when it then fails
+// its notification goes back to the broker, even with MaxRequeues(-1).
+// Serve returns ErrListenerClosed.
 func TestServeCtxEndIsGraceful(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		grace     time.Duration
 		release   bool // the handler returns by itself
+		fail      bool // the handler returns its ctx's error
 		wantAlive bool
 	}{
-		{"finishes", time.Minute, true, true},
-		{"outlives-grace", 100 * time.Millisecond, false, false},
+		{"finishes", time.Minute, true, false, true},
+		{"outlives-grace", 100 * time.Millisecond, false, false, false},
+		{"fails-after-grace", 100 * time.Millisecond, false, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			bus := memory.NewBus()
@@ -939,9 +942,12 @@ func TestServeCtxEndIsGraceful(t *testing.T) {
 					case <-ctx.Done():
 					}
 					ended <- context.Cause(ctx)
+					if c.fail {
+						return ctx.Err()
+					}
 					return nil
 				}),
-			}}}, notify.GracePeriod(c.grace))
+			}}}, notify.GracePeriod(c.grace), notify.MaxRequeues(-1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -967,9 +973,13 @@ func TestServeCtxEndIsGraceful(t *testing.T) {
 			if err := await(t, served, "Serve"); !errors.Is(err, notify.ErrListenerClosed) {
 				t.Errorf("Serve = %v, want ErrListenerClosed", err)
 			}
-			if c.wantAlive {
-				again := make(chan *notify.Notification, 1)
-				listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(again)}})
+			again := make(chan *notify.Notification, 1)
+			listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(again)}})
+			if c.fail {
+				if n := await(t, again, "the notification again"); n.Deliveries != 2 {
+					t.Errorf("Deliveries = %d, want 2", n.Deliveries)
+				}
+			} else {
 				none(t, again, "redelivered notification")
 			}
 		})
@@ -1027,42 +1037,4 @@ func (upper) SerializeEntity(ctx context.Context, v any) (json.RawMessage, error
 
 func (upper) DeserializeEntity(_ context.Context, data json.RawMessage) (json.RawMessage, error) {
 	return json.RawMessage("[" + string(data) + "]"), nil
-}
-
-// TestGraceEndRequeues: a handler that fails once the grace period
-// cancelled it leaves its notification to the broker, which delivers it
-// again, even with MaxRequeues(-1): failing on the listener's cancellation
-// is no failure of the notification.
-func TestGraceEndRequeues(t *testing.T) {
-	bus := memory.NewBus()
-	started := make(chan struct{})
-	l, err := notify.NewListener(newTransport(t, bus), topics, []notify.Endpoint{{Handlers: map[notify.Priority]notify.Handler{
-		notify.Info: notify.HandlerFunc(func(ctx context.Context, _ *notify.Notification) error {
-			close(started)
-			<-ctx.Done()
-			return ctx.Err()
-		}),
-	}}}, notify.MaxRequeues(-1), notify.GracePeriod(10*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(ctx10(t)); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- l.Serve(ctx) }()
-	if err := notify.NewNotifier(newTransport(t, bus), "p").Info(ctx10(t), nil, "e", nil); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	cancel()
-	if err := await(t, served, "Serve"); !errors.Is(err, notify.ErrListenerClosed) {
-		t.Errorf("Serve = %v, want ErrListenerClosed", err)
-	}
-	again := make(chan *notify.Notification, 1)
-	listen(t, newTransport(t, bus), notify.Endpoint{Handlers: map[notify.Priority]notify.Handler{notify.Info: recorder(again)}})
-	if n := await(t, again, "the notification again"); n.Deliveries != 2 {
-		t.Errorf("Deliveries = %d, want 2", n.Deliveries)
-	}
 }
