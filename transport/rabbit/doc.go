@@ -188,8 +188,11 @@
 // to OnDrop.
 //
 // Bodies are oslo.messaging 2.0 envelopes (package internal/wire), with
-// content_type application/json, content_encoding utf-8, delivery_mode 2
-// and a message_id unique per publish. Calls carry expiration = the time
+// content_type application/json, content_encoding utf-8 and delivery_mode
+// 2. Casts and notifications also carry a message_id unique per publish,
+// which matches a basic.return to its confirm; calls carry their _msg_id
+// as correlation_id instead, and replies neither (oslo.messaging sends
+// neither property on any message). Calls carry expiration = the time
 // left before the ctx deadline in ms, as oslo.messaging sends its timeout,
 // and the header x-warren-deadline = that deadline in unix ms (int64),
 // which oslo.messaging peers ignore. A listener takes a request's deadline

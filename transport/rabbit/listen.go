@@ -431,10 +431,11 @@ func (l *listener) deleteExpiringQueue() error {
 // queue replyTo through the default exchange, mandatory, without a
 // publisher confirm: a reply needs none, since its caller stops waiting
 // at its deadline either way. A reply whose queue is gone comes back and
-// is dropped with a log line.
+// is dropped with a log line. A reply carries no message_id, as
+// oslo.messaging's do not: nothing matches it.
 func (t *Transport) publishReply(ctx context.Context, replyTo string, body []byte) error {
 	if err := t.usable(); err != nil {
 		return err
 	}
-	return t.publishWith(ctx, nil, replyTo, t.publishing(wire.NewID(), body), false)
+	return t.publishWith(ctx, nil, replyTo, t.publishing("", body), false)
 }

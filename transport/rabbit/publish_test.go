@@ -135,7 +135,12 @@ func TestPublishedMessages(t *testing.T) {
 			if got.Method != "echo" || string(got.Args) != `{"x": 1}` {
 				t.Errorf("body method, args = %q, %s; want echo, {\"x\": 1}", got.Method, got.Args)
 			}
-			if got.UniqueID == "" || got.UniqueID != d.MessageId {
+			switch {
+			case c.call && d.MessageId != "":
+				t.Errorf("a call's message_id = %q, want none", d.MessageId)
+			case c.call && d.CorrelationId != got.MsgID:
+				t.Errorf("a call's correlation_id = %q, want its _msg_id %q", d.CorrelationId, got.MsgID)
+			case !c.call && (got.UniqueID == "" || got.UniqueID != d.MessageId):
 				t.Errorf("_unique_id %q, message_id %q; want the same id", got.UniqueID, d.MessageId)
 			}
 			if req.UniqueID != "" || req.MsgID != "" || req.ReplyTo != "" {
