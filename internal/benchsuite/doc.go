@@ -12,8 +12,11 @@
 // row thus reports the CPU seconds of the client process and of the
 // server process apart, and those of the broker's process when it runs
 // on this machine; allocations are counted in the client process.
-// Each side has one server for the call and cast rows (the baseline's one
-// consumer, warren's one rpcserver) and three for the fanout row.
+// Each side has one server for the call rows (the baseline's one
+// consumer, warren's one rpcserver) and three for the fanout row. In the
+// cast rows both publishers' casts go to the baseline's consumer, so that
+// the rows compare the publishers, except in the row "to rpcserver",
+// whose warren casts go to warren's rpcserver.
 //
 // Run it with ./scripts/bench; its smoke test runs under go test -short.
 package benchsuite

@@ -98,7 +98,7 @@ func (s serverSpec) start(ctx context.Context) (stop func(), err error) {
 		if err != nil {
 			return nil, err
 		}
-		queues := []string{s.Topic + "-rawcast"}
+		queues := []string{s.Topic + "-rawcast", castTopic(s.Topic)}
 		if s.Fanout {
 			for i := range 3 {
 				queues = append(queues, fmt.Sprintf("%s-rawfan%d", s.Topic, i+1))
@@ -119,6 +119,12 @@ func (s serverSpec) start(ctx context.Context) (stop func(), err error) {
 func preset(quorum bool) rabbit.Queues {
 	return rabbit.Queues{Quorum: quorum, TransientQuorum: quorum}
 }
+
+// castTopic is the topic of warren's casts in the cast rows that measure
+// the publishers: its queue, like the baseline's cast queue, is drained by
+// the baseline's process, so that warren's casts and the baseline's meet
+// the same consumer.
+func castTopic(topic string) string { return topic + "-wcast" }
 
 // fanoutTopic is the topic of the fanout rows' three warren replicas:
 // the call and cast rows' topic has one server, as the baseline has one.

@@ -45,6 +45,11 @@ type Row struct {
 	Concurrency int
 	Payload     int
 	Fanout      bool
+	// Served is true for the cast row whose warren variant casts to
+	// warren's rpcserver, end to end; in the other cast rows warren's
+	// casts, like the baseline's, go to the hand-written consumer, so
+	// that the two publishers are measured against the same consumer.
+	Served bool
 	// Quorum is true for the rows with the quorum ("modern") queue
 	// preset: warren with rabbit.Queues{Quorum: true, TransientQuorum:
 	// true}, the baseline with quorum request, cast and reply queues.
@@ -120,6 +125,7 @@ type rowSpec struct {
 	conc    int
 	payload int
 	fanout  bool
+	served  bool // a cast row whose warren variant casts to warren's rpcserver
 	quorum  bool
 }
 
@@ -127,6 +133,9 @@ func (s rowSpec) name() string {
 	n := fmt.Sprintf("%s c=%d %s", s.kind, s.conc, size(s.payload))
 	if s.fanout {
 		n = fmt.Sprintf("fanout cast to 3 c=%d %s", s.conc, size(s.payload))
+	}
+	if s.served {
+		n += " to rpcserver"
 	}
 	if s.quorum {
 		n += " quorum"
@@ -159,6 +168,7 @@ func specs(short bool) []rowSpec {
 		}
 	}
 	return append(out,
+		rowSpec{kind: "cast", conc: 64, payload: 100, served: true},
 		rowSpec{kind: "call", conc: 16, payload: 10_000},
 		rowSpec{kind: "call", conc: 4, payload: 1 << 20},
 		rowSpec{kind: "cast", conc: 16, payload: 100, fanout: true},
@@ -230,7 +240,7 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	}
 	rows := make([]Row, len(sp))
 	for i, s := range sp {
-		r := Row{Name: s.name(), Kind: s.kind, Concurrency: s.conc, Payload: s.payload, Fanout: s.fanout, Quorum: s.quorum}
+		r := Row{Name: s.name(), Kind: s.kind, Concurrency: s.conc, Payload: s.payload, Fanout: s.fanout, Served: s.served, Quorum: s.quorum}
 		for j, n := range names[i] {
 			res := median(n, samples[i][j])
 			if j == len(names[i])-1 {
@@ -419,12 +429,13 @@ func (e *env) queueArgs() amqp.Table {
 	return nil
 }
 
-// rawQueues returns the baseline's queues and the exchanges they are bound
-// to with their names: <topic>-raw and <topic>-rawcast on the control
-// exchange, and without the quorum preset <topic>-rawfan1 to 3 on the
-// fanout exchange <topic>-rawfan.
+// rawQueues returns the queues the baseline's process consumes and the
+// exchanges they are bound to with their names: <topic>-raw,
+// <topic>-rawcast and castTopic on the control exchange, and without the
+// quorum preset <topic>-rawfan1 to 3 on the fanout exchange
+// <topic>-rawfan.
 func (e *env) rawQueues() [][2]string {
-	qs := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawcast", e.exchange}}
+	qs := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawcast", e.exchange}, {castTopic(e.topic), e.exchange}}
 	if !e.quorum {
 		for i := range 3 {
 			qs = append(qs, [2]string{fmt.Sprintf("%s-rawfan%d", e.topic, i+1), e.topic + "-rawfan"})
@@ -476,7 +487,7 @@ func (e *env) withChannel(f func(ch *amqp.Channel) error) error {
 // no message.
 func (e *env) waitIdle(ctx context.Context) error {
 	return e.withChannel(func(ch *amqp.Channel) error {
-		queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawcast"}
+		queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawcast", castTopic(e.topic)}
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		deadline := time.After(time.Minute)
@@ -586,16 +597,21 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 		vs = append(vs, variant{"amqp091 confirms, streamed", func(ctx context.Context) error {
 			return c.cast(ctx, exchange, key, body)
 		}, c.close, e.baseline})
-		tg := target.Target{Topic: e.topic}
+		// Unless the row is served end to end, warren's casts go to the
+		// baseline's consumer, as the baseline's do.
+		tg, server := target.Target{Topic: castTopic(e.topic)}, e.baseline
 		var opts []rpcclient.Option
-		if s.fanout {
-			tg.Topic = fanoutTopic(e.topic)
+		switch {
+		case s.fanout:
+			tg.Topic, server = fanoutTopic(e.topic), e.warren
 			opts = append(opts, rpcclient.Fanout())
+		case s.served:
+			tg.Topic, server = e.topic, e.warren
 		}
 		cl := rpcclient.New(e.client, tg, opts...)
 		vs = append(vs, variant{"warren", func(ctx context.Context) error {
 			return cl.Cast(ctx, echoMethod, args)
-		}, none, e.warren})
+		}, none, server})
 	}
 	return vs, nil
 }
