@@ -101,11 +101,11 @@ func (t *Transport) abort() {
 
 // connect opens the publishing and the consuming connection to h.
 func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, error) {
-	pub, cork, err := t.dialOne(ctx, h)
+	pub, cork, err := t.dialOne(ctx, h, true)
 	if err != nil {
 		return nil, err
 	}
-	con, _, err := t.dialOne(ctx, h)
+	con, _, err := t.dialOne(ctx, h, false)
 	if err != nil {
 		_ = pub.Close()
 		return nil, err
@@ -129,10 +129,11 @@ func (t *Transport) connect(ctx context.Context, h transport.Host) (*session, er
 	return s, nil
 }
 
-// dialOne opens one AMQP connection to h and returns it with the top of
-// its socket, which its publishing channels may cork. Cancelling ctx
-// aborts the handshake.
-func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connection, *corkedConn, error) {
+// dialOne opens one AMQP connection to h. With corked, the publishing
+// connection, it returns it with the top of its socket, which its
+// publishing channels may cork; else the *corkedConn is nil. Cancelling
+// ctx aborts the handshake.
+func (t *Transport) dialOne(ctx context.Context, h transport.Host, corked bool) (*amqp.Connection, *corkedConn, error) {
 	u := t.url
 	name := t.s.connectionName
 	if name == "" {
@@ -184,6 +185,9 @@ func (t *Transport) dialOne(ctx context.Context, h transport.Host) (*amqp.Connec
 			conn = tc
 		}
 		rec = &recordingConn{Conn: conn}
+		if !corked {
+			return rec, nil
+		}
 		cork = &corkedConn{Conn: rec}
 		return cork, nil
 	}
