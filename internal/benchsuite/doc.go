@@ -1,8 +1,10 @@
 // Package benchsuite measures warren against the best hand-written
 // amqp091-go code on the same broker, in the same run, interleaved: RPC
 // calls (a private reply queue and Direct Reply-to, correlation ids, many
-// calls in flight on one connection, a tuned prefetch, multiple acks) and
-// a cast publisher with streamed publisher confirms, against warren's
+// calls in flight on one connection, a tuned prefetch, multiple acks; a
+// server that echoes the request's bytes, and a pair that encodes and
+// decodes oslo.messaging's messages with encoding/json) and a cast
+// publisher with streamed publisher confirms, against warren's
 // Call and confirmed Cast at several concurrencies, payload sizes, a
 // fanout to three servers, and with the quorum ("modern") queue preset.
 //

@@ -29,7 +29,7 @@ const serverEnv = "WARREN_BENCHSUITE_SERVER"
 // Roles of a server process.
 const (
 	roleWarren   = "warren"   // an rpcserver of an echo endpoint, and three for fanout
-	roleBaseline = "baseline" // the hand-written amqp091 server and cast consumers
+	roleBaseline = "baseline" // the hand-written amqp091 servers and cast consumers
 )
 
 // serverSpec is what a server process serves.
@@ -98,6 +98,11 @@ func (s serverSpec) start(ctx context.Context) (stop func(), err error) {
 		if err != nil {
 			return nil, err
 		}
+		jsrv, err := startRawJSONServer(s.URL, s.Topic+"-rawjson")
+		if err != nil {
+			srv.close()
+			return nil, err
+		}
 		queues := []string{s.Topic + "-rawcast", castTopic(s.Topic)}
 		if s.Fanout {
 			for i := range 3 {
@@ -107,9 +112,10 @@ func (s serverSpec) start(ctx context.Context) (stop func(), err error) {
 		drain, err := startRawDrain(s.URL, queues...)
 		if err != nil {
 			srv.close()
+			jsrv.close()
 			return nil, err
 		}
-		return func() { srv.close(); drain.close() }, nil
+		return func() { srv.close(); jsrv.close(); drain.close() }, nil
 	}
 	return nil, fmt.Errorf("benchsuite: unknown server role %q", s.Role)
 }

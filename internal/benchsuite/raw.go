@@ -17,10 +17,11 @@ const directReplyTo = "amq.rabbitmq.reply-to"
 // always has work queued for it at 256 calls in flight.
 const rawPrefetch = 256
 
-// rawServer is the baseline's server, hand-written on amqp091: one
+// rawServer is a baseline's server, hand-written on amqp091: one
 // consuming channel with a tuned prefetch and manual acks, acked several
-// at a time (multiple), replying on its own channel without confirms with
-// the request's body.
+// at a time (multiple), replying on its own channel without confirms: with
+// the request's body (startRawServer), or with a reply encoded as
+// oslo.messaging's (startRawJSONServer).
 type rawServer struct {
 	conn *amqp.Connection
 	done chan struct{} // closed when serve returns
@@ -29,6 +30,23 @@ type rawServer struct {
 // startRawServer consumes queue on a connection of its own and echoes each
 // request to its reply_to with its correlation_id.
 func startRawServer(url, queue string) (*rawServer, error) {
+	return startConsumer(url, queue, func(d *amqp.Delivery, out *amqp.Channel) error {
+		if d.ReplyTo == "" {
+			return nil
+		}
+		return out.Publish("", d.ReplyTo, false, false, amqp.Publishing{
+			ContentType:   "application/json",
+			CorrelationId: d.CorrelationId,
+			Body:          d.Body,
+		})
+	})
+}
+
+// startConsumer consumes queue on a connection of its own, with one
+// consuming channel, prefetch rawPrefetch and manual acks, and hands each
+// delivery to handle with a channel to reply on; an error of handle
+// stops the consumer.
+func startConsumer(url, queue string, handle func(d *amqp.Delivery, out *amqp.Channel) error) (*rawServer, error) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return nil, fmt.Errorf("raw server: %w", err)
@@ -53,26 +71,19 @@ func startRawServer(url, queue string) (*rawServer, error) {
 		return nil, fmt.Errorf("raw server: %w", err)
 	}
 	s := &rawServer{conn: conn, done: make(chan struct{})}
-	go s.serve(deliveries, out)
+	go s.serve(deliveries, out, handle)
 	return s, nil
 }
 
 // rawAckEvery bounds how many requests the baseline server holds unacked.
 const rawAckEvery = 64
 
-func (s *rawServer) serve(deliveries <-chan amqp.Delivery, out *amqp.Channel) {
+func (s *rawServer) serve(deliveries <-chan amqp.Delivery, out *amqp.Channel, handle func(d *amqp.Delivery, out *amqp.Channel) error) {
 	defer close(s.done)
 	unacked := 0
 	for d := range deliveries {
-		if d.ReplyTo != "" {
-			err := out.Publish("", d.ReplyTo, false, false, amqp.Publishing{
-				ContentType:   "application/json",
-				CorrelationId: d.CorrelationId,
-				Body:          d.Body,
-			})
-			if err != nil {
-				return
-			}
+		if err := handle(&d, out); err != nil {
+			return
 		}
 		// Ack what was received, all at once, when nothing more is
 		// waiting or enough is unacked.

@@ -431,11 +431,11 @@ func (e *env) queueArgs() amqp.Table {
 
 // rawQueues returns the queues the baseline's process consumes and the
 // exchanges they are bound to with their names: <topic>-raw,
-// <topic>-rawcast and castTopic on the control exchange, and without the
-// quorum preset <topic>-rawfan1 to 3 on the fanout exchange
-// <topic>-rawfan.
+// <topic>-rawjson, <topic>-rawcast and castTopic on the control exchange,
+// and without the quorum preset <topic>-rawfan1 to 3 on the fanout
+// exchange <topic>-rawfan.
 func (e *env) rawQueues() [][2]string {
-	qs := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawcast", e.exchange}, {castTopic(e.topic), e.exchange}}
+	qs := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawjson", e.exchange}, {e.topic + "-rawcast", e.exchange}, {castTopic(e.topic), e.exchange}}
 	if !e.quorum {
 		for i := range 3 {
 			qs = append(qs, [2]string{fmt.Sprintf("%s-rawfan%d", e.topic, i+1), e.topic + "-rawfan"})
@@ -487,7 +487,7 @@ func (e *env) withChannel(f func(ch *amqp.Channel) error) error {
 // no message.
 func (e *env) waitIdle(ctx context.Context) error {
 	return e.withChannel(func(ch *amqp.Channel) error {
-		queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawcast", castTopic(e.topic)}
+		queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawjson", e.topic + "-rawcast", castTopic(e.topic)}
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		deadline := time.After(time.Minute)
@@ -553,6 +553,11 @@ func (e *env) body(n int) ([]byte, error) {
 	return wire.EncodeRequest(&message.Request{Method: echoMethod, Args: args, MsgID: wire.NewID(), UniqueID: wire.NewID()})
 }
 
+// rawJSONVariant names the baseline that encodes and decodes oslo.messaging
+// messages with encoding/json, as a hand-written peer of oslo.messaging
+// services must (the other call baselines echo the request's bytes).
+const rawJSONVariant = "amqp091 + encoding/json"
+
 // variants returns the baselines of s, then warren's variant.
 func (e *env) variants(s rowSpec) ([]variant, error) {
 	body, err := e.body(s.payload)
@@ -578,6 +583,15 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 			}
 			vs = append(vs, variant{name, func(ctx context.Context) error {
 				return c.call(ctx, e.exchange, e.topic+"-raw", body)
+			}, c.close, e.baseline})
+		}
+		if !e.quorum {
+			c, err := newRawJSONClient(e.url)
+			if err != nil {
+				return nil, err
+			}
+			vs = append(vs, variant{rawJSONVariant, func(ctx context.Context) error {
+				return c.call(ctx, e.exchange, e.topic+"-rawjson", args)
 			}, c.close, e.baseline})
 		}
 		cl := rpcclient.New(e.client, target.Target{Topic: e.topic})
