@@ -106,6 +106,16 @@ func listeningInodes(file string, port uint16, inodes map[string]bool) error {
 	return sc.Err()
 }
 
+// sample returns b's CPU time, and false when b is nil (the broker was
+// not found) or its CPU time cannot be read (its process went away).
+func (b *brokerProc) sample() (time.Duration, bool) {
+	if b == nil {
+		return 0, false
+	}
+	d, err := b.cpu()
+	return d, err == nil
+}
+
 // cpu returns the CPU time, user and system, the broker has used so far.
 func (b *brokerProc) cpu() (time.Duration, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.pid))

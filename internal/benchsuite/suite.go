@@ -294,12 +294,7 @@ func measure(ctx context.Context, v variant, conc int, d time.Duration, broker *
 	if err != nil {
 		return sample{}, err
 	}
-	var brk0 time.Duration
-	if broker != nil {
-		if brk0, err = broker.cpu(); err != nil {
-			broker = nil // it went away: the rest of the sample stands
-		}
-	}
+	brk0, brkSeen := broker.sample()
 	cpu0 := cpuTime()
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, d)
@@ -307,12 +302,8 @@ func measure(ctx context.Context, v variant, conc int, d time.Duration, broker *
 	cancel()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
-	var brk1 time.Duration
-	if broker != nil {
-		if brk1, err = broker.cpu(); err != nil {
-			broker = nil
-		}
-	}
+	brk1, seen := broker.sample()
+	brkSeen = brkSeen && seen // it may have gone away: the rest of the sample stands
 	srv1, err := v.server.cpu(ctx)
 	if err != nil {
 		return sample{}, err
@@ -320,7 +311,7 @@ func measure(ctx context.Context, v variant, conc int, d time.Duration, broker *
 	runtime.ReadMemStats(&ms1)
 
 	s := sample{ops: len(lat), errs: errs, elapsed: elapsed, lat: lat, cpu: cpu, srvCPU: srv1 - srv0, mallocs: ms1.Mallocs - ms0.Mallocs,
-		brokerCPU: brk1 - brk0, brokerSeen: broker != nil}
+		brokerCPU: brk1 - brk0, brokerSeen: brkSeen}
 	slices.Sort(lat)
 	s.p50, s.p99, s.p999 = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 0.999)
 	s.perSec = float64(s.ops) / elapsed.Seconds()
