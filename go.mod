@@ -1,8 +1,9 @@
 module github.com/warrenrpc/warren
 
-go 1.25
+go 1.26
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/google/uuid v1.6.0
 	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/rabbitmq/amqp091-go v1.16.0

@@ -214,7 +214,7 @@ func (s *argSpec) decode(method string, args json.RawMessage, dst any) error {
 		return nil
 	}
 	if s.known != nil {
-		if json.Unmarshal(args, dst) == nil && s.allKnown(args) {
+		if jsonnum.Plain(args, dst) == nil && s.allKnown(args) {
 			return nil
 		}
 		// Let the strict decoding below find and name the error.

@@ -125,3 +125,59 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// mixed has a field of each kind encoding/json decodes without an
+// interface, and field names that differ from their keys in case.
+type mixed struct {
+	Int    int                `json:"int"`
+	Uint   uint8              `json:"uint"`
+	Float  float32            `json:"float"`
+	Str    string             `json:"str"`
+	Bytes  []byte             `json:"bytes"`
+	List   []int16            `json:"list"`
+	Arr    [2]bool            `json:"arr"`
+	Map    map[string]float64 `json:"map"`
+	IntMap map[int]string     `json:"int_map"`
+	Ptr    *plain             `json:"ptr"`
+	Raw    json.RawMessage    `json:"raw"`
+	Lower  string
+	Omit   string `json:"-"`
+}
+
+// quoted has a field with the ",string" option, which Plain leaves to
+// encoding/json.
+type quoted struct {
+	Quoted int    `json:"quoted,string"`
+	Str    string `json:"str"`
+}
+
+// FuzzPlain checks Plain against json.Unmarshal on any input, into
+// structs (with and without a ",string" option), a slice and a string:
+// both succeed or both fail with the same error, and on success they
+// decode the same values.
+func FuzzPlain(f *testing.F) {
+	for _, s := range []string{
+		`{"int": 1, "uint": 255, "float": 1.5, "str": "a\u00e9\ud83d\ude00", "quoted": "12", "bytes": "aGk=", "list": [1, -2], "arr": [true, false], "map": {"x": 1e3}, "int_map": {"7": "x"}, "ptr": {"n": 3, "tags": {"a": "b"}}, "raw": [1, {"a": null}], "LOWER": "case", "Omit": "x"}`,
+		`{"quoted": "+0", "str": "x"}`, `{"int": 1.5}`, `{"uint": 256}`, `{"str": 1}`, `{"quoted": 12}`, `{"bytes": "!"}`, `{"arr": [true, true, true]}`,
+		`{"int": 1, "int": 2}`, `{"str": "\xff"}`, `{"map": null}`, `[1, 2]`, `"s"`, `null`, `{`, `{"int": 1} x`, ` {} `, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, newDst := range []func() any{
+			func() any { return new(mixed) },
+			func() any { return new(quoted) },
+			func() any { return new([]uint16) },
+			func() any { return new(string) },
+		} {
+			got, want := newDst(), newDst()
+			gerr, werr := jsonnum.Plain(data, got), json.Unmarshal(data, want)
+			if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+				t.Fatalf("into %T: Plain(%q) = %v, json.Unmarshal = %v", got, data, gerr, werr)
+			}
+			if gerr == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("into %T: Plain(%q) decoded %#v, json.Unmarshal %#v", got, data, got, want)
+			}
+		}
+	})
+}
