@@ -123,39 +123,55 @@ type rawClient struct {
 // Reply-to when direct is set, else from a private queue: a quorum queue
 // when queueArgs ask for one, else an exclusive one.
 func newRawClient(url string, direct bool, queueArgs amqp.Table) (*rawClient, error) {
+	r, err := openReplies(url, direct, queueArgs)
+	if err != nil {
+		return nil, fmt.Errorf("raw client: %w", err)
+	}
+	c := &rawClient{conn: r.conn, ch: r.ch, replyTo: r.queue, quorum: r.quorum, pending: make(map[string]chan []byte), done: make(chan struct{})}
+	go c.route(r.deliveries)
+	return c, nil
+}
+
+// replies is a baseline client's connection and channel, consuming its
+// replies with automatic acks.
+type replies struct {
+	conn       *amqp.Connection
+	ch         *amqp.Channel
+	queue      string // where the replies go
+	quorum     bool   // queue is a quorum queue of the client's own
+	deliveries <-chan amqp.Delivery
+}
+
+// openReplies dials url and consumes replies through Direct Reply-to when
+// direct is set, else from a private queue: a quorum queue when queueArgs
+// ask for one, else an exclusive one.
+func openReplies(url string, direct bool, queueArgs amqp.Table) (*replies, error) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
-		return nil, fmt.Errorf("raw client: %w", err)
+		return nil, err
 	}
-	ch, err := conn.Channel()
+	r := &replies{conn: conn, queue: directReplyTo, quorum: !direct && queueArgs[amqp.QueueTypeArg] == amqp.QueueTypeQuorum}
+	r.ch, err = conn.Channel()
+	if err == nil {
+		switch {
+		case r.quorum:
+			// Quorum queues are durable, neither exclusive nor auto-delete.
+			r.queue = "benchsuite-reply-" + wire.NewID()
+			_, err = r.ch.QueueDeclare(r.queue, true, false, false, false, queueArgs)
+		case !direct:
+			var q amqp.Queue
+			q, err = r.ch.QueueDeclare("", false, true, true, false, nil)
+			r.queue = q.Name
+		}
+	}
+	if err == nil {
+		r.deliveries, err = r.ch.Consume(r.queue, "", true, false, false, false, nil)
+	}
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("raw client: %w", err)
+		return nil, err
 	}
-	replyTo := directReplyTo
-	quorum := !direct && queueArgs[amqp.QueueTypeArg] == amqp.QueueTypeQuorum
-	switch {
-	case quorum:
-		// Quorum queues are durable, neither exclusive nor auto-delete.
-		replyTo = "benchsuite-reply-" + wire.NewID()
-		_, err = ch.QueueDeclare(replyTo, true, false, false, false, queueArgs)
-	case !direct:
-		var q amqp.Queue
-		q, err = ch.QueueDeclare("", false, true, true, false, nil)
-		replyTo = q.Name
-	}
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("raw client: %w", err)
-	}
-	replies, err := ch.Consume(replyTo, "", true, false, false, false, nil)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("raw client: %w", err)
-	}
-	c := &rawClient{conn: conn, ch: ch, replyTo: replyTo, quorum: quorum, pending: make(map[string]chan []byte), done: make(chan struct{})}
-	go c.route(replies)
-	return c, nil
+	return r, nil
 }
 
 func (c *rawClient) route(replies <-chan amqp.Delivery) {

@@ -97,27 +97,12 @@ type rawJSONClient struct {
 }
 
 func newRawJSONClient(url string) (*rawJSONClient, error) {
-	conn, err := amqp.Dial(url)
+	r, err := openReplies(url, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("raw JSON client: %w", err)
 	}
-	ch, err := conn.Channel()
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("raw JSON client: %w", err)
-	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("raw JSON client: %w", err)
-	}
-	replies, err := ch.Consume(q.Name, "", true, false, false, false, nil)
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("raw JSON client: %w", err)
-	}
-	c := &rawJSONClient{conn: conn, ch: ch, replyTo: q.Name, pending: make(map[string]chan *osloReply), done: make(chan struct{})}
-	go c.route(replies)
+	c := &rawJSONClient{conn: r.conn, ch: r.ch, replyTo: r.queue, pending: make(map[string]chan *osloReply), done: make(chan struct{})}
+	go c.route(r.deliveries)
 	return c, nil
 }
 

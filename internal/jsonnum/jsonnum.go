@@ -36,40 +36,60 @@ func Unmarshal(data []byte, dst any) error {
 	return json.Unmarshal(data, dst)
 }
 
-// holds caches HoldsInterface by type.
-var holds sync.Map // reflect.Type -> bool
-
 // HoldsInterface reports whether decoding JSON into a value of type t can
 // store into an interface value: t is, or contains through pointers,
 // slices, arrays, maps and struct fields, an interface type. A nil t holds
 // none.
-func HoldsInterface(t reflect.Type) bool {
+func HoldsInterface(t reflect.Type) bool { return interfaces.holds(t) }
+
+var (
+	interfaces = &typeSearch{is: func(t reflect.Type) bool { return t.Kind() == reflect.Interface }}
+	// quotedNumbers finds struct fields with the ",string" option of their
+	// json tag.
+	quotedNumbers = &typeSearch{field: func(f reflect.StructField) bool {
+		_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		return slices.Contains(strings.Split(opts, ","), "string")
+	}}
+)
+
+// typeSearch finds whether a type is, or contains through pointers,
+// slices, arrays, map values and struct fields, a type that is matches
+// or a struct field that field matches (either may be nil), and caches
+// the answer by type.
+type typeSearch struct {
+	is    func(reflect.Type) bool
+	field func(reflect.StructField) bool
+	cache sync.Map // reflect.Type -> bool
+}
+
+// holds reports whether t holds what s looks for; a nil t holds nothing.
+func (s *typeSearch) holds(t reflect.Type) bool {
 	if t == nil {
 		return false
 	}
-	if v, ok := holds.Load(t); ok {
+	if v, ok := s.cache.Load(t); ok {
 		return v.(bool)
 	}
-	v := holdsInterface(t, map[reflect.Type]bool{})
-	holds.Store(t, v)
+	v := s.search(t, map[reflect.Type]bool{})
+	s.cache.Store(t, v)
 	return v
 }
 
-func holdsInterface(t reflect.Type, seen map[reflect.Type]bool) bool {
+func (s *typeSearch) search(t reflect.Type, seen map[reflect.Type]bool) bool {
 	if seen[t] {
 		return false // a recursive type: its other fields decide
 	}
 	seen[t] = true
-	switch t.Kind() {
-	case reflect.Interface:
+	if s.is != nil && s.is(t) {
 		return true
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return holdsInterface(t.Elem(), seen)
-	case reflect.Map:
-		return holdsInterface(t.Elem(), seen)
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		return s.search(t.Elem(), seen)
 	case reflect.Struct:
 		for i := range t.NumField() {
-			if holdsInterface(t.Field(i).Type, seen) {
+			f := t.Field(i)
+			if s.field != nil && s.field(f) || s.search(f.Type, seen) {
 				return true
 			}
 		}
@@ -88,46 +108,8 @@ func holdsInterface(t reflect.Type, seen map[reflect.Type]bool) bool {
 // encoding/json's path alone: the two read those options differently
 // ("+0" into an int).
 func Plain(data []byte, dst any) error {
-	if !quotesNumbers(reflect.TypeOf(dst)) && jsonv1.Unmarshal(data, dst) == nil {
+	if !quotedNumbers.holds(reflect.TypeOf(dst)) && jsonv1.Unmarshal(data, dst) == nil {
 		return nil
 	}
 	return json.Unmarshal(data, dst)
-}
-
-var quoting sync.Map // reflect.Type -> bool
-
-// quotesNumbers reports whether values of type t can hold a struct field
-// with the ",string" option of its json tag.
-func quotesNumbers(t reflect.Type) bool {
-	if t == nil {
-		return false
-	}
-	if v, ok := quoting.Load(t); ok {
-		return v.(bool)
-	}
-	v := hasStringOption(t, map[reflect.Type]bool{})
-	quoting.Store(t, v)
-	return v
-}
-
-func hasStringOption(t reflect.Type, seen map[reflect.Type]bool) bool {
-	if seen[t] {
-		return false // a recursive type: its other fields decide
-	}
-	seen[t] = true
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
-		return hasStringOption(t.Elem(), seen)
-	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if _, opts, _ := strings.Cut(f.Tag.Get("json"), ","); slices.Contains(strings.Split(opts, ","), "string") {
-				return true
-			}
-			if hasStringOption(f.Type, seen) {
-				return true
-			}
-		}
-	}
-	return false
 }
