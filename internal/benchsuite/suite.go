@@ -474,11 +474,14 @@ func (e *env) withChannel(f func(ch *amqp.Channel) error) error {
 	return nil
 }
 
-// waitIdle waits, up to a minute, until the request and cast queues hold
-// no message.
+// waitIdle waits, up to a minute, until warren's request queue and the
+// queues the baseline's process consumes hold no message.
 func (e *env) waitIdle(ctx context.Context) error {
 	return e.withChannel(func(ch *amqp.Channel) error {
-		queues := []string{e.topic, e.topic + "-raw", e.topic + "-rawjson", e.topic + "-rawcast", castTopic(e.topic)}
+		queues := []string{e.topic}
+		for _, b := range e.rawQueues() {
+			queues = append(queues, b[0])
+		}
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		deadline := time.After(time.Minute)

@@ -410,6 +410,10 @@ func TestRejectedCallGetsFailure(t *testing.T) {
 		t.Fatalf("Next = %v", err)
 	}
 	d := await(t, replies, 10*time.Second, "the failure reply")
+	if d.MessageId != "" || d.ContentType != "application/json" || d.ContentEncoding != "utf-8" || d.DeliveryMode != amqp.Persistent {
+		t.Errorf("reply message_id %q, content type %q, encoding %q, delivery mode %d; want none and oslo.messaging's properties",
+			d.MessageId, d.ContentType, d.ContentEncoding, d.DeliveryMode)
+	}
 	m, err := wire.DecodeReply(d.Body)
 	if err != nil {
 		t.Fatalf("DecodeReply(%s) = %v", d.Body, err)

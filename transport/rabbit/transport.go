@@ -354,9 +354,9 @@ func publishID(req, c *message.Request) string {
 }
 
 // publishing returns the properties oslo.messaging puts on every message:
-// JSON in UTF-8, persistent, priority 0. amqp091 leaves zero-valued
-// properties (priority 0, empty headers) off the wire, which readers treat
-// the same.
+// JSON in UTF-8, persistent, priority 0, and message_id id. amqp091 leaves
+// zero-valued properties (priority 0, empty headers, an empty id) off the
+// wire, which readers treat the same.
 func publishing(id string, body []byte) amqp.Publishing {
 	return amqp.Publishing{
 		ContentType:     contentType,
