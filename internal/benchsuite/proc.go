@@ -94,20 +94,19 @@ func (s serverSpec) start(ctx context.Context) (stop func(), err error) {
 	case roleWarren:
 		return startWarrenServers(ctx, s)
 	case roleBaseline:
-		srv, err := startRawServer(s.URL, s.Topic+"-raw")
+		q := rawNames(s.Topic)
+		srv, err := startRawServer(s.URL, q.echo)
 		if err != nil {
 			return nil, err
 		}
-		jsrv, err := startRawJSONServer(s.URL, s.Topic+"-rawjson")
+		jsrv, err := startRawJSONServer(s.URL, q.json)
 		if err != nil {
 			srv.close()
 			return nil, err
 		}
-		queues := []string{s.Topic + "-rawcast", castTopic(s.Topic)}
+		queues := []string{q.cast, q.warrenCast}
 		if s.Fanout {
-			for i := range 3 {
-				queues = append(queues, fmt.Sprintf("%s-rawfan%d", s.Topic, i+1))
-			}
+			queues = append(queues, q.fanout...)
 		}
 		drain, err := startRawDrain(s.URL, queues...)
 		if err != nil {
@@ -126,11 +125,32 @@ func preset(quorum bool) rabbit.Queues {
 	return rabbit.Queues{Quorum: quorum, TransientQuorum: quorum}
 }
 
-// castTopic is the topic of warren's casts in the cast rows that measure
-// the publishers: its queue, like the baseline's cast queue, is drained by
-// the baseline's process, so that warren's casts and the baseline's meet
-// the same consumer.
-func castTopic(topic string) string { return topic + "-wcast" }
+// rawQueueNames names the queues that the baseline's process consumes,
+// and the baseline's fanout exchange. Both the suite and the baseline's
+// process derive them from the run's topic.
+type rawQueueNames struct {
+	echo string // requests of the byte-echo server
+	json string // requests of the encoding/json server
+	cast string // the baseline's casts
+	// warrenCast is the topic, and the queue, of warren's casts in the
+	// cast rows that measure the publishers: drained by the baseline's
+	// process, like the baseline's cast queue, so that warren's casts
+	// and the baseline's meet the same consumer.
+	warrenCast     string
+	fanoutExchange string   // the fanout exchange of the baseline's fanout casts
+	fanout         []string // the three queues bound to it
+}
+
+// rawNames returns the names of the baseline's queues for topic:
+// <topic>-raw, -rawjson, -rawcast and -wcast, and -rawfan1 to 3 bound to
+// the fanout exchange <topic>-rawfan.
+func rawNames(topic string) rawQueueNames {
+	n := rawQueueNames{echo: topic + "-raw", json: topic + "-rawjson", cast: topic + "-rawcast", warrenCast: topic + "-wcast", fanoutExchange: topic + "-rawfan"}
+	for i := range 3 {
+		n.fanout = append(n.fanout, fmt.Sprintf("%s%d", n.fanoutExchange, i+1))
+	}
+	return n
+}
 
 // fanoutTopic is the topic of the fanout rows' three warren replicas:
 // the call and cast rows' topic has one server, as the baseline has one.

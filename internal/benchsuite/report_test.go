@@ -19,7 +19,7 @@ import (
 // nothing.
 func reportRows() []Row {
 	return []Row{
-		{Name: "call c=64 100 B quorum", Kind: "call", Concurrency: 64, Payload: 100, Quorum: true,
+		{Name: "call c=64 100 B quorum", Quorum: true,
 			Baseline: []Result{
 				{Variant: "amqp091 quorum reply queue", PerSec: 1000, P50: 4 * time.Millisecond, ClientCPUPer1000: 0.1, ServerCPUPer1000: 0.2, AllocsPerOp: 80},
 				{Variant: "amqp091 Direct Reply-to", PerSec: 2000, P50: 2 * time.Millisecond, ClientCPUPer1000: 0.05, ServerCPUPer1000: 0.04,
@@ -27,7 +27,7 @@ func reportRows() []Row {
 			},
 			Warren: Result{Variant: "warren", PerSec: 1000, P50: 4 * time.Millisecond, ClientCPUPer1000: 0.123, ServerCPUPer1000: 0.456,
 				BrokerCPUPer1000: 0.089, BrokerMeasured: true, AllocsPerOp: 170}},
-		{Name: "cast c=1 100 B", Kind: "cast", Concurrency: 1, Payload: 100,
+		{Name: "cast c=1 100 B",
 			Baseline: []Result{{Variant: "amqp091 confirms, streamed"}},
 			Warren:   Result{Variant: "warren", PerSec: 10, P50: time.Millisecond}},
 	}

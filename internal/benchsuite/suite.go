@@ -40,16 +40,11 @@ type Config struct {
 
 // Row is one line of the report: a workload, its baseline and warren.
 type Row struct {
-	Name        string // e.g. "call c=64 100 B"
-	Kind        string // "call" or "cast"
-	Concurrency int
-	Payload     int
-	Fanout      bool
-	// Served is true for the cast row whose warren variant casts to
-	// warren's rpcserver, end to end; in the other cast rows warren's
-	// casts, like the baseline's, go to the hand-written consumer, so
-	// that the two publishers are measured against the same consumer.
-	Served bool
+	// Name says the workload, e.g. "call c=64 100 B", "cast c=64 100 B
+	// to rpcserver" (warren's casts go to its rpcserver, end to end; in
+	// the other cast rows they go to the baseline's consumer, so that the
+	// two publishers meet the same consumer) or "call c=1 100 B quorum".
+	Name string
 	// Quorum is true for the rows with the quorum ("modern") queue
 	// preset: warren with rabbit.Queues{Quorum: true, TransientQuorum:
 	// true}, the baseline with quorum request, cast and reply queues.
@@ -240,7 +235,7 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 	}
 	rows := make([]Row, len(sp))
 	for i, s := range sp {
-		r := Row{Name: s.name(), Kind: s.kind, Concurrency: s.conc, Payload: s.payload, Fanout: s.fanout, Served: s.served, Quorum: s.quorum}
+		r := Row{Name: s.name(), Quorum: s.quorum}
 		for j, n := range names[i] {
 			res := median(n, samples[i][j])
 			if j == len(names[i])-1 {
@@ -420,16 +415,19 @@ func (e *env) queueArgs() amqp.Table {
 	return nil
 }
 
-// rawQueues returns the queues the baseline's process consumes and the
-// exchanges they are bound to with their names: <topic>-raw,
-// <topic>-rawjson, <topic>-rawcast and castTopic on the control exchange,
-// and without the quorum preset <topic>-rawfan1 to 3 on the fanout
-// exchange <topic>-rawfan.
+// rawQueues returns the queues the baseline's process consumes (see
+// rawNames) and the exchanges they are bound to with their names: the
+// control exchange, and without the quorum preset the baseline's fanout
+// exchange.
 func (e *env) rawQueues() [][2]string {
-	qs := [][2]string{{e.topic + "-raw", e.exchange}, {e.topic + "-rawjson", e.exchange}, {e.topic + "-rawcast", e.exchange}, {castTopic(e.topic), e.exchange}}
+	n := rawNames(e.topic)
+	var qs [][2]string
+	for _, q := range []string{n.echo, n.json, n.cast, n.warrenCast} {
+		qs = append(qs, [2]string{q, e.exchange})
+	}
 	if !e.quorum {
-		for i := range 3 {
-			qs = append(qs, [2]string{fmt.Sprintf("%s-rawfan%d", e.topic, i+1), e.topic + "-rawfan"})
+		for _, q := range n.fanout {
+			qs = append(qs, [2]string{q, n.fanoutExchange})
 		}
 	}
 	return qs
@@ -441,7 +439,7 @@ func (e *env) rawQueues() [][2]string {
 func (e *env) rawTopology() error {
 	return e.withChannel(func(ch *amqp.Channel) error {
 		if !e.quorum {
-			if err := ch.ExchangeDeclare(e.topic+"-rawfan", "fanout", false, true, false, false, nil); err != nil {
+			if err := ch.ExchangeDeclare(rawNames(e.topic).fanoutExchange, "fanout", false, true, false, false, nil); err != nil {
 				return err
 			}
 		}
@@ -520,7 +518,7 @@ func (e *env) deleteTopology() {
 		for _, q := range queues {
 			_, _ = ch.QueueDelete(q, false, false, false)
 		}
-		for _, x := range []string{e.exchange, e.topic + "_fanout", fan + "_fanout", e.topic + "-rawfan"} {
+		for _, x := range []string{e.exchange, e.topic + "_fanout", fan + "_fanout", rawNames(e.topic).fanoutExchange} {
 			_ = ch.ExchangeDelete(x, false, false)
 		}
 		return nil
@@ -558,6 +556,7 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 	if err != nil {
 		return nil, err
 	}
+	raw := rawNames(e.topic)
 	args := echoArgs{Data: e.payload(s.payload)}
 	var vs []variant
 	none := func() {}
@@ -576,7 +575,7 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 				name = "amqp091 Direct Reply-to"
 			}
 			vs = append(vs, variant{name, func(ctx context.Context) error {
-				return c.call(ctx, e.exchange, e.topic+"-raw", body)
+				return c.call(ctx, e.exchange, raw.echo, body)
 			}, c.close, e.baseline})
 		}
 		if !e.quorum {
@@ -585,7 +584,7 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 				return nil, err
 			}
 			vs = append(vs, variant{rawJSONVariant, func(ctx context.Context) error {
-				return c.call(ctx, e.exchange, e.topic+"-rawjson", args)
+				return c.call(ctx, e.exchange, raw.json, args)
 			}, c.close, e.baseline})
 		}
 		cl := rpcclient.New(e.client, target.Target{Topic: e.topic})
@@ -598,16 +597,16 @@ func (e *env) variants(s rowSpec) ([]variant, error) {
 		if err != nil {
 			return nil, err
 		}
-		exchange, key := e.exchange, e.topic+"-rawcast"
+		exchange, key := e.exchange, raw.cast
 		if s.fanout {
-			exchange, key = e.topic+"-rawfan", e.topic
+			exchange, key = raw.fanoutExchange, e.topic
 		}
 		vs = append(vs, variant{"amqp091 confirms, streamed", func(ctx context.Context) error {
 			return c.cast(ctx, exchange, key, body)
 		}, c.close, e.baseline})
 		// Unless the row is served end to end, warren's casts go to the
 		// baseline's consumer, as the baseline's do.
-		tg, server := target.Target{Topic: castTopic(e.topic)}, e.baseline
+		tg, server := target.Target{Topic: raw.warrenCast}, e.baseline
 		var opts []rpcclient.Option
 		switch {
 		case s.fanout:
