@@ -422,12 +422,18 @@ func (sub *subscription) close() error {
 }
 
 // gone reports whether err, from closing a channel or cancelling its
-// consumers, is nil or says the connection under it is gone: closed, or
-// failing its writes before the transport noticed. The broker then drops
-// the channel with the connection, requeueing what it had not acked, so
-// there is nothing left to stop.
+// consumers, is nil or says the connection under it is gone: closed,
+// failing its writes before the transport noticed, or shut down by
+// amqp091 while the close waited for its answer (a frame error of the
+// client's own, such as "EOF": the connection's reader failed). The
+// broker then drops the channel with the connection, requeueing what it
+// had not acked, so there is nothing left to stop.
 func gone(err error) bool {
-	var ne net.Error
+	var (
+		ne net.Error
+		ae *amqp.Error
+	)
 	return err == nil || errors.Is(err, amqp.ErrClosed) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &ne)
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &ne) ||
+		errors.As(err, &ae) && !ae.Server && ae.Code == amqp.FrameError
 }

@@ -26,6 +26,8 @@ func TestGone(t *testing.T) {
 		{"broken pipe", pipe, true},
 		{"reset", fmt.Errorf("reading: %w", syscall.ECONNRESET), true},
 		{"eof", io.EOF, true},
+		{"reader failed", &amqp.Error{Code: amqp.FrameError, Reason: "EOF"}, true},
+		{"broker frame error", &amqp.Error{Code: amqp.FrameError, Reason: "FRAME_ERROR", Server: true}, false},
 		{"broker refusal", &amqp.Error{Code: amqp.NotAllowed, Reason: "NOT_ALLOWED", Server: true}, false},
 		{"no answer", errors.New("the broker did not answer within 5s"), false},
 	}
