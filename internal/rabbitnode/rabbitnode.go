@@ -126,19 +126,56 @@ func (n *Node) Boot(ctx context.Context) error {
 		return fmt.Errorf("rabbitnode: %w", err)
 	}
 	defer out.Close()
+	// A pid file left by an earlier run would let the wait below go
+	// ahead before this VM runs.
+	pidFile := filepath.Join(n.dir, "pid")
+	_ = os.Remove(pidFile)
 	cmd := exec.CommandContext(ctx, "rabbitmq-server", "-detached")
 	cmd.Env = n.env
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("rabbitnode: rabbitmq-server -detached for %s: %v (output in %s)", n.Name, err, out.Name())
 	}
-	// The VM registers its name a while after -detached returns: wait
-	// for its pid file, then for RabbitMQ to run.
-	_ = os.Remove(filepath.Join(n.dir, "pid"))
-	if _, err := n.Ctl(ctx, "wait", filepath.Join(n.dir, "pid"), "--timeout", "120"); err != nil {
+	// The VM writes its pid file a while after -detached returns, and not
+	// in one step: rabbitmqctl wait <pidfile> fails with
+	// garbage_in_pid_file when it reads the file empty. Read it until it
+	// holds a pid, then wait for RabbitMQ to run in that VM.
+	pid, err := readPID(ctx, pidFile, 2*time.Minute)
+	if err != nil {
+		return fmt.Errorf("rabbitnode: %s did not start: %w (output in %s)", n.Name, err, out.Name())
+	}
+	if _, err := n.Ctl(ctx, "wait", "--pid", strconv.Itoa(pid), "--timeout", "120"); err != nil {
 		return fmt.Errorf("rabbitnode: %s did not start: %w (logs in %s)", n.Name, err, filepath.Join(n.dir, "log"))
 	}
 	return nil
+}
+
+// readPID reads the pid in file, polling every 50 ms until the file holds
+// one, the same at two reads in a row (the VM writes the number without
+// a line end, so a read may catch it half written), for up to limit or
+// until ctx ends.
+func readPID(ctx context.Context, file string, limit time.Duration) (int, error) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(limit)
+	last := 0
+	for {
+		pid := 0
+		if b, err := os.ReadFile(file); err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if pid > 0 && pid == last {
+			return pid, nil
+		}
+		last = pid
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return 0, fmt.Errorf("no pid in %s after %v", file, limit)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("no pid in %s: %w", file, ctx.Err())
+		}
+	}
 }
 
 // URL returns the node's AMQP URL with the guest user.

@@ -1,8 +1,12 @@
 package rabbitnode
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestReserve reserves the two last ports of the chaos tests' range,
@@ -32,5 +36,32 @@ func TestReserve(t *testing.T) {
 	defer c.Release()
 	if c.Port != a.Port {
 		t.Errorf("Reserve after Release gave port %d, want the released %d", c.Port, a.Port)
+	}
+}
+
+// TestReadPID reads the pid file as the VM writes it (a number without a
+// line end), and gives up on a file that is missing, empty or not a pid.
+func TestReadPID(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	file := filepath.Join(dir, "pid")
+	if err := os.WriteFile(file, []byte("3700"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pid, err := readPID(ctx, file, 10*time.Second); pid != 3700 || err != nil {
+		t.Errorf("readPID of %q = %d, %v; want 3700", "3700", pid, err)
+	}
+	for _, content := range []string{"", "garbage", "-1"} {
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if pid, err := readPID(ctx, file, 200*time.Millisecond); err == nil {
+			t.Errorf("readPID of %q = %d, want an error", content, pid)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := readPID(cctx, filepath.Join(dir, "none"), time.Minute); !errors.Is(err, context.Canceled) {
+		t.Errorf("readPID of a missing file with an ended ctx = %v, want context.Canceled", err)
 	}
 }
