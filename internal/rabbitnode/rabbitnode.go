@@ -140,7 +140,9 @@ func (n *Node) Boot(ctx context.Context) error {
 	// in one step: rabbitmqctl wait <pidfile> fails with
 	// garbage_in_pid_file when it reads the file empty. Read it until it
 	// holds a pid, then wait for RabbitMQ to run in that VM.
-	pid, err := readPID(ctx, pidFile, 2*time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	pid, err := readPID(pctx, pidFile)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("rabbitnode: %s did not start: %w (output in %s)", n.Name, err, out.Name())
 	}
@@ -152,12 +154,10 @@ func (n *Node) Boot(ctx context.Context) error {
 
 // readPID reads the pid in file, polling every 50 ms until the file holds
 // one, the same at two reads in a row (the VM writes the number without
-// a line end, so a read may catch it half written), for up to limit or
-// until ctx ends.
-func readPID(ctx context.Context, file string, limit time.Duration) (int, error) {
+// a line end, so a read may catch it half written), or ctx ends.
+func readPID(ctx context.Context, file string) (int, error) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(limit)
 	last := 0
 	for {
 		pid := 0
@@ -170,8 +170,6 @@ func readPID(ctx context.Context, file string, limit time.Duration) (int, error)
 		last = pid
 		select {
 		case <-tick.C:
-		case <-deadline:
-			return 0, fmt.Errorf("no pid in %s after %v", file, limit)
 		case <-ctx.Done():
 			return 0, fmt.Errorf("no pid in %s: %w", file, ctx.Err())
 		}

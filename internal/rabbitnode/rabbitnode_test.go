@@ -40,28 +40,39 @@ func TestReserve(t *testing.T) {
 }
 
 // TestReadPID reads the pid file as the VM writes it (a number without a
-// line end), and gives up on a file that is missing, empty or not a pid.
+// line end), waits while it is empty, and gives up at its ctx's end on a
+// file that is missing, empty or not a pid.
 func TestReadPID(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	file := filepath.Join(dir, "pid")
+	file := filepath.Join(t.TempDir(), "pid")
+	within := func(d time.Duration) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The VM fills the file while readPID polls it.
+	read := make(chan int, 1)
+	go func() {
+		pid, _ := readPID(within(10*time.Second), file)
+		read <- pid
+	}()
 	if err := os.WriteFile(file, []byte("3700"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if pid, err := readPID(ctx, file, 10*time.Second); pid != 3700 || err != nil {
-		t.Errorf("readPID of %q = %d, %v; want 3700", "3700", pid, err)
+	if pid := <-read; pid != 3700 {
+		t.Errorf("readPID of a file written while it waited = %d, want 3700", pid)
 	}
 	for _, content := range []string{"", "garbage", "-1"} {
 		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if pid, err := readPID(ctx, file, 200*time.Millisecond); err == nil {
-			t.Errorf("readPID of %q = %d, want an error", content, pid)
+		if pid, err := readPID(within(200*time.Millisecond), file); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("readPID of %q = %d, %v; want its ctx's end", content, pid, err)
 		}
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := readPID(cctx, filepath.Join(dir, "none"), time.Minute); !errors.Is(err, context.Canceled) {
-		t.Errorf("readPID of a missing file with an ended ctx = %v, want context.Canceled", err)
+	if pid, err := readPID(within(200*time.Millisecond), filepath.Join(t.TempDir(), "none")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("readPID of a missing file = %d, %v; want its ctx's end", pid, err)
 	}
 }
